@@ -1,0 +1,1 @@
+"""civicflow's engine: persisted BPMN procedures, with no web code below this line."""

@@ -1,0 +1,75 @@
+"""Who may act on a task and who may see an instance: the policy's rules, in one place."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from engine.errors import NotAllowed
+from engine.models import ProcessInstance, Task
+from engine.roles import COMMUNICATIONS_MANAGER, DEPARTMENT_HEAD, RECORDS_OFFICER, REQUESTER
+from engine.users import Actor
+
+
+def may_act(actor: Actor, task: Task, instance: ProcessInstance) -> bool:
+    """Whether the actor holds the task's lane: the requester, the head of that department, or the role."""
+    if task.role == REQUESTER:
+        return instance.started_by_id == actor.id
+    if task.role == DEPARTMENT_HEAD:
+        return task.department_id is not None and task.department_id in actor.headed_department_ids
+    return task.role in actor.roles
+
+
+def require_may_act(actor: Actor, task: Task, instance: ProcessInstance) -> None:
+    """Raise NotAllowed, saying whose task it is, unless the actor may act on it."""
+    if may_act(actor, task, instance):
+        return
+    if task.role == REQUESTER:
+        raise NotAllowed("Only the person who made this request can do this task.")
+    if task.role == DEPARTMENT_HEAD:
+        code = task.department.code if task.department else "the department concerned"
+        raise NotAllowed(f"Only the head of {code} can do this task.")
+    raise NotAllowed(f"This task needs the role {task.role}.")
+
+
+def _eligible_task_clause(actor: Actor):
+    """SQL: a task row the actor may act on (by role or headship), whatever the instance."""
+    clauses = [Task.role.in_(sorted(actor.roles))] if actor.roles else []
+    if actor.headed_department_ids:
+        clauses.append(and_(Task.role == DEPARTMENT_HEAD,
+                            Task.department_id.in_(sorted(actor.headed_department_ids))))
+    return or_(*clauses) if clauses else false()
+
+
+def visible_instances_clause(actor: Actor):
+    """SQL: the instances the actor may see.
+
+    Their own requests; those where they hold (or held) a task's lane or completed one;
+    all unrestricted ones for the Communications Manager and the Records Officer;
+    restricted (investigative) ones only for police roles among those.
+    """
+    involved = exists(select(Task.id).where(
+        Task.instance_id == ProcessInstance.id,
+        or_(_eligible_task_clause(actor), Task.completed_by_id == actor.id),
+    ))
+    overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER})
+    unrestricted = or_(involved, overseer) if overseer else involved
+    restricted_ok = involved if actor.is_police else false()
+    return or_(
+        ProcessInstance.started_by_id == actor.id,
+        and_(ProcessInstance.restricted.is_(False), unrestricted),
+        and_(ProcessInstance.restricted.is_(True), restricted_ok),
+    )
+
+
+def require_may_view(session: Session, actor: Actor, instance: ProcessInstance) -> None:
+    """Raise NotAllowed unless the actor may see this instance."""
+    allowed = session.scalar(select(ProcessInstance.id).where(
+        ProcessInstance.id == instance.id, visible_instances_clause(actor)))
+    if allowed is None:
+        raise NotAllowed("You may not see this request.")
+
+
+def available_tasks_clause(actor: Actor):
+    """SQL: open, unclaimed tasks the actor may claim (requester tasks are assigned, never pooled)."""
+    return and_(Task.state == "open", Task.assignee_id.is_(None), _eligible_task_clause(actor))

@@ -1,0 +1,60 @@
+"""The domain errors of the engine; the web layer maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class CivicflowError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class NotFound(CivicflowError):
+    """The thing asked for does not exist (or the caller may not know that it does)."""
+
+    code = "not_found"
+
+
+class NotAllowed(CivicflowError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class NotAuthenticated(CivicflowError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+    code = "unauthorized"
+
+
+class Conflict(CivicflowError):
+    """The state changed under the caller: a task no longer open, an instance updated concurrently."""
+
+    code = "conflict"
+
+
+class Invalid(CivicflowError):
+    """Input that breaks a rule; `fields` names each offending field with its messages."""
+
+    code = "invalid"
+
+
+class DiagramError(Invalid):
+    """A BPMN diagram that cannot be accepted; `problems` lists each with its element or line."""
+
+    code = "invalid_diagram"
+
+    def __init__(self, message: str, problems: list[dict] | None = None):
+        super().__init__(message, {"diagram": [p["message"] for p in problems or []]})
+        self.problems = problems or []
+
+
+class ExpressionError(CivicflowError):
+    """A diagram expression was refused by the sandbox or failed while running."""
+
+    code = "expression_error"

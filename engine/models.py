@@ -1,0 +1,247 @@
+"""The records civicflow keeps: people, departments, procedures, their instances, tasks, timers and audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine.clock import utcnow
+
+
+class Base(DeclarativeBase):
+    """Declarative base; every table of civicflow derives from it."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Department(Base):
+    """A City department (code as in API.md), with its head."""
+
+    __tablename__ = "department"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    head_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", use_alter=True))
+
+    head: Mapped[User | None] = relationship(foreign_keys=[head_id], post_update=True)
+
+
+class User(Base):
+    """A City employee or agent who logs in; every user may act as a requester."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    department: Mapped[Department | None] = relationship(foreign_keys=[department_id])
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def roles(self) -> set[str]:
+        """The role codes granted to this user (department headship is derived, not granted)."""
+        return {row.role for row in self.role_rows}
+
+
+class UserRole(Base):
+    """A role code granted to a user."""
+
+    __tablename__ = "user_role"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its sha256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class ProcessModel(Base):
+    """One version of a procedure's diagram, identified by the sha256 of its XML."""
+
+    __tablename__ = "process_model"
+    __table_args__ = (UniqueConstraint("key", "version_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version_hash: Mapped[str] = mapped_column(String(64))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ProcessInstance(Base):
+    """A running or finished procedure: its SpiffWorkflow state (without the spec) and what it is about."""
+
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_instance_started_by", "started_by_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
+    version_hash: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    started_by: Mapped[User] = relationship(foreign_keys=[started_by_id])
+    department: Mapped[Department | None] = relationship()
+    model: Mapped[ProcessModel] = relationship()
+
+    # Optimistic locking: every UPDATE says "WHERE version = <what I read>"; zero rows is a conflict.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Task(Base):
+    """A user task, mirrored out of the workflow state so the inbox is one indexed query."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_open_role", "role", "department_id", postgresql_where=text("state = 'open'"),
+              sqlite_where=text("state = 'open'")),
+        Index("ix_task_open_assignee", "assignee_id", postgresql_where=text("state = 'open'"),
+              sqlite_where=text("state = 'open'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    spec_name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    form_key: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    instance: Mapped[ProcessInstance] = relationship()
+    department: Mapped[Department | None] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+
+
+class Timer(Base):
+    """A waiting timer event, mirrored so the scheduler asks the database what is due."""
+
+    __tablename__ = "timer"
+    __table_args__ = (Index("ix_timer_waiting_due", "due_at", postgresql_where=text("fired_at IS NULL"),
+                            sqlite_where=text("fired_at IS NULL")),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    spec_name: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """One appended, hash-chained record of who did what, when, with which written words."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    task: Mapped[str | None] = mapped_column(String(300))
+    decision: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Account(Base):
+    """A City social media account in the registry (the policy's Scope)."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(500), unique=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    marked_as_city: Mapped[bool] = mapped_column(Boolean, default=False)
+    links_official_site: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_notice_linked: Mapped[bool] = mapped_column(Boolean, default=False)
+    investigative: Mapped[bool] = mapped_column(Boolean, default=False)
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    username_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    password_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_by_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    department: Mapped[Department] = relationship()
+    managers: Mapped[list[AccountManager]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AccountManager.id"
+    )
+
+
+class AccountManager(Base):
+    """A social media manager of an account, with who approved it and when."""
+
+    __tablename__ = "account_manager"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime] = mapped_column(DateTime)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,36 @@
+"""Roles: the BPMN lanes of PROCEDURES.md and the role codes of API.md."""
+
+from __future__ import annotations
+
+REQUESTER = "requester"
+DEPARTMENT_HEAD = "department_head"
+COMMUNICATIONS_MANAGER = "communications_manager"
+ADMINISTRATIVE_LIEUTENANT = "administrative_lieutenant"
+SOCIAL_MEDIA_MANAGER = "social_media_manager"
+CITY_ATTORNEY = "city_attorney"
+RECORDS_OFFICER = "records_officer"
+ADMIN = "admin"
+
+# Lane names exactly as in PROCEDURES.md -> role codes of API.md.
+LANE_ROLES = {
+    "Requester": REQUESTER,
+    "Department Head": DEPARTMENT_HEAD,
+    "Communications Manager": COMMUNICATIONS_MANAGER,
+    "Administrative Lieutenant": ADMINISTRATIVE_LIEUTENANT,
+    "Social Media Manager": SOCIAL_MEDIA_MANAGER,
+    "City Attorney": CITY_ATTORNEY,
+    "Records Officer": RECORDS_OFFICER,
+}
+
+# Roles granted directly; department_head is held by being the head of a department,
+# and every user may act as a requester.
+GRANTABLE_ROLES = (
+    COMMUNICATIONS_MANAGER,
+    ADMINISTRATIVE_LIEUTENANT,
+    SOCIAL_MEDIA_MANAGER,
+    CITY_ATTORNEY,
+    RECORDS_OFFICER,
+    ADMIN,
+)
+
+POLICE_DEPARTMENT = "police"

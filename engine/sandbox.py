@@ -1,0 +1,125 @@
+"""Diagram expressions run here: RestrictedPython, no imports, no dunders, no files, vetted helpers only.
+
+SpiffWorkflow's default environment runs every condition, script and timer value
+with plain eval/exec, so an uploaded diagram could run any code. This module is
+the only place a diagram's Python runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from types import CodeType, ModuleType
+
+from RestrictedPython import compile_restricted_eval, compile_restricted_exec
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safe_builtins,
+    safer_getattr,
+)
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+
+from engine.errors import ExpressionError
+
+# Names a diagram may never use, even where RestrictedPython would compile them:
+# they are absent at run time too, but refusing them at load gives a clear message.
+FORBIDDEN_NAMES = frozenset({
+    "open", "eval", "exec", "compile", "globals", "locals", "vars", "getattr", "setattr",
+    "delattr", "input", "breakpoint", "help", "exit", "quit", "memoryview", "type", "object",
+    "super", "classmethod", "staticmethod", "property", "dir", "id",
+})
+
+_UNSAFE_BUILTINS = {"setattr", "delattr", "__build_class__", "id"}
+
+
+def _helpers() -> dict:
+    """The vetted functions and constants every expression may use."""
+    return {
+        "min": min, "max": max, "sum": sum, "any": any, "all": all, "sorted": sorted,
+        "enumerate": enumerate, "zip": zip, "list": list, "dict": dict, "set": set, "tuple": tuple,
+        "date": date, "datetime": datetime, "timedelta": timedelta,
+    }
+
+
+def _builtins() -> dict:
+    allowed = {k: v for k, v in safe_builtins.items() if k not in _UNSAFE_BUILTINS}
+    allowed.update(_helpers())
+    return allowed
+
+
+_GUARDS = {
+    "__builtins__": _builtins(),
+    "_getattr_": safer_getattr,
+    "_getitem_": operator.getitem,
+    "_getiter_": iter,
+    "_write_": full_write_guard,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+}
+
+
+def check_source(source: str, mode: str) -> list[str]:
+    """Every reason the sandbox refuses this expression ('eval') or script ('exec'); empty if none."""
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    result = compiler(source, filename="<diagram>")
+    problems = list(result.errors)
+    if problems:
+        return problems
+    tree = ast.parse(source, mode=mode)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            problems.append(f'Line {node.lineno}: "{node.id}" is not available in diagram expressions.')
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            problems.append(f"Line {node.lineno}: imports are not allowed in diagram expressions.")
+        elif isinstance(node, ast.While):
+            problems.append(f"Line {node.lineno}: while loops are not allowed in diagram scripts.")
+    return problems
+
+
+@lru_cache(maxsize=2048)
+def _compiled(source: str, mode: str) -> CodeType:
+    problems = check_source(source, mode)
+    if problems:
+        raise ExpressionError("; ".join(problems))
+    compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    return compiler(source, filename="<diagram>").code
+
+
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    """A SpiffWorkflow script environment that evaluates through RestrictedPython."""
+
+    def evaluate(self, expression, context, external_context=None):
+        """Evaluate a condition or timer value against the task data."""
+        namespace = dict(context)
+        namespace.update(external_context or {})
+        namespace.update(_GUARDS)
+        return eval(_compiled(expression.strip(), "eval"), namespace)  # noqa: S307 - restricted code
+
+    def execute(self, script, context, external_context=None):
+        """Run a script task; new or changed plain values go back into the task data."""
+        namespace = dict(context)
+        namespace.update(external_context or {})
+        namespace.update(_GUARDS)
+        exec(_compiled(script, "exec"), namespace)  # noqa: S102 - restricted code
+        for name in list(context):
+            if name not in namespace:
+                del context[name]
+        for name, value in namespace.items():
+            if name.startswith("_") or name in _GUARDS or name in (external_context or {}):
+                continue
+            if callable(value) or isinstance(value, ModuleType):
+                continue
+            context[name] = value
+        return True
+
+    def call_service(self, context, **kwargs):
+        """Service tasks have no operators in civicflow."""
+        raise ExpressionError("Service tasks are not supported in civicflow diagrams.")
+
+
+SCRIPT_ENGINE = PythonScriptEngine(environment=RestrictedEnvironment())

@@ -1,0 +1,354 @@
+"""The engine's services: start, list, claim, release, complete, read. They flush; the caller commits."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import audit, authz, clock, procedures, specs, state
+from engine.errors import Conflict, DiagramError, ExpressionError, NotAllowed, NotFound
+from engine.models import Account, Department, ProcessInstance, ProcessModel, Task, Timer, User
+from engine.roles import LANE_ROLES, REQUESTER
+from engine.users import Actor
+
+MAX_PER_PAGE = 100
+
+
+# ---- process models ------------------------------------------------------------------------------
+
+def sync_workflows(session: Session) -> list[ProcessModel]:
+    """Store each diagram of workflows/ whose content is new, and publish it for new requests."""
+    settings = session.info["settings"]
+    changed = []
+    for path in specs.workflow_files(settings.workflows_dir):
+        key = path.stem
+        data = path.read_bytes()
+        digest = specs.version_hash(data)
+        if session.scalar(select(ProcessModel.id).where(ProcessModel.key == key,
+                                                        ProcessModel.version_hash == digest)):
+            continue
+        loaded = specs.load_diagram(data, key, procedures.get(key).form_keys())
+        session.execute(update(ProcessModel).where(ProcessModel.key == key).values(published=False))
+        model = ProcessModel(key=key, name=loaded.name, version_hash=digest, bpmn_xml=data.decode(),
+                             published=True, published_at=clock.utcnow())
+        session.add(model)
+        changed.append(model)
+    session.flush()
+    return changed
+
+
+def published_models(session: Session) -> list[ProcessModel]:
+    """The published version of every procedure."""
+    return list(session.scalars(select(ProcessModel).where(ProcessModel.published.is_(True))
+                                .order_by(ProcessModel.key)))
+
+
+def published_model(session: Session, key: str) -> ProcessModel:
+    """The version new requests of a procedure use."""
+    model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.published.is_(True)))
+    if model is None:
+        raise NotFound(f'No published procedure "{key}".')
+    return model
+
+
+def _loaded(model: ProcessModel) -> specs.LoadedSpec:
+    return specs.cached_spec(model.key, model.bpmn_xml)
+
+
+# ---- running the workflow ------------------------------------------------------------------------
+
+def _run(step) -> None:
+    """Run SpiffWorkflow; a failing diagram expression becomes an ExpressionError."""
+    try:
+        step()
+    except ExpressionError:
+        raise
+    except SpiffWorkflowException as exc:
+        raise ExpressionError(f"The procedure's diagram failed: {exc}")
+
+
+def _department_id(session: Session, code: str | None) -> int | None:
+    if code is None:
+        return None
+    return session.scalar(select(Department.id).where(Department.code == code))
+
+
+def _sync_tasks(session: Session, instance: ProcessInstance, workflow) -> None:
+    """Mirror the workflow's ready user tasks and waiting timers into their tables."""
+    ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = {row.id: row for row in session.scalars(
+        select(Task).where(Task.instance_id == instance.id, Task.state == "open"))}
+    now = clock.utcnow()
+    for task_id, row in open_rows.items():
+        if task_id not in ready:
+            row.state, row.completed_at = "cancelled", now
+    for task_id, spiff_task in ready.items():
+        if task_id in open_rows:
+            continue
+        spec = spiff_task.task_spec
+        role = LANE_ROLES[spec.lane]
+        session.add(Task(
+            id=task_id, instance_id=instance.id, spec_name=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+            form_key=specs.form_key_of(spec), role=role,
+            department_id=instance.department_id,
+            assignee_id=instance.started_by_id if role == REQUESTER else None,
+            created_at=now,
+        ))
+    waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
+               if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+    timers = {row.id: row for row in session.scalars(
+        select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None)))}
+    for timer_id, row in timers.items():
+        if timer_id not in waiting:
+            row.fired_at = now
+    for timer_id, spiff_task in waiting.items():
+        due = spiff_task.internal_data.get("event_value")
+        if timer_id not in timers and isinstance(due, str):
+            session.add(Timer(id=timer_id, instance_id=instance.id, spec_name=spiff_task.task_spec.bpmn_id,
+                              due_at=clock.as_utc(_parse_time(due)).replace(tzinfo=None)))
+
+
+def _parse_time(value: str):
+    from datetime import datetime
+    return datetime.fromisoformat(value)
+
+
+def _save(session: Session, instance: ProcessInstance, workflow, actor: Actor | None) -> None:
+    """Store the workflow state, mirror its tasks, and close the instance when the workflow ended."""
+    _sync_tasks(session, instance, workflow)
+    if workflow.completed and instance.status == "running":
+        instance.status = "completed"
+        instance.outcome = workflow.data.get("outcome")
+        instance.ended_at = clock.utcnow()
+        procedures.get(instance.process_key).on_end(session, instance, dict(workflow.data))
+    instance.state = state.dumps(workflow)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("The request was changed by someone else at the same moment; reload and try again.")
+
+
+def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessInstance:
+    """Start a request of a procedure with its start data (validated), as the actor."""
+    procedure = procedures.get(key)
+    model = published_model(session, key)
+    clean = procedure.validate_start(session, actor, data)
+    described = procedure.describe(clean)
+    loaded = _loaded(model)
+    workflow = state.new_workflow(loaded)
+    workflow.get_next_task(state=TaskState.READY).data.update(clean)
+    instance = ProcessInstance(
+        process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
+        status="running", restricted=described.restricted,
+        department_id=_department_id(session, described.department_code),
+        started_by_id=actor.id, started_at=clock.utcnow(), data=clean, state="{}",
+    )
+    session.add(instance)
+    session.flush()
+    audit.append(session, actor, "started", instance_id=instance.id, role=REQUESTER, detail={"process": key})
+    _run(workflow.do_engine_steps)
+    _save(session, instance, workflow, actor)
+    return instance
+
+
+def _open_task(session: Session, task_id: str) -> Task:
+    try:
+        UUID(str(task_id))
+    except ValueError:
+        raise NotFound(f'No task "{task_id}".')
+    task = session.get(Task, str(task_id))
+    if task is None:
+        raise NotFound(f'No task "{task_id}".')
+    return task
+
+
+def _require_open(task: Task) -> None:
+    if task.state != "open":
+        raise Conflict(f'This task is no longer open (it was {task.state}).')
+
+
+def claim_task(session: Session, actor: Actor, task_id: str) -> Task:
+    """Take a task so others see it is being worked on."""
+    task = _open_task(session, task_id)
+    authz.require_may_act(actor, task, task.instance)
+    _require_open(task)
+    if task.assignee_id == actor.id:
+        return task
+    claimed = session.execute(update(Task).where(Task.id == task.id, Task.state == "open",
+                                                 Task.assignee_id.is_(None))
+                              .values(assignee_id=actor.id).execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        session.refresh(task)
+        holder = task.assignee.display_name if task.assignee else "someone else"
+        raise Conflict(f"This task was already claimed by {holder}.")
+    session.refresh(task)
+    audit.append(session, actor, "claimed", instance_id=task.instance_id, role=task.role, task_id=task.id,
+                 task=task.name)
+    return task
+
+
+def release_task(session: Session, actor: Actor, task_id: str) -> Task:
+    """Give a claimed task back to everyone who holds its lane."""
+    task = _open_task(session, task_id)
+    authz.require_may_act(actor, task, task.instance)
+    _require_open(task)
+    if task.role == REQUESTER:
+        raise Conflict("A requester's task stays with the requester.")
+    if task.assignee_id != actor.id:
+        raise Conflict("Only the person who claimed this task can release it.")
+    session.execute(update(Task).where(Task.id == task.id, Task.assignee_id == actor.id)
+                    .values(assignee_id=None).execution_options(synchronize_session=False))
+    session.refresh(task)
+    audit.append(session, actor, "released", instance_id=task.instance_id, role=task.role, task_id=task.id,
+                 task=task.name)
+    return task
+
+
+def complete_task(session: Session, actor: Actor, task_id: str, data) -> ProcessInstance:
+    """Complete a task with its written decision; exactly one of two simultaneous completions wins."""
+    task = _open_task(session, task_id)
+    instance = task.instance
+    authz.require_may_act(actor, task, instance)
+    _require_open(task)
+    if task.assignee_id not in (None, actor.id):
+        raise Conflict(f"This task is claimed by {task.assignee.display_name}.")
+    procedure = procedures.get(instance.process_key)
+    submission = procedure.submit(session, actor, instance, task, data)
+    workflow = state.loads(instance.state, _loaded(instance.model))
+    spiff_task = workflow.get_task_from_id(UUID(task.id))
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        # Task.run() does not check READY itself.
+        raise Conflict("This task is no longer open.")
+    done = session.execute(
+        update(Task).where(Task.id == task.id, Task.state == "open")
+        .values(state="completed", completed_at=clock.utcnow(), completed_by_id=actor.id, assignee_id=actor.id)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise Conflict("This task was completed by someone else at the same moment.")
+    if submission.record_updates:
+        instance.data = {**instance.data, **submission.record_updates}
+        described = procedure.describe(instance.data)
+        instance.title = described.title
+        instance.restricted = described.restricted
+        instance.department_id = _department_id(session, described.department_code)
+    audit.append(session, actor, "completed", instance_id=instance.id, role=task.role, task_id=task.id,
+                 task=task.name, decision=submission.decision, comment=submission.comment,
+                 detail={"form_key": task.form_key})
+    spiff_task.data.update(submission.task_data)
+    _run(spiff_task.run)
+    _run(workflow.do_engine_steps)
+    _save(session, instance, workflow, actor)
+    session.refresh(task)
+    return instance
+
+
+# ---- reading -------------------------------------------------------------------------------------
+
+def get_task(session: Session, actor: Actor, task_id: str) -> Task:
+    """A task the actor may act on, or whose request they may see."""
+    task = _open_task(session, task_id)
+    if not authz.may_act(actor, task, task.instance):
+        try:
+            authz.require_may_view(session, actor, task.instance)
+        except NotAllowed:
+            raise NotAllowed("This task belongs to someone else's lane or department.")
+    return task
+
+
+def task_form(session: Session, task: Task) -> list[dict]:
+    """The fields of a task's form, as the API describes them."""
+    procedure = procedures.get(task.instance.process_key)
+    return [f.describe() for f in procedure.task_fields(session, task.form_key, task.instance.data)]
+
+
+def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = None,
+               page: int = 1, per_page: int = 50) -> tuple[list[Task], int]:
+    """Open tasks assigned to the actor ('mine') or that they may claim ('available'), oldest first."""
+    if scope == "mine":
+        where = [Task.state == "open", Task.assignee_id == actor.id]
+    elif scope == "available":
+        where = [authz.available_tasks_clause(actor)]
+    else:
+        from engine.errors import Invalid
+        raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
+    query = select(Task).where(*where)
+    if key:
+        query = query.join(ProcessInstance).where(ProcessInstance.process_key == key)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Task.created_at, Task.id)
+                           .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total
+
+
+def get_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:
+    """An instance the actor may see."""
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"No request {instance_id}.")
+    authz.require_may_view(session, actor, instance)
+    return instance
+
+
+def list_instances(session: Session, actor: Actor, *, key: str | None = None, status: str | None = None,
+                   page: int = 1, per_page: int = 50) -> tuple[list[ProcessInstance], int]:
+    """The instances the actor may see, newest first."""
+    query = select(ProcessInstance).where(authz.visible_instances_clause(actor))
+    if key:
+        query = query.where(ProcessInstance.process_key == key)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(ProcessInstance.id.desc())
+                           .offset((page - 1) * per_page).limit(per_page)).all()
+    return list(rows), total
+
+
+def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
+    """The instance's open tasks."""
+    return list(session.scalars(select(Task).where(Task.instance_id == instance.id, Task.state == "open")
+                                .order_by(Task.created_at)))
+
+
+def history_of(session: Session, instance: ProcessInstance):
+    """The instance's audit events in order: its written record."""
+    from engine.models import AuditEvent
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)
+                                .order_by(AuditEvent.id)))
+
+
+# ---- the account registry ------------------------------------------------------------------------
+
+def list_accounts(session: Session, actor: Actor) -> list[Account]:
+    """The registry; investigative profiles only for police roles."""
+    query = select(Account).order_by(Account.id)
+    if not actor.is_police:
+        query = query.where(Account.investigative.is_(False))
+    return list(session.scalars(query))
+
+
+def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
+    """An investigative profile's credentials, for police roles only; every reveal is logged."""
+    from engine.crypto import decrypt_credentials
+    account = session.get(Account, account_id)
+    if account is None or (account.investigative and not actor.is_police):
+        raise NotFound(f"No account {account_id}.")
+    if not actor.is_police:
+        raise NotAllowed("Only police roles may see investigative profiles' credentials.")
+    if account.credentials is None:
+        raise NotFound("This account has no stored credentials.")
+    audit.append(session, actor, "credentials_revealed", detail={"account_id": account.id})
+    return decrypt_credentials(session.info["settings"].secret_key, account.credentials)
+
+
+def user_by_id(session: Session, user_id: int) -> User | None:
+    """A user by id."""
+    return session.get(User, user_id)
+
+
+__all__ = ["DiagramError"]

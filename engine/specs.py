@@ -1,0 +1,187 @@
+"""Loading BPMN diagrams safely, validating them, and caching parsed specs by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import UserTask
+
+from engine.errors import DiagramError
+from engine.roles import LANE_ROLES
+from engine.sandbox import check_source
+
+MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+# Elements whose text is Python that the engine will evaluate ('eval') or run ('exec').
+_EXPRESSION_ELEMENTS = {
+    f"{{{BPMN_NS}}}conditionExpression": "eval",
+    f"{{{BPMN_NS}}}timeDuration": "eval",
+    f"{{{BPMN_NS}}}timeDate": "eval",
+    f"{{{BPMN_NS}}}timeCycle": "eval",
+    f"{{{BPMN_NS}}}loopCardinality": "eval",
+    f"{{{BPMN_NS}}}completionCondition": "eval",
+    f"{{{BPMN_NS}}}script": "exec",
+    f"{{{SPIFF_NS}}}preScript": "exec",
+    f"{{{SPIFF_NS}}}postScript": "exec",
+}
+
+
+def _problem(message: str, element=None, line: int | None = None) -> dict:
+    problem = {"message": message}
+    if element is not None:
+        owner = element
+        while owner is not None and owner.get("id") is None:
+            owner = owner.getparent()
+        if owner is not None:
+            problem["element"] = owner.get("id")
+            if owner.get("name"):
+                problem["name"] = owner.get("name")
+        problem["line"] = element.sourceline
+    if line is not None:
+        problem["line"] = line
+    return problem
+
+
+def parse_xml_safely(data: bytes) -> etree._Element:
+    """Parse diagram XML with entities, DTDs and network access refused; raise DiagramError on any problem."""
+    if len(data) > MAX_DIAGRAM_BYTES:
+        raise DiagramError(
+            "The diagram is too large.",
+            [_problem(f"The diagram is larger than {MAX_DIAGRAM_BYTES // 1024} KiB.")],
+        )
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise DiagramError(
+            "The diagram is not well-formed XML.", [_problem(f"XML error: {exc.msg}", line=exc.lineno)]
+        )
+    if root.getroottree().docinfo.doctype:
+        # A DOCTYPE is how entities (and XXE) get in; BPMN never needs one.
+        raise DiagramError(
+            "The diagram declares a DOCTYPE, which is not allowed.",
+            [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.", line=1)],
+        )
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            raise DiagramError("The diagram uses XML entities, which are not allowed.",
+                               [_problem("XML entity references are not allowed.", line=node.sourceline)])
+    return root
+
+
+def check_expressions(root: etree._Element) -> list[dict]:
+    """Problems with every expression and script in the diagram, by element."""
+    problems = []
+    for element in root.iter(*_EXPRESSION_ELEMENTS):
+        source = (element.text or "").strip()
+        if not source:
+            continue
+        for reason in check_source(source, _EXPRESSION_ELEMENTS[element.tag]):
+            problems.append(_problem(f"Expression refused: {reason}", element))
+    return problems
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A parsed, validated diagram: the spec SpiffWorkflow runs, and what civicflow reads from it."""
+
+    key: str
+    name: str
+    version_hash: str
+    spec: object
+    subprocess_specs: dict
+    form_keys: frozenset[str]
+
+
+def version_hash(data: bytes) -> str:
+    """The version of a diagram: the sha256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def form_key_of(task_spec) -> str | None:
+    """The form key of a user task (a spiffworkflow:property named formKey)."""
+    return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("formKey")
+
+
+def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None) -> LoadedSpec:
+    """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError."""
+    root = parse_xml_safely(data)
+    problems = check_expressions(root)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(etree.ElementTree(root), filename=f"{key}.bpmn")
+    except ValidationException as exc:
+        raise DiagramError("The diagram is not valid BPMN.",
+                           problems + [_problem(f"BPMN schema: {exc.args[0] if exc.args else exc}",
+                                                line=getattr(exc, "line_number", None))])
+    if key not in parser.get_process_ids():
+        raise DiagramError("The diagram does not define this procedure.",
+                           problems + [_problem(f'No executable process with id "{key}".')])
+    if problems:
+        raise DiagramError("The diagram has expressions the sandbox refuses.", problems)
+    try:
+        spec = parser.get_spec(key)
+        subprocess_specs = parser.get_subprocess_specs(key)
+    except (ValidationException, SpiffWorkflowException) as exc:
+        raise DiagramError("The diagram cannot be executed.", [_problem(str(exc))])
+    form_keys = set()
+    for task_spec in _all_task_specs(spec, subprocess_specs):
+        element = root.find(f".//*[@id='{task_spec.bpmn_id}']") if task_spec.bpmn_id else None
+        if isinstance(task_spec, UserTask):
+            if task_spec.lane not in LANE_ROLES:
+                problems.append(_problem(
+                    f'User task "{task_spec.bpmn_name or task_spec.bpmn_id}" is in lane '
+                    f'"{task_spec.lane}", which is not a role.', element))
+            form_key = form_key_of(task_spec)
+            if not form_key:
+                problems.append(_problem("User task has no formKey property.", element))
+            elif known_form_keys is not None and form_key not in known_form_keys:
+                problems.append(_problem(f'Form key "{form_key}" has no form.', element))
+            else:
+                form_keys.add(form_key)
+        if (task_spec.bpmn_id and not task_spec.outputs and not isinstance(task_spec, CatchingEvent)
+                and element is not None and etree.QName(element).localname != "endEvent"):
+            problems.append(_problem("This element has no way out (no outgoing sequence flow).", element))
+    if problems:
+        raise DiagramError("The diagram cannot be used as it is.", problems)
+    return LoadedSpec(key, spec.description or key, version_hash(data), spec, subprocess_specs,
+                      frozenset(form_keys))
+
+
+def _all_task_specs(spec, subprocess_specs):
+    for process in [spec, *subprocess_specs.values()]:
+        yield from process.task_specs.values()
+
+
+_cache: dict[str, LoadedSpec] = {}
+_cache_lock = Lock()
+
+
+def cached_spec(key: str, xml: str | bytes) -> LoadedSpec:
+    """The parsed spec for a stored diagram version, parsed once per process and version."""
+    data = xml.encode() if isinstance(xml, str) else xml
+    digest = version_hash(data)
+    loaded = _cache.get(digest)
+    if loaded is None:
+        loaded = load_diagram(data, key)
+        with _cache_lock:
+            _cache[digest] = loaded
+    return loaded
+
+
+def workflow_files(directory: Path) -> list[Path]:
+    """The diagrams shipped in workflows/, one per procedure, named after its process key."""
+    return sorted(directory.glob("*.bpmn"))

@@ -1,0 +1,173 @@
+"""People and departments: creating users, logging in with throttled failures, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine import audit, clock
+from engine.errors import Invalid, NotAuthenticated
+from engine.models import ApiToken, Department, User, UserRole
+from engine.roles import ADMIN, ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+# A cheap hash method may be set by tests; production uses werkzeug's default (scrypt).
+PASSWORD_METHOD = {"method": "scrypt"}
+_DUMMY_HASH = generate_password_hash("civicflow-timing-equaliser", method="pbkdf2:sha256:1000")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user with their roles, department and headships, as the engine checks them."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: frozenset[str]
+    department_id: int | None
+    department_code: str | None
+    headed_department_ids: frozenset[int] = field(default_factory=frozenset)
+    headed_department_codes: frozenset[str] = field(default_factory=frozenset)
+    remote_addr: str | None = None
+
+    @property
+    def is_police(self) -> bool:
+        """Whether this person holds a police role (Administrative Lieutenant, Police Department staff or head)."""
+        return (ADMINISTRATIVE_LIEUTENANT in self.roles or self.department_code == POLICE_DEPARTMENT
+                or POLICE_DEPARTMENT in self.headed_department_codes)
+
+    @property
+    def all_roles(self) -> list[str]:
+        """Granted roles plus department_head when the user heads a department."""
+        roles = set(self.roles)
+        if self.headed_department_ids:
+            roles.add(DEPARTMENT_HEAD)
+        return sorted(roles)
+
+
+def actor_for(session: Session, user: User, remote_addr: str | None = None) -> Actor:
+    """The Actor of a user, with the departments they head."""
+    headed = session.execute(select(Department.id, Department.code).where(Department.head_id == user.id)).all()
+    return Actor(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=frozenset(user.roles),
+        department_id=user.department_id,
+        department_code=user.department.code if user.department else None,
+        headed_department_ids=frozenset(row.id for row in headed),
+        headed_department_codes=frozenset(row.code for row in headed),
+        remote_addr=remote_addr,
+    )
+
+
+def department_by_code(session: Session, code: str) -> Department | None:
+    """A department by its code."""
+    return session.scalar(select(Department).where(Department.code == code))
+
+
+def create_user(session: Session, username: str, password: str, *, name: str | None = None,
+                email: str | None = None, department: str | None = None, roles: list[str] | tuple = (),
+                head_of: list[str] | tuple = (), actor: Actor | None = None) -> User:
+    """Create a user with roles and headships; every problem is reported by field."""
+    errors: dict[str, list[str]] = {}
+    if not USERNAME_RE.match(username or ""):
+        errors["username"] = ["Use 2-64 lowercase letters, digits, dots, dashes or underscores."]
+    elif session.scalar(select(User.id).where(User.username == username)):
+        errors["username"] = [f'A user named "{username}" already exists.']
+    if len(password or "") < 10:
+        errors["password"] = ["A password needs at least 10 characters."]
+    dept = None
+    if department:
+        dept = department_by_code(session, department)
+        if dept is None:
+            errors["department"] = [f'No department with code "{department}".']
+    for role in roles:
+        if role == DEPARTMENT_HEAD:
+            errors.setdefault("role", []).append("department_head is held by heading a department: use head_of.")
+        elif role not in GRANTABLE_ROLES:
+            errors.setdefault("role", []).append(f'Unknown role "{role}".')
+    headed = []
+    for code in head_of:
+        found = department_by_code(session, code)
+        if found is None:
+            errors.setdefault("head_of", []).append(f'No department with code "{code}".')
+        headed.append(found)
+    if errors:
+        raise Invalid("The user cannot be created.", errors)
+    user = User(username=username, display_name=name or username, email=email,
+                password_hash=generate_password_hash(password, **PASSWORD_METHOD),
+                department=dept, role_rows=[UserRole(role=r) for r in sorted(set(roles))])
+    session.add(user)
+    session.flush()
+    for found in headed:
+        found.head = user
+    audit.append(session, actor, "user_created",
+                 detail={"username": username, "roles": sorted(set(roles)), "head_of": list(head_of),
+                         "department": department})
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """The user for these credentials; failures are counted and lock the account for a while."""
+    user = session.scalar(select(User).where(User.username == username))
+    now = clock.utcnow()
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)  # same work either way: no user enumeration by timing
+        raise NotAuthenticated("Wrong username or password.")
+    if user.locked_until and user.locked_until > now:
+        raise NotAuthenticated("Too many failed logins; try again later.")
+    if not check_password_hash(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        session.flush()
+        raise NotAuthenticated("Wrong username or password.")
+    user.failed_logins = 0
+    user.locked_until = None
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, lifetime: timedelta) -> str:
+    """A new bearer token for the user; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token),
+                         expires_at=clock.utcnow() + lifetime))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User:
+    """The active user a valid, unrevoked, unexpired token belongs to."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.utcnow() or not row.user.active:
+        raise NotAuthenticated("The token is missing, wrong, expired or revoked.")
+    return row.user
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Revoke a token so it is refused from now on."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = clock.utcnow()
+        session.flush()
+
+
+def is_admin(actor: Actor) -> bool:
+    """Whether the actor administers users and diagrams (which does not make them an approver)."""
+    return ADMIN in actor.roles

@@ -1,0 +1,143 @@
+"""The OpenAPI 3 document served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from functools import cache
+
+ERRORS = {
+    "400": "Invalid input; `error.fields` names each field", "401": "No or bad credentials",
+    "403": "Authenticated but not allowed", "404": "Not found",
+    "409": "Conflict: the task is no longer open, or the request changed concurrently",
+    "413": "Body too large", "415": "Not JSON",
+}
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema):
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary, ok_status, ok_schema, *, errors=("400", "401", "403", "404"), body=None, params=(),
+        public=False):
+    responses = {ok_status: {"description": "Success", **(_json(ok_schema) if ok_schema else {})}}
+    for code in errors:
+        responses[code] = {"description": ERRORS[code], **_json(_ref("Error"))}
+    op = {"summary": summary, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if params:
+        op["parameters"] = list(params)
+    if public:
+        op["security"] = []
+    return op
+
+
+def _param(name, where="query", schema=None, required=False):
+    return {"name": name, "in": where, "required": required or where == "path",
+            "schema": schema or {"type": "string"}}
+
+
+PAGE = [_param("page", schema={"type": "integer", "minimum": 1}),
+        _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": 100})]
+DATA_BODY = {"type": "object", "required": ["data"], "properties": {"data": {"type": "object"}}}
+
+
+def _page_of(item):
+    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(item)},
+                                             "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                                             "total": {"type": "integer"}}}
+
+
+def _obj(**props):
+    return {"type": "object", "properties": props}
+
+
+S, I, B, T = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "string", "format": "date-time"}
+NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "date-time", "nullable": True}
+
+
+@cache
+def openapi_document() -> dict:
+    """The whole document."""
+    task_id = _param("task_id")
+    writes = ("400", "401", "403", "404", "409", "413", "415")
+    paths = {
+        "/auth/token": {
+            "post": _op("Exchange username and password for a bearer token", "201", _obj(token=S),
+                        errors=("400", "401", "415"), public=True,
+                        body={"type": "object", "required": ["username", "password"],
+                              "properties": {"username": S, "password": S}}),
+            "delete": _op("Revoke the token used for this request", "204", None, errors=("401",)),
+        },
+        "/me": {"get": _op("The caller", "200", _ref("Me"), errors=("401",))},
+        "/processes": {"get": _op("The published procedures", "200", {"type": "array", "items": _ref("Process")},
+                                  errors=("401",))},
+        "/processes/{key}/form": {"get": _op("A procedure's start form", "200", _ref("Form"),
+                                             errors=("401", "404"), params=[_param("key", "path")])},
+        "/processes/{key}/instances": {"post": _op("Start a request", "201", _ref("Instance"), errors=writes,
+                                                   body=DATA_BODY, params=[_param("key", "path")])},
+        "/instances": {"get": _op("Requests the caller may see, newest first", "200", _page_of("InstanceSummary"),
+                                  errors=("400", "401"),
+                                  params=[_param("key"), _param("status", schema={
+                                      "type": "string", "enum": ["running", "completed", "cancelled", "error"]}),
+                                      *PAGE])},
+        "/instances/{id}": {"get": _op("One request with tasks and history", "200", _ref("Instance"),
+                                       errors=("401", "403", "404"),
+                                       params=[_param("id", "path", {"type": "integer"})])},
+        "/tasks": {"get": _op("Open tasks", "200", _page_of("Task"), errors=("400", "401"),
+                              params=[_param("scope", schema={"type": "string", "enum": ["mine", "available"]}),
+                                      _param("key"), *PAGE])},
+        "/tasks/{task_id}": {"get": _op("One task with its form", "200", _ref("Task"),
+                                        errors=("401", "403", "404"), params=[task_id])},
+        "/tasks/{task_id}/claim": {"post": _op("Claim a task", "200", _ref("Task"),
+                                               errors=("401", "403", "404", "409"), params=[task_id])},
+        "/tasks/{task_id}/release": {"post": _op("Release a claimed task", "200", _ref("Task"),
+                                                 errors=("401", "403", "404", "409"), params=[task_id])},
+        "/tasks/{task_id}/complete": {"post": _op("Complete a task with a written decision", "200",
+                                                  _ref("Instance"), errors=writes, body=DATA_BODY,
+                                                  params=[task_id])},
+        "/accounts": {"get": _op("The account registry", "200", {"type": "array", "items": _ref("Account")},
+                                 errors=("401",))},
+        "/accounts/{id}/credentials": {"post": _op(
+            "Reveal an investigative profile's credentials (police roles; logged)", "200",
+            _obj(username=S, password=S), errors=("401", "403", "404"),
+            params=[_param("id", "path", {"type": "integer"})])},
+        "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
+    }
+    event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
+        "started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"]},
+        task=NS, task_id=NS, decision=NS, comment=NS)
+    task = _obj(id=S, instance_id=I, process_key=S, name=S, form_key=S, role=S, department=NS, assignee=NS,
+                state=S, title=S, requested_by=S, created_at=T, due_at=NT, form=_ref("Form"))
+    summary = _obj(id=I, key=S, version=S, title=S, status=S, outcome=NS, started_by=S, started_at=T, ended_at=NT)
+    instance = {"allOf": [_ref("InstanceSummary"), _obj(
+        data={"type": "object"}, tasks={"type": "array", "items": _ref("Task")},
+        history={"type": "array", "items": _ref("Event")})]}
+    field = _obj(name=S, type=S, required=B, label=S, choices={"type": "array", "items": S}, max_length=I)
+    manager = _obj(username=S, display_name=S, approved_by=S, approved_at=T)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "civicflow API", "version": "1",
+                 "description": "A city's social-media policy procedures as auditable workflows."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": _obj(error=_obj(code=S, message=S, fields={
+                    "type": "object", "additionalProperties": {"type": "array", "items": S}})),
+                "Me": _obj(username=S, display_name=S, department=NS, roles={"type": "array", "items": S},
+                           heads={"type": "array", "items": S}),
+                "Process": _obj(key=S, name=S, version=S),
+                "Form": _obj(fields={"type": "array", "items": field}),
+                "Event": event, "Task": task, "InstanceSummary": summary, "Instance": instance,
+                "Account": _obj(id=I, platform=S, name=S, url=NS, department=S, status=S, investigative=B,
+                                marked_as_city=B, links_official_site=B, public_notice_linked=B,
+                                has_credentials=B, managers={"type": "array", "items": manager}),
+            },
+        },
+    }

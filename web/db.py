@@ -1,0 +1,69 @@
+"""One database session per request; the request commits once, at the end, or rolls back."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, current_app, g
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import services
+from engine.db import make_engine, make_sessionmaker
+from engine.errors import Conflict
+from engine.migrate import upgrade
+from engine.settings import Settings
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Create the engine, migrate, load the shipped diagrams, and close sessions after each request."""
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    app.extensions["civicflow.engine"] = engine
+    app.extensions["civicflow.sessions"] = factory
+    with factory(info={"settings": settings}) as session:
+        services.sync_workflows(session)
+        session.commit()
+    app.teardown_appcontext(close_session)
+
+
+def get_session() -> Session:
+    """The request's session, created on first use."""
+    if "db" not in g:
+        factory = current_app.extensions["civicflow.sessions"]
+        g.db = factory(info={"settings": current_app.extensions["civicflow.settings"]})
+    return g.db
+
+
+def close_session(_exc=None) -> None:
+    """Roll back whatever was not committed and give the connection back."""
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+def transactional(view):
+    """Commit once after the view succeeds; a concurrent change at commit time is a conflict, not a 500."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        session = get_session()
+        try:
+            response = view(*args, **kwargs)
+            session.commit()
+        except (StaleDataError, IntegrityError) as exc:
+            session.rollback()
+            raise Conflict("The request was changed by someone else at the same moment; reload and try again.") \
+                from exc
+        except OperationalError as exc:
+            session.rollback()
+            if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
+                raise Conflict("The database was busy with the same record; try again.") from exc
+            raise
+        except Exception:
+            session.rollback()
+            raise
+        return response
+    return wrapper
