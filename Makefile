@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# The whole suite includes the PostgreSQL tests; `CIVICFLOW_TEST_POSTGRES_URL= make test` runs SQLite only.
+CIVICFLOW_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export CIVICFLOW_TEST_POSTGRES_URL
 
 .PHONY: install demo serve test lint bench clean
 

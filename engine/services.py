@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, authz, clock, procedures, specs, state
-from engine.errors import Conflict, DiagramError, ExpressionError, NotAllowed, NotFound
-from engine.models import Account, Department, ProcessInstance, ProcessModel, Task, Timer, User
+from engine.crypto import decrypt_credentials
+from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
+from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
 from engine.roles import LANE_ROLES, REQUESTER
 from engine.users import Actor
 
@@ -111,12 +113,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow) -> None:
         due = spiff_task.internal_data.get("event_value")
         if timer_id not in timers and isinstance(due, str):
             session.add(Timer(id=timer_id, instance_id=instance.id, spec_name=spiff_task.task_spec.bpmn_id,
-                              due_at=clock.as_utc(_parse_time(due)).replace(tzinfo=None)))
-
-
-def _parse_time(value: str):
-    from datetime import datetime
-    return datetime.fromisoformat(value)
+                              due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None)))
 
 
 def _save(session: Session, instance: ProcessInstance, workflow, actor: Actor | None) -> None:
@@ -275,7 +272,6 @@ def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = 
     elif scope == "available":
         where = [authz.available_tasks_clause(actor)]
     else:
-        from engine.errors import Invalid
         raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
     query = select(Task).where(*where)
     if key:
@@ -317,7 +313,6 @@ def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
 
 def history_of(session: Session, instance: ProcessInstance):
     """The instance's audit events in order: its written record."""
-    from engine.models import AuditEvent
     return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)
                                 .order_by(AuditEvent.id)))
 
@@ -334,7 +329,6 @@ def list_accounts(session: Session, actor: Actor) -> list[Account]:
 
 def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
     """An investigative profile's credentials, for police roles only; every reveal is logged."""
-    from engine.crypto import decrypt_credentials
     account = session.get(Account, account_id)
     if account is None or (account.investigative and not actor.is_police):
         raise NotFound(f"No account {account_id}.")
@@ -350,5 +344,3 @@ def user_by_id(session: Session, user_id: int) -> User | None:
     """A user by id."""
     return session.get(User, user_id)
 
-
-__all__ = ["DiagramError"]

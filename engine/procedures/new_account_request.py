@@ -21,10 +21,9 @@ from engine.fields import (
     check_review,
     validate,
 )
-from engine.models import Account, AccountManager, AuditEvent, Department, ProcessInstance, Task, User
+from engine.models import Account, AccountManager, AuditEvent, Department, User
 from engine.procedures import Described, Procedure, Submission, register
 from engine.roles import POLICE_DEPARTMENT
-from engine.users import Actor
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")

@@ -55,7 +55,7 @@ def _obj(**props):
     return {"type": "object", "properties": props}
 
 
-S, I, B, T = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "string", "format": "date-time"}
+S, INT, B, T = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "string", "format": "date-time"}
 NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "date-time", "nullable": True}
 
 
@@ -110,13 +110,13 @@ def openapi_document() -> dict:
     event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
         "started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"]},
         task=NS, task_id=NS, decision=NS, comment=NS)
-    task = _obj(id=S, instance_id=I, process_key=S, name=S, form_key=S, role=S, department=NS, assignee=NS,
+    task = _obj(id=S, instance_id=INT, process_key=S, name=S, form_key=S, role=S, department=NS, assignee=NS,
                 state=S, title=S, requested_by=S, created_at=T, due_at=NT, form=_ref("Form"))
-    summary = _obj(id=I, key=S, version=S, title=S, status=S, outcome=NS, started_by=S, started_at=T, ended_at=NT)
+    summary = _obj(id=INT, key=S, version=S, title=S, status=S, outcome=NS, started_by=S, started_at=T, ended_at=NT)
     instance = {"allOf": [_ref("InstanceSummary"), _obj(
         data={"type": "object"}, tasks={"type": "array", "items": _ref("Task")},
         history={"type": "array", "items": _ref("Event")})]}
-    field = _obj(name=S, type=S, required=B, label=S, choices={"type": "array", "items": S}, max_length=I)
+    field = _obj(name=S, type=S, required=B, label=S, choices={"type": "array", "items": S}, max_length=INT)
     manager = _obj(username=S, display_name=S, approved_by=S, approved_at=T)
     return {
         "openapi": "3.0.3",
@@ -135,7 +135,7 @@ def openapi_document() -> dict:
                 "Process": _obj(key=S, name=S, version=S),
                 "Form": _obj(fields={"type": "array", "items": field}),
                 "Event": event, "Task": task, "InstanceSummary": summary, "Instance": instance,
-                "Account": _obj(id=I, platform=S, name=S, url=NS, department=S, status=S, investigative=B,
+                "Account": _obj(id=INT, platform=S, name=S, url=NS, department=S, status=S, investigative=B,
                                 marked_as_city=B, links_official_site=B, public_notice_linked=B,
                                 has_credentials=B, managers={"type": "array", "items": manager}),
             },
