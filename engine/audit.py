@@ -79,12 +79,15 @@ def verify(session: Session) -> Verification:
     """Walk the chain from the start; report the first event whose content or link does not hold."""
     expected_prev = GENESIS
     checked = 0
-    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)):
-        if event.prev_hash != expected_prev:
-            return Verification(checked, event.id, "its link to the previous event is broken "
-                                "(an event before it was changed or deleted)")
-        if _digest(event) != event.hash:
-            return Verification(checked, event.id, "its content does not match its hash (it was edited)")
-        expected_prev = event.hash
-        checked += 1
+    # yield_per streams through a server-side cursor on PostgreSQL: close it also when stopping early.
+    query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
+    with session.scalars(query) as events:
+        for event in events:
+            if event.prev_hash != expected_prev:
+                return Verification(checked, event.id, "its link to the previous event is broken "
+                                    "(an event before it was changed or deleted)")
+            if _digest(event) != event.hash:
+                return Verification(checked, event.id, "its content does not match its hash (it was edited)")
+            expected_prev = event.hash
+            checked += 1
     return Verification(checked)

@@ -182,7 +182,9 @@ class NewAccountRequest(Procedure):
         )
         approved_by = f"{approval.actor_name} ({approval.role})" if approval else "unknown"
         approved_at = approval.at if approval else clock.utcnow()
-        for user in session.scalars(select(User).where(User.username.in_(record["proposed_managers"]))):
+        found = {u.username: u for u in session.scalars(
+            select(User).where(User.username.in_(record["proposed_managers"])))}
+        for user in (found[name] for name in record["proposed_managers"] if name in found):
             account.managers.append(AccountManager(user=user, approved_by=approved_by, approved_at=approved_at,
                                                    instance_id=instance.id))
         session.add(account)

@@ -1,0 +1,126 @@
+"""Every diagram in workflows/, driven along its paths, survives saving and loading its state at each step."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.util.task import TaskState
+
+from engine import specs, state
+from engine.settings import REPO_ROOT
+
+DIAGRAMS = specs.workflow_files(REPO_ROOT / "workflows")
+DEFAULT_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+
+@dataclass(frozen=True)
+class Path:
+    """One way through a diagram: the start data, each user task completed with its data, the outcome."""
+
+    name: str
+    start: dict
+    steps: tuple[tuple[str, dict], ...]
+    outcome: str
+
+
+APPROVE, REJECT = {"decision": "approve"}, {"decision": "reject", "comment": "No."}
+RETURN = {"decision": "return", "comment": "Please change it."}
+REQUEST = {"platform": "facebook", "account_name": "WSP Parks", "department": "parks", "purpose": "News.",
+           "audience": "Residents.", "proposed_managers": ["requester"], "investigative": False,
+           "notice_and_link_plan": "Pinned post."}
+POLICE = {**REQUEST, "department": "police", "investigative": True}
+SETUP = {"account_url": "https://facebook.com/wspparks", "marked_as_city": True, "links_official_site": True,
+         "public_notice_linked": True}
+SECRET_SETUP = {"account_url": None, "credentials_token": "gAAAA-opaque", "username_fingerprint": "u" * 64,
+                "password_fingerprint": "p" * 64}
+HEAD, COMMS, LIEUTENANT = "department_head_review", "communications_review", "lieutenant_review"
+
+# Every diagram of workflows/ needs its paths here; together they must reach every user task and end event.
+PATHS = {
+    "new_account_request": [
+        Path("approved", REQUEST, ((HEAD, APPROVE), (COMMS, APPROVE), ("confirm_setup", SETUP)), "approved"),
+        Path("rejected by the head", REQUEST, ((HEAD, REJECT),), "rejected"),
+        Path("rejected by communications", REQUEST, ((HEAD, APPROVE), (COMMS, REJECT)), "rejected"),
+        Path("returned, resubmitted, approved", REQUEST, (
+            (HEAD, RETURN), ("revise_request", {"action": "resubmit", **REQUEST, "account_name": "WSP Rec"}),
+            (HEAD, APPROVE), (COMMS, APPROVE), ("confirm_setup", SETUP)), "approved"),
+        Path("returned by communications, withdrawn", REQUEST, (
+            (HEAD, APPROVE), (COMMS, RETURN), ("revise_request", {"action": "withdraw"})), "withdrawn"),
+        Path("investigative, approved", POLICE, (
+            (HEAD, APPROVE), (LIEUTENANT, APPROVE), ("confirm_setup", SECRET_SETUP)), "approved"),
+        Path("investigative, rejected by the lieutenant", POLICE, ((HEAD, APPROVE), (LIEUTENANT, REJECT)),
+             "rejected"),
+        Path("investigative, returned by the lieutenant, withdrawn", POLICE, (
+            (HEAD, APPROVE), (LIEUTENANT, RETURN), ("revise_request", {"action": "withdraw"})), "withdrawn"),
+    ],
+}
+
+
+def _ready_user_tasks(workflow):
+    return [(t.task_spec.bpmn_id, t.task_spec.bpmn_name, t.id)
+            for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def _observable(workflow):
+    """What a reader of the state depends on: ready user tasks, each task's state and data, workflow data."""
+    tasks = {t.id: (t.task_spec.name, t.state, t.data) for t in workflow.get_tasks()}
+    return _ready_user_tasks(workflow), tasks, workflow.data, workflow.completed
+
+
+def _save_restore(workflow, loaded):
+    """Save and load the state, assert nothing was lost and the stored form is lean; return the reload."""
+    stored = state.dumps(workflow)
+    reloaded = state.loads(stored, loaded)
+    assert state.dumps(reloaded) == stored
+    assert _observable(reloaded) == _observable(workflow)
+    top = json.loads(stored)
+    assert "spec" not in top and "subprocess_specs" not in top
+    assert len(stored) < len(DEFAULT_SERIALIZER.serialize_json(workflow))
+    return reloaded
+
+
+def _drive(loaded, path):
+    """Run a path on a fresh workflow, saving and reloading around every step; return the final workflow."""
+    workflow = state.new_workflow(loaded)
+    workflow.get_next_task(state=TaskState.READY).data.update(path.start)
+    workflow.do_engine_steps()
+    workflow = _save_restore(workflow, loaded)
+    for number, (task_name, data) in enumerate(path.steps, 1):
+        ready = _ready_user_tasks(workflow)
+        assert [name for name, _, _ in ready] == [task_name], f"{path.name}, step {number}: ready {ready}"
+        task = workflow.get_task_from_id(ready[0][2])
+        task.data.update(data)
+        task.run()
+        workflow.do_engine_steps()
+        workflow = _save_restore(workflow, loaded)
+    assert workflow.completed, f"{path.name}: still waiting at {_ready_user_tasks(workflow)}"
+    assert workflow.data.get("outcome") == path.outcome, path.name
+    return workflow
+
+
+def _spec_names(loaded, kind):
+    return {t.bpmn_id for process in (loaded.spec, *loaded.subprocess_specs.values())
+            for t in process.task_specs.values() if isinstance(t, kind)}
+
+
+def test_workflows_folder_ships_the_new_account_request():
+    assert "new_account_request" in [d.stem for d in DIAGRAMS]
+
+
+@pytest.mark.parametrize("diagram", DIAGRAMS, ids=lambda d: d.stem)
+def test_every_path_of_the_diagram_survives_save_and_load_at_every_step(diagram):
+    assert diagram.stem in PATHS, f"Add the paths of {diagram.name} to PATHS in this test."
+    loaded = specs.cached_spec(diagram.stem, diagram.read_bytes())
+    completed_user_tasks, reached_ends = set(), set()
+    for path in PATHS[diagram.stem]:
+        workflow = _drive(loaded, path)
+        completed_user_tasks |= {name for name, _ in path.steps}
+        reached_ends |= {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                         if isinstance(t.task_spec, EndEvent)}
+
+    assert completed_user_tasks == _spec_names(loaded, UserTask), "some user task is on no path"
+    assert reached_ends == _spec_names(loaded, EndEvent), "some end event is on no path"
