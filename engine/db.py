@@ -31,9 +31,24 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        # IMMEDIATE takes the write lock up front: two writers queue instead of one failing
-        # half-way, and the audit chain's "read the last hash, append" cannot interleave.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write transaction takes the write lock up front (IMMEDIATE): two writers queue instead of
+        # one failing half-way. Reads stay deferred so an idle reader never blocks a writer.
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "civicflow_write"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a write transaction (on SQLite: BEGIN IMMEDIATE).
+
+    Call it before the first query of a unit of work that will write. Without it SQLite
+    still keeps data safe (a writer whose snapshot went stale gets "database is locked",
+    which the web layer turns into 409), but queues less politely.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={WRITE_OPTION: True})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

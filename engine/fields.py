@@ -32,6 +32,20 @@ class Field:
         return out
 
 
+def is_storable_text(value: str) -> bool:
+    """Whether text can be stored: no NUL (PostgreSQL refuses it) and no unpaired surrogate (not UTF-8)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+UNSTORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+
+
 def _check(field: Field, value, errors: dict[str, list[str]]):
     """The cleaned value of one field, or None with a message added to errors."""
     def fail(message):
@@ -44,6 +58,8 @@ def _check(field: Field, value, errors: dict[str, list[str]]):
     if field.type in (MULTICHOICE, USERNAMES):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             return fail("Must be a list of strings.")
+        if not all(is_storable_text(item) for item in value):
+            return fail(UNSTORABLE)
         items = list(dict.fromkeys(item.strip() for item in value if item.strip()))
         if field.required and not items:
             return fail("Choose at least one.")
@@ -55,6 +71,8 @@ def _check(field: Field, value, errors: dict[str, list[str]]):
         return items
     if not isinstance(value, str):
         return fail("Must be a string.")
+    if not is_storable_text(value):
+        return fail(UNSTORABLE)
     text = value.strip()
     if field.required and not text:
         return fail("This field is required.")

@@ -63,6 +63,11 @@ def _loaded(model: ProcessModel) -> specs.LoadedSpec:
     return specs.cached_spec(model.key, model.bpmn_xml)
 
 
+def _instance_spec(instance: ProcessInstance) -> specs.LoadedSpec:
+    # By the instance's version hash: the model row and its XML are read only on a cold cache.
+    return specs.cached_version(instance.version_hash) or _loaded(instance.model)
+
+
 # ---- running the workflow ------------------------------------------------------------------------
 
 def _run(step) -> None:
@@ -217,7 +222,7 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
         raise Conflict(f"This task is claimed by {task.assignee.display_name}.")
     procedure = procedures.get(instance.process_key)
     submission = procedure.submit(session, actor, instance, task, data)
-    workflow = state.loads(instance.state, _loaded(instance.model))
+    workflow = state.loads(instance.state, _instance_spec(instance))
     spiff_task = workflow.get_task_from_id(UUID(task.id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         # Task.run() does not check READY itself.
@@ -276,10 +281,11 @@ def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = 
     query = select(Task).where(*where)
     if key:
         query = query.join(ProcessInstance).where(ProcessInstance.process_key == key)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(Task.created_at, Task.id)
-                           .offset((page - 1) * per_page).limit(per_page)).all()
-    return list(rows), total
+    rows = list(session.scalars(query.order_by(Task.created_at, Task.id)
+                                .offset((page - 1) * per_page).limit(per_page)))
+    if len(rows) < per_page and (rows or page == 1):
+        return rows, (page - 1) * per_page + len(rows)  # the last page: its length gives the total
+    return rows, session.scalar(select(func.count()).select_from(query.subquery()))
 
 
 def get_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:

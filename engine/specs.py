@@ -182,6 +182,11 @@ def cached_spec(key: str, xml: str | bytes) -> LoadedSpec:
     return loaded
 
 
+def cached_version(version_hash: str) -> LoadedSpec | None:
+    """The parsed spec of a diagram version if this process has parsed it already (no XML read, no hashing)."""
+    return _cache.get(version_hash)
+
+
 def workflow_files(directory: Path) -> list[Path]:
     """The diagrams shipped in workflows/, one per procedure, named after its process key."""
     return sorted(directory.glob("*.bpmn"))

@@ -105,6 +105,7 @@ def users_add(username, password, name, email, department, roles, head_of):
     from engine.users import create_user
 
     settings, engine, factory = _sessions()
+    upgrade(engine)
     with factory(info={"settings": settings}) as session:
         try:
             user = create_user(session, username, password, name=name, email=email, department=department,
@@ -124,6 +125,7 @@ def audit_group():
 def audit_verify():
     """Check the audit hash chain; non-zero exit at the first broken link."""
     settings, engine, factory = _sessions()
+    upgrade(engine)
     with factory(info={"settings": settings}) as session:
         result = audit.verify(session)
     if result.ok:

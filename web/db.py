@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import services
-from engine.db import make_engine, make_sessionmaker
+from engine.db import begin_write, make_engine, make_sessionmaker
 from engine.errors import Conflict
 from engine.migrate import upgrade
 from engine.settings import Settings
@@ -50,6 +50,7 @@ def transactional(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         session = get_session()
+        begin_write(session)
         try:
             response = view(*args, **kwargs)
             session.commit()

@@ -8,7 +8,8 @@ from datetime import timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 
 from engine import procedures, services, users
-from engine.errors import Invalid, NotAuthenticated
+from engine.errors import Invalid, NotAuthenticated, NotFound
+from engine.fields import UNSTORABLE, is_storable_text
 from web.api import present
 from web.api.openapi import openapi_document
 from web.db import get_session, transactional
@@ -21,7 +22,10 @@ def json_body() -> dict:
     if not request.is_json:
         from werkzeug.exceptions import UnsupportedMediaType
         raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the json module's answer to a body nested thousands deep
+        body = None
     if body is None:
         raise Invalid("The body is not valid JSON.", {"body": ["Malformed JSON."]})
     if not isinstance(body, dict):
@@ -56,6 +60,17 @@ def paging() -> tuple[int, int]:
     return _int_arg("page", 1, 1, 1_000_000), _int_arg("per_page", 50, 1, services.MAX_PER_PAGE)
 
 
+@api.before_request
+def refuse_nul_in_address():
+    """PostgreSQL cannot compare text holding NUL: refuse it in the path and query before any query runs."""
+    if "\x00" in request.path:
+        raise NotFound("No such address.")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise Invalid("A query argument contains a NUL character.",
+                          {name.replace("\x00", ""): [UNSTORABLE]})
+
+
 def authenticated(view):
     """Require a valid bearer token; the actor is in g.actor."""
     @functools.wraps(view)
@@ -84,7 +99,7 @@ def create_token():
     """Exchange a username and password for a bearer token."""
     body = json_body()
     errors = {name: ["Must be a non-empty string."] for name in ("username", "password")
-              if not isinstance(body.get(name), str) or not body.get(name)}
+              if not isinstance(body.get(name), str) or not body[name] or not is_storable_text(body[name])}
     if errors:
         raise Invalid("username and password are required.", errors)
     session = get_session()

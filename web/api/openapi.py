@@ -62,12 +62,12 @@ NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "dat
 @cache
 def openapi_document() -> dict:
     """The whole document."""
-    task_id = _param("task_id")
+    task_id = _param("task_id", "path")
     writes = ("400", "401", "403", "404", "409", "413", "415")
     paths = {
         "/auth/token": {
             "post": _op("Exchange username and password for a bearer token", "201", _obj(token=S),
-                        errors=("400", "401", "415"), public=True,
+                        errors=("400", "401", "413", "415"), public=True,
                         body={"type": "object", "required": ["username", "password"],
                               "properties": {"username": S, "password": S}}),
             "delete": _op("Revoke the token used for this request", "204", None, errors=("401",)),
@@ -84,9 +84,9 @@ def openapi_document() -> dict:
                                   params=[_param("key"), _param("status", schema={
                                       "type": "string", "enum": ["running", "completed", "cancelled", "error"]}),
                                       *PAGE])},
-        "/instances/{id}": {"get": _op("One request with tasks and history", "200", _ref("Instance"),
+        "/instances/{instance_id}": {"get": _op("One request with tasks and history", "200", _ref("Instance"),
                                        errors=("401", "403", "404"),
-                                       params=[_param("id", "path", {"type": "integer"})])},
+                                       params=[_param("instance_id", "path", {"type": "integer"})])},
         "/tasks": {"get": _op("Open tasks", "200", _page_of("Task"), errors=("400", "401"),
                               params=[_param("scope", schema={"type": "string", "enum": ["mine", "available"]}),
                                       _param("key"), *PAGE])},
@@ -101,10 +101,10 @@ def openapi_document() -> dict:
                                                   params=[task_id])},
         "/accounts": {"get": _op("The account registry", "200", {"type": "array", "items": _ref("Account")},
                                  errors=("401",))},
-        "/accounts/{id}/credentials": {"post": _op(
+        "/accounts/{account_id}/credentials": {"post": _op(
             "Reveal an investigative profile's credentials (police roles; logged)", "200",
             _obj(username=S, password=S), errors=("401", "403", "404"),
-            params=[_param("id", "path", {"type": "integer"})])},
+            params=[_param("account_id", "path", {"type": "integer"})])},
         "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
     }
     event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
