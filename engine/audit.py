@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -38,12 +39,28 @@ def _digest(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_TAIL = "civicflow.audit_tail"
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_tail(session: Session, _transaction) -> None:
+    # Any end, savepoints included: a rolled-back event must never become someone's predecessor.
+    session.info.pop(_TAIL, None)
+
+
 def append(session: Session, actor, action: str, **fields) -> AuditEvent:
-    """Append one event after the current tail of the chain (the caller's transaction commits it)."""
-    if is_postgres(session):
-        # Serialise appends across connections so two transactions never chain to the same tail.
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
-    prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    """Append one event after the current tail of the chain (the caller's transaction commits it).
+
+    The first append of a transaction locks the chain (PostgreSQL) and reads its tail; later
+    ones in the same transaction chain to the event appended before them, without a round trip.
+    """
+    prev = session.info.get(_TAIL)
+    if prev is None:
+        if is_postgres(session):
+            # Serialise appends across connections so two transactions never chain to the same tail.
+            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CHAIN_LOCK_ID})
+        session.flush()  # earlier events of this transaction, added under no_autoflush, must be visible
+        prev = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         at=clock.utcnow(),
         actor_id=getattr(actor, "id", None),
@@ -57,7 +74,7 @@ def append(session: Session, actor, action: str, **fields) -> AuditEvent:
     )
     event.hash = _digest(event)
     session.add(event)
-    session.flush()
+    session.info[_TAIL] = event.hash
     return event
 
 

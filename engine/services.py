@@ -9,7 +9,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, authz, clock, procedures, specs, state
@@ -53,18 +54,20 @@ def published_models(session: Session) -> list[ProcessModel]:
 
 def published_model(session: Session, key: str) -> ProcessModel:
     """The version new requests of a procedure use."""
-    model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.published.is_(True)))
+    model = session.scalar(select(ProcessModel).options(defer(ProcessModel.bpmn_xml))
+                           .where(ProcessModel.key == key, ProcessModel.published.is_(True)))
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
     return model
 
 
 def _loaded(model: ProcessModel) -> specs.LoadedSpec:
-    return specs.cached_spec(model.key, model.bpmn_xml)
+    # By version hash first: the diagram's XML is read (and hashed) only on a cold cache.
+    return specs.cached_version(model.version_hash) or specs.cached_spec(model.key, model.bpmn_xml)
 
 
 def _instance_spec(instance: ProcessInstance) -> specs.LoadedSpec:
-    # By the instance's version hash: the model row and its XML are read only on a cold cache.
+    # By the instance's version hash: the model row is read only on a cold cache.
     return specs.cached_version(instance.version_hash) or _loaded(instance.model)
 
 
@@ -86,17 +89,25 @@ def _department_id(session: Session, code: str | None) -> int | None:
     return session.scalar(select(Department.id).where(Department.code == code))
 
 
-def _sync_tasks(session: Session, instance: ProcessInstance, workflow) -> None:
-    """Mirror the workflow's ready user tasks and waiting timers into their tables."""
+def _ready_user_task_ids(workflow) -> set[str]:
+    return {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec,
+                mirrored: set[str]) -> None:
+    """Mirror the workflow's ready user tasks and waiting timers into their tables.
+
+    `mirrored` is the set of task ids whose rows are open: the workflow's ready user tasks
+    before this step (the mirror's invariant), less any the step itself closed.
+    """
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    open_rows = {row.id: row for row in session.scalars(
-        select(Task).where(Task.instance_id == instance.id, Task.state == "open"))}
     now = clock.utcnow()
-    for task_id, row in open_rows.items():
-        if task_id not in ready:
-            row.state, row.completed_at = "cancelled", now
+    gone = sorted(mirrored - ready.keys())
+    if gone:
+        session.execute(update(Task).where(Task.id.in_(gone), Task.state == "open")
+                        .values(state="cancelled", completed_at=now).execution_options(synchronize_session="fetch"))
     for task_id, spiff_task in ready.items():
-        if task_id in open_rows:
+        if task_id in mirrored:
             continue
         spec = spiff_task.task_spec
         role = LANE_ROLES[spec.lane]
@@ -107,6 +118,8 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow) -> None:
             assignee_id=instance.started_by_id if role == REQUESTER else None,
             created_at=now,
         ))
+    if not loaded.has_timers:
+        return
     waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
                if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
     timers = {row.id: row for row in session.scalars(
@@ -121,15 +134,28 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow) -> None:
                               due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None)))
 
 
-def _save(session: Session, instance: ProcessInstance, workflow, actor: Actor | None) -> None:
-    """Store the workflow state, mirror its tasks, and close the instance when the workflow ended."""
-    _sync_tasks(session, instance, workflow)
-    if workflow.completed and instance.status == "running":
-        instance.status = "completed"
-        instance.outcome = workflow.data.get("outcome")
-        instance.ended_at = clock.utcnow()
-        procedures.get(instance.process_key).on_end(session, instance, dict(workflow.data))
-    instance.state = state.dumps(workflow)
+def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec, *,
+          mirrored: set[str], record_updates: dict | None = None) -> None:
+    """Update the record, mirror the tasks, close the instance if the workflow ended, store the state.
+
+    Autoflush is off until the end so the instance row is written once per transaction.
+    """
+    procedure = procedures.get(instance.process_key)
+    with session.no_autoflush:
+        if record_updates:
+            before = procedure.describe(instance.data)
+            instance.data = {**instance.data, **record_updates}
+            described = procedure.describe(instance.data)
+            instance.title, instance.restricted = described.title, described.restricted
+            if described.department_code != before.department_code:
+                instance.department_id = _department_id(session, described.department_code)
+        _sync_tasks(session, instance, workflow, loaded, mirrored)
+        if workflow.completed and instance.status == "running":
+            instance.status = "completed"
+            instance.outcome = workflow.data.get("outcome")
+            instance.ended_at = clock.utcnow()
+            procedure.on_end(session, instance, dict(workflow.data))
+        instance.state = state.dumps(workflow)
     try:
         session.flush()
     except StaleDataError:
@@ -145,17 +171,17 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
     loaded = _loaded(model)
     workflow = state.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
+    _run(workflow.do_engine_steps)
     instance = ProcessInstance(
         process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
         status="running", restricted=described.restricted,
         department_id=_department_id(session, described.department_code),
-        started_by_id=actor.id, started_at=clock.utcnow(), data=clean, state="{}",
+        started_by_id=actor.id, started_at=clock.utcnow(), data=clean, state=state.dumps(workflow),
     )
     session.add(instance)
     session.flush()
     audit.append(session, actor, "started", instance_id=instance.id, role=REQUESTER, detail={"process": key})
-    _run(workflow.do_engine_steps)
-    _save(session, instance, workflow, actor)
+    _save(session, instance, workflow, loaded, mirrored=set())
     return instance
 
 
@@ -164,7 +190,7 @@ def _open_task(session: Session, task_id: str) -> Task:
         UUID(str(task_id))
     except ValueError:
         raise NotFound(f'No task "{task_id}".')
-    task = session.get(Task, str(task_id))
+    task = session.get(Task, str(task_id), options=[joinedload(Task.instance)])
     if task is None:
         raise NotFound(f'No task "{task_id}".')
     return task
@@ -222,31 +248,28 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
         raise Conflict(f"This task is claimed by {task.assignee.display_name}.")
     procedure = procedures.get(instance.process_key)
     submission = procedure.submit(session, actor, instance, task, data)
-    workflow = state.loads(instance.state, _instance_spec(instance))
+    loaded = _instance_spec(instance)
+    workflow = state.loads(instance.state, loaded)
     spiff_task = workflow.get_task_from_id(UUID(task.id))
+    mirrored = _ready_user_task_ids(workflow) - {task.id}
     if spiff_task is None or spiff_task.state != TaskState.READY:
         # Task.run() does not check READY itself.
         raise Conflict("This task is no longer open.")
-    done = session.execute(
-        update(Task).where(Task.id == task.id, Task.state == "open")
-        .values(state="completed", completed_at=clock.utcnow(), completed_by_id=actor.id, assignee_id=actor.id)
-        .execution_options(synchronize_session=False))
+    completed = {"state": "completed", "completed_at": clock.utcnow(), "completed_by_id": actor.id,
+                 "assignee_id": actor.id}
+    done = session.execute(update(Task).where(Task.id == task.id, Task.state == "open").values(**completed)
+                           .execution_options(synchronize_session=False))
     if done.rowcount != 1:
         raise Conflict("This task was completed by someone else at the same moment.")
-    if submission.record_updates:
-        instance.data = {**instance.data, **submission.record_updates}
-        described = procedure.describe(instance.data)
-        instance.title = described.title
-        instance.restricted = described.restricted
-        instance.department_id = _department_id(session, described.department_code)
+    for name, value in completed.items():
+        set_committed_value(task, name, value)
     audit.append(session, actor, "completed", instance_id=instance.id, role=task.role, task_id=task.id,
                  task=task.name, decision=submission.decision, comment=submission.comment,
                  detail={"form_key": task.form_key})
     spiff_task.data.update(submission.task_data)
     _run(spiff_task.run)
     _run(workflow.do_engine_steps)
-    _save(session, instance, workflow, actor)
-    session.refresh(task)
+    _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates)
     return instance
 
 

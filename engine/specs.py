@@ -9,6 +9,7 @@ from threading import Lock
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
@@ -104,6 +105,7 @@ class LoadedSpec:
     spec: object
     subprocess_specs: dict
     form_keys: frozenset[str]
+    has_timers: bool = False
 
 
 def version_hash(data: bytes) -> str:
@@ -157,8 +159,10 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
             problems.append(_problem("This element has no way out (no outgoing sequence flow).", element))
     if problems:
         raise DiagramError("The diagram cannot be used as it is.", problems)
+    has_timers = any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
+                     for t in _all_task_specs(spec, subprocess_specs))
     return LoadedSpec(key, spec.description or key, version_hash(data), spec, subprocess_specs,
-                      frozenset(form_keys))
+                      frozenset(form_keys), has_timers)
 
 
 def _all_task_specs(spec, subprocess_specs):

@@ -8,6 +8,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from engine.sandbox import SCRIPT_ENGINE
@@ -40,6 +41,8 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
 _config = dict(SPIFF_CONFIG)
 _config[BpmnWorkflow] = SpecFreeWorkflowConverter
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config))
+# Task data is left to the encoder by SpiffWorkflow's converters (datetimes, timedeltas, UUIDs).
+_ENCODER = create_encoder(SERIALIZER.registry)
 
 
 def new_workflow(loaded: LoadedSpec) -> BpmnWorkflow:
@@ -51,7 +54,7 @@ def dumps(workflow: BpmnWorkflow) -> str:
     """The workflow's state as JSON text (no spec)."""
     dct = SERIALIZER.to_dict(workflow)
     dct[FORMAT_KEY] = SERIALIZER.VERSION
-    return json.dumps(dct, separators=(",", ":"))
+    return json.dumps(dct, separators=(",", ":"), cls=_ENCODER)
 
 
 def loads(text: str, loaded: LoadedSpec) -> BpmnWorkflow:

@@ -162,16 +162,16 @@ class NewAccountRequest(Procedure):
         if workflow_data.get("outcome") != "approved":
             return
         record = instance.data
-        approval = session.scalars(
-            select(AuditEvent).where(AuditEvent.instance_id == instance.id, AuditEvent.action == "completed",
+        approval = session.execute(
+            select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at).where(
+                AuditEvent.instance_id == instance.id, AuditEvent.action == "completed",
                                      AuditEvent.decision == "approve",
                                      AuditEvent.role.in_(("communications_manager", "administrative_lieutenant")))
             .order_by(AuditEvent.id.desc()).limit(1)).first()
-        department = session.scalar(select(Department).where(Department.code == record["department"]))
         token = workflow_data.get("credentials_token")
         account = Account(
             platform=record["platform"], name=record["account_name"], url=record.get("account_url"),
-            department=department, status="active", investigative=bool(record.get("investigative")),
+            department_id=instance.department_id, status="active", investigative=bool(record.get("investigative")),
             marked_as_city=bool(record.get("marked_as_city")),
             links_official_site=bool(record.get("links_official_site")),
             public_notice_linked=bool(record.get("public_notice_linked")),
@@ -182,13 +182,13 @@ class NewAccountRequest(Procedure):
         )
         approved_by = f"{approval.actor_name} ({approval.role})" if approval else "unknown"
         approved_at = approval.at if approval else clock.utcnow()
-        found = {u.username: u for u in session.scalars(
-            select(User).where(User.username.in_(record["proposed_managers"])))}
-        for user in (found[name] for name in record["proposed_managers"] if name in found):
-            account.managers.append(AccountManager(user=user, approved_by=approved_by, approved_at=approved_at,
-                                                   instance_id=instance.id))
+        user_ids = dict(session.execute(
+            select(User.username, User.id).where(User.username.in_(record["proposed_managers"]))).all())
         session.add(account)
         session.flush()
+        session.add_all(AccountManager(account_id=account.id, user_id=user_ids[name], approved_by=approved_by,
+                                       approved_at=approved_at, instance_id=instance.id)
+                        for name in record["proposed_managers"] if name in user_ids)
         instance.data = {**instance.data, "account_id": account.id}
 
 
