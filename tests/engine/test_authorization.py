@@ -6,37 +6,28 @@ from engine import services
 from engine.errors import Conflict, NotAllowed
 from engine.models import ProcessInstance
 from tests.conftest import SETUP, START
+from tests.helpers import only_open_task, start_request
 
-KEY = "new_account_request"
 INVESTIGATIVE = {**START, "account_name": "Watcher", "department": "police", "proposed_managers": ["officer"],
                  "investigative": True}
 APPROVE = {"decision": "approve", "comment": "Approved."}
 
 
-def _start(session, actor, data=START):
-    instance = services.start_instance(session, actor, KEY, data)
-    session.commit()
-    return instance
-
-
-def _task(session, instance):
-    [task] = services.open_tasks_of(session, instance)
-    return task
 
 
 def _complete(session, actor, instance, data=APPROVE):
-    services.complete_task(session, actor, _task(session, instance).id, data)
+    services.complete_task(session, actor, only_open_task(session, instance).id, data)
     session.commit()
 
 
 def _at_communications_review(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _complete(session, people.parks_head, instance)
     return instance
 
 
 def _at_requester_task(session, people, decision):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _complete(session, people.parks_head, instance, {"decision": decision, "comment": "See my note."})
     if decision == "approve":
         _complete(session, people.comms, instance)
@@ -64,14 +55,14 @@ def _refused(session, instance, error, call):
 
 def test_user_without_the_role_cannot_complete_communications_review(session, people):
     instance = _at_communications_review(session, people)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     _refused(session, instance, NotAllowed,
              lambda: services.complete_task(session, people.colleague, task.id, APPROVE))
 
 
 def test_head_of_another_department_cannot_complete_department_head_review(session, people):
-    instance = _start(session, people.requester)
-    task = _task(session, instance)
+    instance = start_request(session, people.requester)
+    task = only_open_task(session, instance)
     _refused(session, instance, NotAllowed,
              lambda: services.complete_task(session, people.finance_head, task.id, APPROVE))
 
@@ -83,7 +74,7 @@ def test_head_of_another_department_cannot_complete_department_head_review(sessi
 def test_colleague_in_the_same_department_cannot_complete_the_requesters_task(session, people, decision,
                                                                               form_key, data):
     instance = _at_requester_task(session, people, decision)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     assert task.form_key == form_key
     _refused(session, instance, NotAllowed,
              lambda: services.complete_task(session, people.colleague, task.id, data))
@@ -91,10 +82,10 @@ def test_colleague_in_the_same_department_cannot_complete_the_requesters_task(se
 
 @pytest.mark.parametrize("reviewing", ["department_head_review", "communications_review"])
 def test_administrator_is_not_an_approver(session, people, reviewing):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     if reviewing == "communications_review":
         _complete(session, people.parks_head, instance)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     assert task.form_key == reviewing
     _refused(session, instance, NotAllowed,
              lambda: services.complete_task(session, people.admin, task.id, APPROVE))
@@ -102,8 +93,8 @@ def test_administrator_is_not_an_approver(session, people, reviewing):
 
 
 def test_second_completion_of_same_task_is_a_conflict(session, people):
-    instance = _start(session, people.requester)
-    task = _task(session, instance)
+    instance = start_request(session, people.requester)
+    task = only_open_task(session, instance)
     _complete(session, people.parks_head, instance)
     second = {"decision": "reject", "comment": "Changed my mind."}
     _refused(session, instance, Conflict,
@@ -113,7 +104,7 @@ def test_second_completion_of_same_task_is_a_conflict(session, people):
 def test_completing_a_task_claimed_by_someone_else_is_a_conflict(session, people, make_user):
     deputy = make_user("deputy_comms", department="communications", roles=["communications_manager"])
     instance = _at_communications_review(session, people)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     services.claim_task(session, people.comms, task.id)
     session.commit()
     _refused(session, instance, Conflict, lambda: services.complete_task(session, deputy, task.id, APPROVE))
@@ -124,7 +115,7 @@ def test_completing_a_task_claimed_by_someone_else_is_a_conflict(session, people
 def test_claiming_a_task_claimed_by_another_is_a_conflict(session, people, make_user):
     deputy = make_user("deputy_comms", department="communications", roles=["communications_manager"])
     instance = _at_communications_review(session, people)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     services.claim_task(session, people.comms, task.id)
     session.commit()
     _refused(session, instance, Conflict, lambda: services.claim_task(session, deputy, task.id))
@@ -133,7 +124,7 @@ def test_claiming_a_task_claimed_by_another_is_a_conflict(session, people, make_
 def test_releasing_a_task_one_did_not_claim_is_a_conflict(session, people, make_user):
     deputy = make_user("deputy_comms", department="communications", roles=["communications_manager"])
     instance = _at_communications_review(session, people)
-    task = _task(session, instance)
+    task = only_open_task(session, instance)
     _refused(session, instance, Conflict, lambda: services.release_task(session, deputy, task.id))
     services.claim_task(session, people.comms, task.id)
     session.commit()
@@ -141,8 +132,8 @@ def test_releasing_a_task_one_did_not_claim_is_a_conflict(session, people, make_
 
 
 def test_claiming_by_someone_ineligible_is_not_allowed(session, people):
-    instance = _start(session, people.requester)
-    task = _task(session, instance)
+    instance = start_request(session, people.requester)
+    task = only_open_task(session, instance)
     _refused(session, instance, NotAllowed, lambda: services.claim_task(session, people.colleague, task.id))
     _refused(session, instance, NotAllowed,
              lambda: services.claim_task(session, people.finance_head, task.id))
@@ -151,7 +142,7 @@ def test_claiming_by_someone_ineligible_is_not_allowed(session, people):
 # ---- seeing requests, accounts and tasks ---------------------------------------------------------
 
 def test_request_is_visible_to_those_involved_only(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     for insider in (people.requester, people.parks_head, people.comms):
         assert services.get_instance(session, insider, instance.id).id == instance.id
     for outsider in (people.colleague, people.finance_head, people.admin):
@@ -161,7 +152,7 @@ def test_request_is_visible_to_those_involved_only(session, people):
 
 
 def test_investigative_request_is_hidden_from_the_communications_manager_and_other_heads(session, people):
-    instance = _start(session, people.officer, INVESTIGATIVE)
+    instance = start_request(session, people.officer, INVESTIGATIVE)
     _complete(session, people.police_chief, instance)
     for outsider in (people.comms, people.finance_head, people.parks_head):
         with pytest.raises(NotAllowed):
@@ -172,11 +163,11 @@ def test_investigative_request_is_hidden_from_the_communications_manager_and_oth
 
 
 def test_registry_hides_investigative_profiles_from_non_police_users(session, people):
-    standard = _start(session, people.requester)
+    standard = start_request(session, people.requester)
     _complete(session, people.parks_head, standard)
     _complete(session, people.comms, standard)
     _complete(session, people.requester, standard, SETUP)
-    profile = _start(session, people.officer, INVESTIGATIVE)
+    profile = start_request(session, people.officer, INVESTIGATIVE)
     _complete(session, people.police_chief, profile)
     _complete(session, people.lieutenant, profile)
     _complete(session, people.officer, profile, {"username": "watcher-1", "password": "Quiet-Lantern-77!"})
@@ -188,8 +179,8 @@ def test_registry_hides_investigative_profiles_from_non_police_users(session, pe
 
 
 def test_department_head_review_is_available_only_to_the_head_of_that_department(session, people):
-    instance = _start(session, people.requester)
-    task = _task(session, instance)
+    instance = start_request(session, people.requester)
+    task = only_open_task(session, instance)
     assert services.list_tasks(session, people.parks_head, "available") == ([task], 1)
     for other in (people.finance_head, people.police_chief, people.comms, people.colleague, people.admin,
                   people.requester, people.lieutenant):

@@ -7,28 +7,19 @@ from engine import services
 from engine.errors import Invalid, NotFound
 from engine.models import AuditEvent, Base, ProcessInstance, Task
 from tests.conftest import SETUP, START
+from tests.helpers import KEY, only_open_task, start_request
 
-KEY = "new_account_request"
 INVESTIGATIVE = {**START, "platform": "other", "account_name": "Neighborhood watcher", "department": "police",
                  "purpose": "Investigations of online crime.", "audience": "Not public.",
                  "proposed_managers": ["officer"], "investigative": True}
 CREDENTIALS = {"username": "wsp-watcher-7731", "password": "Tr0mbone!Lantern-Quiet-42"}
 
 
-def _start(session, actor, data=START):
-    instance = services.start_instance(session, actor, KEY, data)
-    session.commit()
-    return instance
-
-
-def _open_task(session, instance):
-    [task] = services.open_tasks_of(session, instance)
-    return task
 
 
 def _act(session, actor, instance, form_key, data):
     """Complete the instance's one open task, which must have this form key."""
-    task = _open_task(session, instance)
+    task = only_open_task(session, instance)
     assert task.form_key == form_key
     done = services.complete_task(session, actor, task.id, data)
     session.commit()
@@ -61,7 +52,7 @@ def _approve_investigative(session, people, instance):
 
 
 def _investigative_account(session, people):
-    instance = _start(session, people.officer, INVESTIGATIVE)
+    instance = start_request(session, people.officer, INVESTIGATIVE)
     _approve_investigative(session, people, instance)
     return instance, _act(session, people.officer, instance, "confirm_setup", CREDENTIALS)
 
@@ -69,9 +60,9 @@ def _investigative_account(session, people):
 # ---- the standard path ---------------------------------------------------------------------------
 
 def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_its_managers(session, people):
-    instance = _start(session, people.requester, {**START, "proposed_managers": ["requester", "colleague"]})
+    instance = start_request(session, people.requester, {**START, "proposed_managers": ["requester", "colleague"]})
     _approve_standard(session, people, instance)
-    assert _open_task(session, instance).assignee_id == people.requester.id
+    assert only_open_task(session, instance).assignee_id == people.requester.id
     done = _act(session, people.requester, instance, "confirm_setup", SETUP)
 
     assert (done.status, done.outcome) == ("completed", "approved")
@@ -90,9 +81,9 @@ def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_it
 
 
 def test_confirm_setup_refuses_an_account_not_marked_as_the_citys(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _approve_standard(session, people, instance)
-    task = _open_task(session, instance)
+    task = only_open_task(session, instance)
 
     fields = _invalid_fields(lambda: services.complete_task(
         session, people.requester, task.id, {**SETUP, "marked_as_city": False}))
@@ -100,12 +91,12 @@ def test_confirm_setup_refuses_an_account_not_marked_as_the_citys(session, peopl
 
     assert list(fields) == ["marked_as_city"]
     assert "clearly marked as the City of West St. Paul's" in fields["marked_as_city"][0]
-    assert _open_task(session, instance).form_key == "confirm_setup"
+    assert only_open_task(session, instance).form_key == "confirm_setup"
     assert services.list_accounts(session, people.requester) == []
 
 
 def test_department_head_rejection_ends_the_request_with_its_written_reasons(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     done = _act(session, people.parks_head, instance, "department_head_review",
                 {"decision": "reject", "comment": "Parks already has one for this."})
 
@@ -116,8 +107,8 @@ def test_department_head_rejection_ends_the_request_with_its_written_reasons(ses
 
 
 def test_rejection_without_a_written_comment_is_refused_and_changes_nothing(session, people):
-    instance = _start(session, people.requester)
-    task = _open_task(session, instance)
+    instance = start_request(session, people.requester)
+    task = only_open_task(session, instance)
     history = [e.id for e in services.history_of(session, instance)]
     version = instance.version
 
@@ -126,14 +117,14 @@ def test_rejection_without_a_written_comment_is_refused_and_changes_nothing(sess
     session.rollback()
 
     assert list(fields) == ["comment"]
-    assert _open_task(session, instance).id == task.id
+    assert only_open_task(session, instance).id == task.id
     assert [e.id for e in services.history_of(session, instance)] == history
     assert session.get(ProcessInstance, instance.id).version == version
     assert instance.status == "running"
 
 
 def test_communications_manager_rejection_ends_the_request(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     done = _act(session, people.comms, instance, "communications_review",
                 {"decision": "reject", "comment": "The audience is already served by the City's page."})
@@ -145,10 +136,10 @@ def test_communications_manager_rejection_ends_the_request(session, people):
 
 
 def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_head(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review",
          {"decision": "return", "comment": "Name it after the department."})
-    revise = _open_task(session, instance)
+    revise = only_open_task(session, instance)
     assert (revise.form_key, revise.assignee_id) == ("revise_request", people.requester.id)
 
     _act(session, people.requester, instance, "revise_request",
@@ -157,7 +148,7 @@ def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_he
     assert instance.data["account_name"] == "WSP Parks and Recreation"
     assert instance.data["purpose"] == START["purpose"]
     assert instance.title == 'Facebook account "WSP Parks and Recreation"'
-    assert _open_task(session, instance).form_key == "department_head_review"
+    assert only_open_task(session, instance).form_key == "department_head_review"
     _approve_standard(session, people, instance)
     done = _act(session, people.requester, instance, "confirm_setup", SETUP)
     assert (done.status, done.outcome) == ("completed", "approved")
@@ -165,7 +156,7 @@ def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_he
 
 
 def test_resubmission_to_another_department_goes_to_that_departments_head(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review",
          {"decision": "return", "comment": "Finance should own this."})
     _act(session, people.requester, instance, "revise_request",
@@ -177,7 +168,7 @@ def test_resubmission_to_another_department_goes_to_that_departments_head(sessio
 
 
 def test_returned_request_withdrawn_ends_without_an_account(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review",
          {"decision": "return", "comment": "Say who will moderate it."})
     done = _act(session, people.requester, instance, "revise_request",
@@ -190,26 +181,26 @@ def test_returned_request_withdrawn_ends_without_an_account(session, people):
 
 
 def test_communications_manager_return_sends_the_request_back_to_the_requester(session, people):
-    instance = _start(session, people.requester)
+    instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     _act(session, people.comms, instance, "communications_review",
          {"decision": "return", "comment": "Explain how the public notice is linked."})
-    assert _open_task(session, instance).form_key == "revise_request"
+    assert only_open_task(session, instance).form_key == "revise_request"
 
     _act(session, people.requester, instance, "revise_request",
          {"action": "resubmit", "notice_and_link_plan": "Pinned post linking the notice on www.wspmn.gov."})
 
     assert instance.data["notice_and_link_plan"] == "Pinned post linking the notice on www.wspmn.gov."
-    assert _open_task(session, instance).form_key == "department_head_review"
+    assert only_open_task(session, instance).form_key == "department_head_review"
 
 
 # ---- the police investigative path ---------------------------------------------------------------
 
 def test_investigative_profile_is_approved_by_the_lieutenant_not_the_communications_manager(session, people):
-    instance = _start(session, people.officer, INVESTIGATIVE)
+    instance = start_request(session, people.officer, INVESTIGATIVE)
     assert instance.restricted
     _approve_investigative(session, people, instance)
-    setup = _open_task(session, instance)
+    setup = only_open_task(session, instance)
     assert [f["name"] for f in services.task_form(session, setup)] == ["account_url", "username", "password"]
 
     done = _act(session, people.officer, instance, "confirm_setup", CREDENTIALS)
@@ -261,10 +252,10 @@ def test_credentials_are_refused_to_a_user_outside_the_police(session, people):
 @pytest.mark.parametrize("reused", ["username", "password"])
 def test_second_investigative_profile_reusing_a_credential_is_refused(session, people, reused):
     _investigative_account(session, people)
-    instance = _start(session, people.officer, {**INVESTIGATIVE, "account_name": "Second watcher"})
+    instance = start_request(session, people.officer, {**INVESTIGATIVE, "account_name": "Second watcher"})
     _approve_investigative(session, people, instance)
     fresh = {"username": "wsp-second-profile", "password": "An0ther!Distinct-Secret-99"}
-    task = _open_task(session, instance)
+    task = only_open_task(session, instance)
 
     fields = _invalid_fields(lambda: services.complete_task(
         session, people.officer, task.id, {**fresh, reused: CREDENTIALS[reused]}))
@@ -272,7 +263,7 @@ def test_second_investigative_profile_reusing_a_credential_is_refused(session, p
 
     assert list(fields) == [reused]
     assert "unique" in fields[reused][0]
-    assert _open_task(session, instance).form_key == "confirm_setup"
+    assert only_open_task(session, instance).form_key == "confirm_setup"
     assert len(services.list_accounts(session, people.lieutenant)) == 1
 
 
