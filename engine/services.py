@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine import audit, authz, clock, procedures, specs, state
 from engine.crypto import decrypt_credentials
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
-from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
+from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer
 from engine.roles import LANE_ROLES, REQUESTER
 from engine.users import Actor
 
@@ -201,6 +201,20 @@ def _require_open(task: Task) -> None:
         raise Conflict(f'This task is no longer open (it was {task.state}).')
 
 
+def _guarded_update(session: Session, task: Task, conditions: list, **values) -> bool:
+    """Update a task row only if it still meets the conditions; keep the loaded object in step.
+
+    The WHERE clause is what makes two simultaneous claims or completions resolve to one winner.
+    """
+    result = session.execute(update(Task).where(Task.id == task.id, *conditions).values(**values)
+                             .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(task, name, value)
+    return True
+
+
 def claim_task(session: Session, actor: Actor, task_id: str) -> Task:
     """Take a task so others see it is being worked on."""
     task = _open_task(session, task_id)
@@ -208,14 +222,11 @@ def claim_task(session: Session, actor: Actor, task_id: str) -> Task:
     _require_open(task)
     if task.assignee_id == actor.id:
         return task
-    claimed = session.execute(update(Task).where(Task.id == task.id, Task.state == "open",
-                                                 Task.assignee_id.is_(None))
-                              .values(assignee_id=actor.id).execution_options(synchronize_session=False))
-    if claimed.rowcount != 1:
+    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id.is_(None)],
+                           assignee_id=actor.id):
         session.refresh(task)
         holder = task.assignee.display_name if task.assignee else "someone else"
         raise Conflict(f"This task was already claimed by {holder}.")
-    session.refresh(task)
     audit.append(session, actor, "claimed", instance_id=task.instance_id, role=task.role, task_id=task.id,
                  task=task.name)
     return task
@@ -230,9 +241,8 @@ def release_task(session: Session, actor: Actor, task_id: str) -> Task:
         raise Conflict("A requester's task stays with the requester.")
     if task.assignee_id != actor.id:
         raise Conflict("Only the person who claimed this task can release it.")
-    session.execute(update(Task).where(Task.id == task.id, Task.assignee_id == actor.id)
-                    .values(assignee_id=None).execution_options(synchronize_session=False))
-    session.refresh(task)
+    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id == actor.id], assignee_id=None):
+        raise Conflict("This task changed at the same moment; reload and try again.")
     audit.append(session, actor, "released", instance_id=task.instance_id, role=task.role, task_id=task.id,
                  task=task.name)
     return task
@@ -255,14 +265,9 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     if spiff_task is None or spiff_task.state != TaskState.READY:
         # Task.run() does not check READY itself.
         raise Conflict("This task is no longer open.")
-    completed = {"state": "completed", "completed_at": clock.utcnow(), "completed_by_id": actor.id,
-                 "assignee_id": actor.id}
-    done = session.execute(update(Task).where(Task.id == task.id, Task.state == "open").values(**completed)
-                           .execution_options(synchronize_session=False))
-    if done.rowcount != 1:
+    if not _guarded_update(session, task, [Task.state == "open"], state="completed", completed_at=clock.utcnow(),
+                           completed_by_id=actor.id, assignee_id=actor.id):
         raise Conflict("This task was completed by someone else at the same moment.")
-    for name, value in completed.items():
-        set_committed_value(task, name, value)
     audit.append(session, actor, "completed", instance_id=instance.id, role=task.role, task_id=task.id,
                  task=task.name, decision=submission.decision, comment=submission.comment,
                  detail={"form_key": task.form_key})
@@ -368,8 +373,4 @@ def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
     audit.append(session, actor, "credentials_revealed", detail={"account_id": account.id})
     return decrypt_credentials(session.info["settings"].secret_key, account.credentials)
 
-
-def user_by_id(session: Session, user_id: int) -> User | None:
-    """A user by id."""
-    return session.get(User, user_id)
 

@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from engine import audit, clock
 from engine.errors import Invalid, NotAuthenticated
 from engine.models import ApiToken, Department, User, UserRole
-from engine.roles import ADMIN, ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
+from engine.roles import ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -167,7 +167,3 @@ def revoke_token(session: Session, token: str) -> None:
         row.revoked_at = clock.utcnow()
         session.flush()
 
-
-def is_admin(actor: Actor) -> bool:
-    """Whether the actor administers users and diagrams (which does not make them an approver)."""
-    return ADMIN in actor.roles

@@ -6,6 +6,7 @@ import functools
 from datetime import timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from engine import procedures, services, users
 from engine.errors import Invalid, NotAuthenticated, NotFound
@@ -20,7 +21,6 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 def json_body() -> dict:
     """The request's JSON object; 415 for another media type, 400 for malformed JSON or a non-object."""
     if not request.is_json:
-        from werkzeug.exceptions import UnsupportedMediaType
         raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
     try:
         body = request.get_json(silent=True)
@@ -150,8 +150,8 @@ def start_form(key):
 @authenticated
 def start_instance(key):
     """Start a request."""
+    procedures.get(key)  # an unknown procedure is a 404 before its body is read (no query)
     session = get_session()
-    services.published_model(session, key)
     instance = services.start_instance(session, g.actor, key, data_of(json_body()))
     return jsonify(present.instance(session, g.actor, instance)), 201
 
