@@ -6,8 +6,12 @@ PORT ?= 5000
 # The whole suite includes the PostgreSQL tests; `CIVICFLOW_TEST_POSTGRES_URL= make test` runs SQLite only.
 CIVICFLOW_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CIVICFLOW_TEST_POSTGRES_URL
+# The bpmn-js viewer the instance page draws diagrams with, from the npm registry (package-lock.json).
+VIEWER := node_modules/bpmn-js/dist/bpmn-viewer.production.min.js
+# The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo serve test lint bench clean
+.PHONY: install assets browser demo serve test lint bench clean
 
 $(BIN)/civicflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +19,18 @@ $(BIN)/civicflow: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/civicflow
+$(VIEWER): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: $(VIEWER)
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+browser: $(CHROMIUM)
+
+install: $(BIN)/civicflow assets
 
 demo: install
 	$(BIN)/civicflow demo
@@ -24,11 +39,12 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
-	$(BIN)/pytest -q
+test: install browser lint
+	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/inbox.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

@@ -8,7 +8,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,6 +50,11 @@ def published_models(session: Session) -> list[ProcessModel]:
     """The published version of every procedure."""
     return list(session.scalars(select(ProcessModel).where(ProcessModel.published.is_(True))
                                 .order_by(ProcessModel.key)))
+
+
+def startable_models(session: Session, actor: Actor) -> list[ProcessModel]:
+    """The published procedures the actor may file a request of."""
+    return [model for model in published_models(session) if procedures.get(model.key).may_start(actor)]
 
 
 def published_model(session: Session, key: str) -> ProcessModel:
@@ -165,6 +170,8 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
 def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessInstance:
     """Start a request of a procedure with its start data (validated), as the actor."""
     procedure = procedures.get(key)
+    if not procedure.may_start(actor):
+        raise NotAllowed(f"You may not file a {procedure.name.lower()}.")
     model = published_model(session, key)
     clean = procedure.validate_start(session, actor, data)
     described = procedure.describe(clean)
@@ -297,23 +304,41 @@ def task_form(session: Session, task: Task) -> list[dict]:
     return [f.describe() for f in procedure.task_fields(session, task.form_key, task.instance.data)]
 
 
-def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = None,
-               page: int = 1, per_page: int = 50) -> tuple[list[Task], int]:
-    """Open tasks assigned to the actor ('mine') or that they may claim ('available'), oldest first."""
+def _task_scope_clause(actor: Actor, scope: str):
     if scope == "mine":
-        where = [Task.state == "open", Task.assignee_id == actor.id]
-    elif scope == "available":
-        where = [authz.available_tasks_clause(actor)]
-    else:
-        raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
-    query = select(Task).where(*where)
+        return and_(Task.state == "open", Task.assignee_id == actor.id)
+    if scope == "available":
+        return authz.available_tasks_clause(actor)
+    raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
+
+
+def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = None, overdue: bool = False,
+               page: int = 1, per_page: int = 50) -> tuple[list[Task], int]:
+    """Open tasks assigned to the actor ('mine') or that they may claim ('available'), oldest first.
+
+    One indexed query with its request and requester joined in; a count only when there is more than a page.
+    """
+    query = select(Task).where(_task_scope_clause(actor, scope))
     if key:
         query = query.join(ProcessInstance).where(ProcessInstance.process_key == key)
-    rows = list(session.scalars(query.order_by(Task.created_at, Task.id)
+    if overdue:
+        query = query.where(Task.due_at < clock.utcnow())
+    rows = list(session.scalars(query.options(joinedload(Task.instance).joinedload(ProcessInstance.started_by),
+                                              joinedload(Task.department), joinedload(Task.assignee))
+                                .order_by(Task.created_at, Task.id)
                                 .offset((page - 1) * per_page).limit(per_page)))
     if len(rows) < per_page and (rows or page == 1):
         return rows, (page - 1) * per_page + len(rows)  # the last page: its length gives the total
     return rows, session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def count_open_tasks(session: Session, actor: Actor) -> tuple[int, int]:
+    """How many open tasks are assigned to the actor and how many they may claim, in one indexed query."""
+    mine = _task_scope_clause(actor, "mine")
+    available = _task_scope_clause(actor, "available")
+    row = session.execute(select(func.count().filter(mine), func.count().filter(available))
+                          .where(or_(mine, available))).one()
+    return row[0], row[1]
 
 
 def get_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:

@@ -44,6 +44,8 @@ class Settings:
     communications_manager_title: str = "Marketing and Communications Manager"
     token_lifetime_hours: int = 24 * 30
     max_request_bytes: int = 1024 * 1024
+    # Session cookies only over HTTPS; on by default, off for the embedded demo on http://127.0.0.1.
+    secure_cookies: bool = True
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -60,6 +62,8 @@ class Settings:
                 "CIVICFLOW_COMMUNICATIONS_MANAGER_TITLE", "Marketing and Communications Manager"
             ),
         }
+        if "CIVICFLOW_SECURE_COOKIES" in os.environ:
+            values["secure_cookies"] = os.environ["CIVICFLOW_SECURE_COOKIES"].lower() in ("1", "true", "yes")
         if os.environ.get("CIVICFLOW_WORKFLOWS_DIR"):
             values["workflows_dir"] = Path(os.environ["CIVICFLOW_WORKFLOWS_DIR"])
         values.update(overrides)

@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     Form,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -22,6 +23,9 @@ from wtforms.validators import InputRequired, Length, Optional
 from engine import fields as f
 from engine import procedures
 from engine.models import Task
+from forms.validators import Storable
+
+RADIO_LIMIT = 4  # a choice among this few is a set of radio buttons: every option visible, one keystroke each
 
 
 class UsernameListField(StringField):
@@ -35,20 +39,31 @@ class UsernameListField(StringField):
         return ", ".join(self.data or [])
 
 
+def choice_label(value: str) -> str:
+    """How a choice reads on a page: "return" -> "Return", "public_works" -> "Public works"."""
+    return value.replace("_", " ").capitalize()
+
+
 def _field(spec: f.Field):
     presence = InputRequired() if spec.required else Optional()
     label = spec.label
     if spec.type == f.BOOLEAN:
         return BooleanField(label)
-    if spec.type == f.CHOICE:
-        return SelectField(label, choices=[SelectChoice(c, c) for c in spec.choices], validators=[presence])
-    if spec.type == f.MULTICHOICE:
-        return SelectMultipleField(label, choices=[SelectChoice(c, c) for c in spec.choices], validators=[presence])
+    if spec.type in (f.CHOICE, f.MULTICHOICE):
+        choices = [SelectChoice(c, choice_label(c)) for c in spec.choices]
+        if spec.type == f.MULTICHOICE:
+            return SelectMultipleField(label, choices=choices, validators=[presence])
+        if len(choices) <= RADIO_LIMIT:
+            return RadioField(label, choices=choices, validators=[presence])
+        if not spec.required:
+            choices = [SelectChoice("", "(unchanged)"), *choices]
+        return SelectField(label, choices=choices, validators=[presence])
     if spec.type == f.USERNAMES:
-        return UsernameListField(label, validators=[presence])
+        return UsernameListField(label, validators=[presence, Storable()],
+                                 description="Usernames separated by commas, e.g. pat.lee, sam.ortiz")
     length = Length(max=spec.max_length)
     kind = {f.TEXT: TextAreaField, f.URL: URLField, f.SECRET: PasswordField}.get(spec.type, StringField)
-    return kind(label, validators=[presence, length])
+    return kind(label, validators=[presence, length, Storable()])
 
 
 def form_class(name: str, specs: list[f.Field]) -> type[Form]:

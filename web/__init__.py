@@ -1,53 +1,83 @@
-"""civicflow's web app: the JSON API now, the task inbox on top of the same engine services."""
+"""civicflow's web app: the task inbox for city staff and the JSON API, on the same engine services."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Blueprint, Flask, send_from_directory
 from flask_wtf.csrf import CSRFProtect
 
-from engine.settings import Settings
-from web import db, errors
+from engine.settings import REPO_ROOT, Settings
+from web import db, errors, present
 
 csrf = CSRFProtect()
+# bpmn-js, installed from the npm registry by `make assets` (npm ci) and served from here, never from a CDN.
+VIEWER_DIR = REPO_ROOT / "node_modules" / "bpmn-js" / "dist"
+vendor = Blueprint("vendor", __name__, url_prefix="/vendor")
+
+
+@vendor.get("/bpmn-js/<path:filename>")
+def bpmn(filename):
+    """The bpmn-js viewer's script, styles and font (send_from_directory refuses paths outside the folder)."""
+    return send_from_directory(VIEWER_DIR, filename, max_age=86400)
 
 
 def create_app(test_config: dict | None = None, settings: Settings | None = None) -> Flask:
-    """Build the app: settings, database, blueprints, error handlers, security headers."""
+    """Build the app: settings, database, login, CSRF, blueprints, error pages, security headers."""
     app = Flask(__name__, instance_relative_config=True)
     settings = settings or Settings.from_env()
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_NAME="civicflow_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=False,
-        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
         JSON_SORT_KEYS=False,
     )
     if test_config:
         app.config.update(test_config)
     app.extensions["civicflow.settings"] = settings
+    app.extensions["civicflow.viewer"] = (VIEWER_DIR / "bpmn-viewer.production.min.js").is_file()
+    app.jinja_env.add_extension("jinja2.ext.do")
     logging.basicConfig(level=logging.INFO)
 
     db.init_app(app, settings)
     csrf.init_app(app)
     errors.init_app(app)
+    present.init_app(app)
 
+    from web.admin import admin
     from web.api import api
+    from web.auth import auth, login_manager
     from web.home import home
+    from web.inbox import inbox
+    from web.instances import instances
+    from web.pages import nav_counts
+    from web.registry import registry
+    from web.requests import requests
 
+    login_manager.init_app(app)
     csrf.exempt(api)  # bearer tokens, never cookies: no cross-site request can carry them
-    app.register_blueprint(api)
-    app.register_blueprint(home)
+    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, vendor):
+        app.register_blueprint(blueprint)
+    app.context_processor(nav_counts)
 
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                                    "form-action 'self'; base-uri 'none'; object-src 'none'")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")  # pages hold records: no shared caches
         return response
 
     return app

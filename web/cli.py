@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 
 import click
@@ -11,6 +13,8 @@ from engine.db import make_engine, make_sessionmaker
 from engine.errors import CivicflowError
 from engine.migrate import upgrade
 from engine.settings import Settings
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _sessions():
@@ -82,7 +86,11 @@ def serve(host, port, threads):
 
     from web import create_app
 
-    app = create_app()
+    settings = Settings.from_env()
+    if "CIVICFLOW_SECURE_COOKIES" not in os.environ and host in LOOPBACK:
+        # Plain http on this machine only (the embedded demo); anywhere else cookies need HTTPS.
+        settings = dataclasses.replace(settings, secure_cookies=False)
+    app = create_app(settings=settings)
     click.echo(f"civicflow serving on http://{host}:{port}/")
     waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
@@ -35,14 +36,41 @@ def _status_for(exc: CivicflowError) -> int:
     return 500
 
 
+HEADINGS = {400: "This could not be done", 401: "Please log in", 403: "Not yours to open",
+            404: "Not found", 405: "Not allowed here", 409: "Someone else got there first", 413: "Too large",
+            429: "Too many attempts", 500: "Something went wrong"}
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_page(status: int, message: str):
+    """An HTML error page that says what happened and where to go; nothing was saved."""
+    session = g.get("db")
+    if session is not None:
+        session.rollback()  # the page's own queries (the nav count) must not run in a failed transaction
+    return render_template("error.html", heading=HEADINGS.get(status, "This could not be done"),
+                           message=message), status
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_page(400, "The form's security token was missing or has expired, so nothing was saved. "
+                               "Go back, reload the page and submit the form again.")
 
     @app.errorhandler(CivicflowError)
     def domain_error(exc: CivicflowError):
         status = _status_for(exc)
         if status == 500:
             log.error("engine error on %s: %s", request.path, exc.message)
+        if not _is_api():
+            if status == 401:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return error_page(status, exc.message)
         body = error_body(exc.code, exc.message, exc.fields)
         if getattr(exc, "problems", None):
             body["error"]["problems"] = exc.problems
@@ -54,8 +82,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        if not request.path.startswith("/api/"):
-            return exc
+        if not _is_api():
+            if exc.code is None or exc.code < 400:
+                return exc
+            return error_page(exc.code, exc.description or exc.name)
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
                 415: "unsupported_media_type", 429: "rate_limited"}.get(exc.code, "http_error")
         response = jsonify(error_body(code, exc.description or exc.name))
@@ -65,8 +95,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unexpected error on %s", request.path)
-        if request.path.startswith("/api/"):
+        if _is_api():
             response = jsonify(error_body("internal_error", "Something went wrong on our side; nothing was saved."))
             response.status_code = 500
             return response
-        return "Something went wrong on our side; nothing was saved.", 500
+        return error_page(500, "Something went wrong on our side; nothing was saved.")

@@ -37,6 +37,10 @@ class Procedure:
     key: str = ""
     name: str = ""
 
+    def may_start(self, actor: Actor) -> bool:
+        """Whether the actor may file a request of this procedure (any staff member, unless a rule says)."""
+        return True
+
     def start_fields(self, session: Session) -> list[Field]:
         """The fields of the start form."""
         raise NotImplementedError

@@ -1,0 +1,129 @@
+"""The task inbox and the task page: what waits for me, what I may take, and signing off in writing."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+import forms
+from engine import authz, procedures, services
+from engine.errors import Conflict, Invalid
+from web.auth import current_actor
+from web.db import get_session, transactional
+from web.pages import PER_PAGE, page_number, show_errors
+from web.present import decisions_of, next_step_message, record_rows
+
+inbox = Blueprint("inbox", __name__)
+VIEWS = {"mine": "Assigned to me", "available": "Available to me"}
+
+
+@inbox.before_request
+@login_required
+def require_login():
+    """Every page here is for logged-in staff."""
+
+
+@inbox.get("/inbox")
+def index():
+    """Open tasks assigned to me or available to me, with filters by procedure and by overdue."""
+    view = request.args.get("view", "mine")
+    if view not in VIEWS:
+        abort(404)
+    key = request.args.get("process") or None
+    names = {p.key: p.name for p in procedures.all_procedures()}
+    if key not in names:
+        key = None
+    overdue = request.args.get("overdue") == "1"
+    page = page_number()
+    rows, total = services.list_tasks(get_session(), current_actor(), view, key=key, overdue=overdue,
+                                      page=page, per_page=PER_PAGE)
+    return render_template("inbox/index.html", view=view, views=VIEWS, rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // PER_PAGE)), process=key, names=names, overdue=overdue)
+
+
+def _task_page(task, form=None, general_errors=(), status=200):
+    """The task page: the request's record, the decisions so far and, for whoever holds the lane, the form."""
+    session = get_session()
+    actor = current_actor()
+    instance = task.instance
+    may_act = task.state == "open" and authz.may_act(actor, task, instance)
+    if form is None and may_act:
+        form = forms.task_form(session, task)(data=_prefill(session, task))
+    return render_template(
+        "inbox/task.html", task=task, instance=instance, form=form if may_act else None, may_act=may_act,
+        general_errors=list(general_errors), record=record_rows(session, instance),
+        decisions=decisions_of(session, instance), procedure=procedures.get(instance.process_key),
+    ), status
+
+
+def _prefill(session, task) -> dict:
+    """A revision form starts from the request as it stands, so an untouched field keeps its value."""
+    fields = procedures.get(task.instance.process_key).task_fields(session, task.form_key, task.instance.data)
+    names = {field.name for field in fields} - {"action", "comment", "decision"}
+    return {name: value for name, value in task.instance.data.items() if name in names}
+
+
+@inbox.get("/tasks/<task_id>")
+def task(task_id):
+    """One task with its request and, for whoever may act on it, its form."""
+    return _task_page(services.get_task(get_session(), current_actor(), task_id))
+
+
+@inbox.post("/tasks/<task_id>")
+@transactional
+def complete(task_id):
+    """Submit the task's form: a written decision; back to the inbox saying what happened next."""
+    session = get_session()
+    actor = current_actor()
+    task = services.get_task(session, actor, task_id)
+    if task.state != "open" or not authz.may_act(actor, task, task.instance):
+        authz.require_may_act(actor, task, task.instance)
+        flash(f"{task.name} is no longer open: it was {task.state}.", "error")
+        return redirect(url_for("inbox.index"))
+    form = forms.task_form(session, task)(request.form)
+    if not form.validate():
+        return _task_page(task, form, status=400)
+    name, title = task.name, task.instance.title
+    try:
+        instance = services.complete_task(session, actor, task_id, forms.to_engine_data(form))
+    except Invalid as exc:
+        session.rollback()
+        general = show_errors(form, exc)
+        return _task_page(services.get_task(session, actor, task_id), form, general, status=400)
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.index"))
+    flash(f"{name} done for {title}. {next_step_message(session, instance)}", "success")
+    return redirect(url_for("inbox.index"))
+
+
+@inbox.post("/tasks/<task_id>/claim")
+@transactional
+def claim(task_id):
+    """Take a task, so others see that it is being worked on."""
+    session = get_session()
+    try:
+        task = services.claim_task(session, current_actor(), task_id)
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.index", view="available"))
+    flash(f"You took {task.name} for {task.instance.title}.", "success")
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@inbox.post("/tasks/<task_id>/release")
+@transactional
+def release(task_id):
+    """Give a claimed task back to everyone who holds its lane."""
+    session = get_session()
+    try:
+        task = services.release_task(session, current_actor(), task_id)
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    flash(f"You gave back {task.name} for {task.instance.title}; it is available to your colleagues again.",
+          "success")
+    return redirect(url_for("inbox.index"))

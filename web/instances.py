@@ -1,0 +1,63 @@
+"""Requests: the list of those I may see, and one request's status, record, history and diagram."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_login import login_required
+from sqlalchemy import select
+
+from engine import procedures, services
+from engine.models import ProcessModel, Task
+from web.auth import current_actor
+from web.db import get_session
+from web.pages import PER_PAGE, page_number
+from web.present import record_rows
+
+instances = Blueprint("instances", __name__, url_prefix="/instances")
+STATUSES = ("running", "completed", "cancelled", "error")
+
+
+@instances.before_request
+@login_required
+def require_login():
+    """Every page here is for logged-in staff."""
+
+
+@instances.get("")
+def index():
+    """The requests I may see, newest first, by procedure and status."""
+    names = {p.key: p.name for p in procedures.all_procedures()}
+    key = request.args.get("process") if request.args.get("process") in names else None
+    status = request.args.get("status") if request.args.get("status") in STATUSES else None
+    page = page_number()
+    rows, total = services.list_instances(get_session(), current_actor(), key=key, status=status,
+                                          page=page, per_page=PER_PAGE)
+    return render_template("instances/index.html", rows=rows, total=total, page=page, names=names,
+                           pages=max(1, -(-total // PER_PAGE)), process=key, status=status, statuses=STATUSES)
+
+
+@instances.get("/<int:instance_id>")
+def show(instance_id):
+    """A request: status, record, open tasks, history timeline and its diagram with progress marked."""
+    session = get_session()
+    instance = services.get_instance(session, current_actor(), instance_id)
+    tasks = session.execute(select(Task.spec_name, Task.state).where(Task.instance_id == instance.id)).all()
+    return render_template(
+        "instances/show.html", instance=instance, record=record_rows(session, instance),
+        open_tasks=services.open_tasks_of(session, instance), history=services.history_of(session, instance),
+        procedure=procedures.get(instance.process_key),
+        done=sorted({row.spec_name for row in tasks if row.state == "completed"}),
+        current=sorted({row.spec_name for row in tasks if row.state == "open"}),
+        viewer=current_app.extensions["civicflow.viewer"],
+    )
+
+
+@instances.get("/<int:instance_id>/diagram.bpmn")
+def diagram(instance_id):
+    """The BPMN of the version this request runs on, for the viewer (only to those who may see the request)."""
+    session = get_session()
+    instance = services.get_instance(session, current_actor(), instance_id)
+    xml = session.scalar(select(ProcessModel.bpmn_xml).where(ProcessModel.id == instance.model_id))
+    if xml is None:
+        abort(404)
+    return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})
