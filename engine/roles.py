@@ -34,3 +34,11 @@ GRANTABLE_ROLES = (
 )
 
 POLICE_DEPARTMENT = "police"
+
+# Role codes as the policy names them, for pages, mail and records.
+ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {ADMIN: "Administrator"}
+
+
+def role_name(role: str | None) -> str:
+    """A role code as the policy names it: communications_manager -> Communications Manager."""
+    return ROLE_NAMES.get(role or "", (role or "").replace("_", " ").title())

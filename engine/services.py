@@ -57,6 +57,14 @@ def startable_models(session: Session, actor: Actor) -> list[ProcessModel]:
     return [model for model in published_models(session) if procedures.get(model.key).may_start(actor)]
 
 
+def startable_procedure(actor: Actor, key: str) -> procedures.Procedure:
+    """A procedure the actor may file a request of (NotFound, NotAllowed otherwise)."""
+    procedure = procedures.get(key)
+    if not procedure.may_start(actor):
+        raise NotAllowed(f"You may not file a {procedure.name.lower()}.")
+    return procedure
+
+
 def published_model(session: Session, key: str) -> ProcessModel:
     """The version new requests of a procedure use."""
     model = session.scalar(select(ProcessModel).options(defer(ProcessModel.bpmn_xml))
@@ -169,9 +177,7 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
 
 def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessInstance:
     """Start a request of a procedure with its start data (validated), as the actor."""
-    procedure = procedures.get(key)
-    if not procedure.may_start(actor):
-        raise NotAllowed(f"You may not file a {procedure.name.lower()}.")
+    procedure = startable_procedure(actor, key)
     model = published_model(session, key)
     clean = procedure.validate_start(session, actor, data)
     described = procedure.describe(clean)

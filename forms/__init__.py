@@ -88,4 +88,4 @@ def task_form(session: Session, task: Task) -> type[Form]:
 
 def to_engine_data(form: Form) -> dict:
     """A validated form's data in the shape the engine's services take."""
-    return {name: field.data for name, field in form._fields.items() if field.data not in (None, "")}
+    return {name: field.data for name, field in form._fields.items() if field.data not in (None, "", [])}

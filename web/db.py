@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -50,7 +50,8 @@ def transactional(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         session = get_session()
-        begin_write(session)
+        if request.method not in ("GET", "HEAD"):  # a page that only shows its form takes no write lock
+            begin_write(session)
         try:
             response = view(*args, **kwargs)
             session.commit()

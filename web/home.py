@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
 
 from engine import services
 from web.db import get_session
@@ -12,7 +13,9 @@ home = Blueprint("home", __name__)
 
 @home.get("/")
 def index():
-    """What civicflow is, which procedures it runs, and where the API lives."""
+    """What civicflow is and where to log in; logged-in staff go straight to their inbox."""
+    if current_user.is_authenticated:
+        return redirect(url_for("inbox.index"))
     models = services.published_models(get_session())
     return render_template("home/index.html", models=models)
 

@@ -76,8 +76,8 @@ def complete(task_id):
     session = get_session()
     actor = current_actor()
     task = services.get_task(session, actor, task_id)
-    if task.state != "open" or not authz.may_act(actor, task, task.instance):
-        authz.require_may_act(actor, task, task.instance)
+    authz.require_may_act(actor, task, task.instance)
+    if task.state != "open":
         flash(f"{task.name} is no longer open: it was {task.state}.", "error")
         return redirect(url_for("inbox.index"))
     form = forms.task_form(session, task)(request.form)

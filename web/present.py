@@ -9,19 +9,13 @@ from sqlalchemy.orm import Session
 
 from engine import clock, procedures, services
 from engine.models import ProcessInstance
-from engine.roles import LANE_ROLES
+from engine.roles import role_name
 
 CITY_TIME = ZoneInfo("America/Chicago")
-ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {"admin": "Administrator"}
 ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
                 "completed": "Completed", "credentials_revealed": "Viewed the credentials"}
 DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Returned for changes",
                   "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed the set-up"}
-
-
-def role_name(role: str | None) -> str:
-    """A role code as the policy names it: communications_manager -> Communications Manager."""
-    return ROLE_NAMES.get(role or "", (role or "").replace("_", " ").title())
 
 
 def city_time(moment: datetime | None, with_time: bool = True) -> str:

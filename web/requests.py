@@ -7,7 +7,7 @@ from flask_login import login_required
 
 import forms
 from engine import procedures, services
-from engine.errors import Invalid, NotAllowed
+from engine.errors import Invalid
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import show_errors
@@ -30,22 +30,13 @@ def new():
                            procedures={m.key: procedures.get(m.key) for m in models})
 
 
-def _startable(key: str):
-    """The procedure and its published model, if the user may start it (404 / 403 otherwise)."""
-    session = get_session()
-    procedure = procedures.get(key)
-    services.published_model(session, key)
-    if not procedure.may_start(current_actor()):
-        raise NotAllowed(f"You may not file a {procedure.name.lower()}.")
-    return procedure
-
-
 @requests.route("/new/<key>", methods=["GET", "POST"])
 @transactional
 def start(key):
     """A procedure's start form; on submit the request starts and goes to its first reviewer."""
-    procedure = _startable(key)
     session = get_session()
+    procedure = services.startable_procedure(current_actor(), key)
+    services.published_model(session, key)
     form = forms.start_form(session, key)(request.form if request.method == "POST" else None)
     general: list[str] = []
     if request.method == "POST" and form.validate():

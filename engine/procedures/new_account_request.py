@@ -23,7 +23,7 @@ from engine.fields import (
 )
 from engine.models import Account, AccountManager, AuditEvent, Department, User
 from engine.procedures import Described, Procedure, Submission, register
-from engine.roles import POLICE_DEPARTMENT
+from engine.roles import POLICE_DEPARTMENT, role_name
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
@@ -180,7 +180,7 @@ class NewAccountRequest(Procedure):
             password_fingerprint=workflow_data.get("password_fingerprint"),
             created_by_instance_id=instance.id,
         )
-        approved_by = f"{approval.actor_name} ({approval.role})" if approval else "unknown"
+        approved_by = f"{approval.actor_name} ({role_name(approval.role)})" if approval else "unknown"
         approved_at = approval.at if approval else clock.utcnow()
         user_ids = dict(session.execute(
             select(User.username, User.id).where(User.username.in_(record["proposed_managers"]))).all())

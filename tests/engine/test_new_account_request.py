@@ -74,8 +74,8 @@ def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_it
     assert account.marked_as_city and account.links_official_site and account.public_notice_linked
     comms_approval = [e for e in services.history_of(session, instance) if e.actor == "comms"][0]
     assert sorted((m.user.username, m.approved_by, m.approved_at) for m in account.managers) == [
-        ("colleague", "Comms (communications_manager)", comms_approval.at),
-        ("requester", "Comms (communications_manager)", comms_approval.at)]
+        ("colleague", "Comms (Communications Manager)", comms_approval.at),
+        ("requester", "Comms (Communications Manager)", comms_approval.at)]
     assert done.data["account_id"] == account.id
     assert services.open_tasks_of(session, instance) == []
 
@@ -210,7 +210,7 @@ def test_investigative_profile_is_approved_by_the_lieutenant_not_the_communicati
     [account] = services.list_accounts(session, people.lieutenant)
     assert (account.investigative, account.department.code) == (True, "police")
     assert [(m.user.username, m.approved_by) for m in account.managers] == [
-        ("officer", "Lieutenant (administrative_lieutenant)")]
+        ("officer", "Lieutenant (Administrative Lieutenant)")]
 
 
 def test_investigative_credentials_are_stored_in_no_database_column_in_clear(session, people):

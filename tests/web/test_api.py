@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import func, select
 
-from engine.models import Account, AuditEvent, ProcessInstance, Task
 from tests.conftest import SETUP, START
 
 START_URL = "/api/v1/processes/new_account_request/instances"
@@ -23,30 +20,6 @@ def error_of(response, status: int, code: str | None = None) -> dict:
     if code:
         assert error["code"] == code
     return error
-
-
-def snapshot(sessions) -> tuple:
-    """What a refused request must leave alone: instances, tasks and claims, the audit trail, the registry."""
-    with sessions() as s:
-        return (
-            s.scalar(select(func.count()).select_from(ProcessInstance)),
-            s.execute(select(ProcessInstance.id, ProcessInstance.version, ProcessInstance.status)
-                      .order_by(ProcessInstance.id)).all(),
-            s.execute(select(Task.id, Task.state, Task.assignee_id).order_by(Task.id)).all(),
-            s.scalar(select(func.count()).select_from(AuditEvent)),
-            s.scalar(select(func.count()).select_from(Account)),
-        )
-
-
-@pytest.fixture
-def unchanged(sessions):
-    """`with unchanged(): ...` fails if the block changed any row that matters."""
-    @contextmanager
-    def check():
-        before = snapshot(sessions)
-        yield
-        assert snapshot(sessions) == before
-    return check
 
 
 @pytest.fixture
