@@ -1,0 +1,347 @@
+"""Administration: the City's users and departments, as administrators keep them; every change is audited."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from engine import audit, clock, users
+from engine.errors import Invalid, NotAllowed, NotFound
+from engine.fields import UNSTORABLE, is_storable_text
+from engine.models import ApiToken, Department, User, UserRole
+from engine.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES
+from engine.users import Actor
+
+DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# Deliberately loose: one @, something on each side, a dot in the domain, no spaces. Delivery is the real test.
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_NAME = 200
+MAX_EMAIL = 254
+MAX_PASSWORD = 500
+KEEP: Any = object()  # "leave this as it is" in update_user
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """One user as the administrators' list shows them."""
+
+    id: int
+    username: str
+    display_name: str
+    email: str | None
+    department_code: str | None
+    department_name: str | None
+    roles: tuple[str, ...]
+    head_of: tuple[str, ...]
+    active: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an update did: whose record, each changed field as [before, after] (empty: nothing changed)."""
+
+    name: str
+    fields: dict[str, list]
+    tokens_revoked: int = 0
+
+
+def _require_admin(actor: Actor) -> None:
+    if ADMIN not in actor.roles:
+        raise NotAllowed("Only administrators can manage users and departments.")
+
+
+def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def _clean_text(value: str | None, field: str, errors: dict[str, list[str]], *, required: bool,
+                max_length: int) -> str | None:
+    """The stripped text, or None (with a message in errors when that is not allowed)."""
+    if value is not None and not isinstance(value, str):
+        _add(errors, field, "Must be text.")
+        return None
+    if value is not None and not is_storable_text(value):
+        _add(errors, field, UNSTORABLE)
+        return None
+    text = (value or "").strip()
+    if not text:
+        if required:
+            _add(errors, field, "This field is required.")
+        return None
+    if len(text) > max_length:
+        _add(errors, field, f"At most {max_length} characters.")
+        return None
+    return text
+
+
+def _clean_email(value: str | None, errors: dict[str, list[str]]) -> str | None:
+    email = _clean_text(value, "email", errors, required=False, max_length=MAX_EMAIL)
+    if email is not None and not EMAIL_RE.match(email):
+        _add(errors, "email", "Enter an e-mail address like name@wspmn.gov.")
+        return None
+    return email
+
+
+def _codes(values: Iterable[str] | None, field: str, errors: dict[str, list[str]]) -> list[str]:
+    """Distinct, stripped codes in the order given; unstorable ones are refused before any query sees them."""
+    codes: list[str] = []
+    for value in values or ():
+        if not isinstance(value, str) or not is_storable_text(value):
+            _add(errors, field, UNSTORABLE)
+            continue
+        if value.strip() and value.strip() not in codes:
+            codes.append(value.strip())
+    return codes
+
+
+def _departments(session: Session, codes: list[str], field: str, errors: dict[str, list[str]]) -> list[Department]:
+    found = {d.code: d for d in session.scalars(select(Department).where(Department.code.in_(codes)))} if codes else {}
+    for code in codes:
+        if code not in found:
+            _add(errors, field, f'No department with code "{code}".')
+    return [found[code] for code in codes if code in found]
+
+
+def _check_roles(roles: list[str], errors: dict[str, list[str]]) -> None:
+    for role in roles:
+        if role == DEPARTMENT_HEAD:
+            _add(errors, "roles", "Department head is not granted: make the user head of a department instead.")
+        elif role not in GRANTABLE_ROLES:
+            _add(errors, "roles", f'Unknown role "{role}".')
+
+
+def _active_user(session: Session, username: str | None, field: str, errors: dict[str, list[str]]) -> User | None:
+    """The active user of that username; None for no username (or with a message in errors)."""
+    username = _clean_text(username, field, errors, required=False, max_length=64)
+    if username is None:
+        return None
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        _add(errors, field, f'No user named "{username}".')
+    elif not user.active:
+        _add(errors, field, f"{user.display_name} is deactivated and cannot head a department.")
+        return None
+    return user
+
+
+def _merge(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for source in sources:
+        for field, messages in source.items():
+            kept = merged.setdefault(field, [])
+            kept += [message for message in messages if message not in kept]
+    return merged
+
+
+def _headships(session: Session) -> dict[int, list[str]]:
+    """Department codes by the id of the user who heads them."""
+    heads: dict[int, list[str]] = {}
+    for head_id, code in session.execute(select(Department.head_id, Department.code)
+                                         .where(Department.head_id.is_not(None)).order_by(Department.code)):
+        heads.setdefault(head_id, []).append(code)
+    return heads
+
+
+def _summary(user: User, head_of: list[str]) -> UserSummary:
+    return UserSummary(id=user.id, username=user.username, display_name=user.display_name, email=user.email,
+                       department_code=user.department.code if user.department else None,
+                       department_name=user.department.name if user.department else None,
+                       roles=tuple(sorted(user.roles)), head_of=tuple(head_of), active=user.active)
+
+
+def list_users(session: Session, actor: Actor) -> list[UserSummary]:
+    """Every user, by username, with their department, granted roles, headships and whether they are active."""
+    _require_admin(actor)
+    heads = _headships(session)
+    rows = session.scalars(select(User).options(selectinload(User.department)).order_by(User.username))
+    return [_summary(user, heads.get(user.id, [])) for user in rows]
+
+
+def get_user(session: Session, actor: Actor, user_id: int) -> UserSummary:
+    """One user as the administrators see them."""
+    _require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return _summary(user, _headships(session).get(user.id, []))
+
+
+def create_user(session: Session, actor: Actor, *, username: str, password: str, display_name: str,
+                email: str | None = None, department: str | None = None, roles: Iterable[str] = (),
+                head_of: Iterable[str] = ()) -> User:
+    """Add a user (engine.users.create_user does the rest); every problem is reported by field, nothing is saved."""
+    _require_admin(actor)
+    errors: dict[str, list[str]] = {}
+    name = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
+    email = _clean_email(email, errors)
+    if not isinstance(password, str) or not is_storable_text(password):
+        _add(errors, "password", UNSTORABLE)
+        password = ""
+    elif len(password) > MAX_PASSWORD:
+        _add(errors, "password", f"At most {MAX_PASSWORD} characters.")
+    [department_code] = _codes([department or ""], "department", errors) or [None]
+    role_codes = _codes(roles, "roles", errors)
+    head_codes = _codes(head_of, "head_of", errors)
+    previous_heads = {d.code: d.head.username for d in _departments(session, head_codes, "head_of", {}) if d.head}
+    refused = Invalid("The user cannot be created.", errors)
+    try:
+        # A savepoint, so that the problems users.create_user finds and ours are reported together,
+        # and a user it created is undone when only our checks failed.
+        with session.begin_nested():
+            user = users.create_user(session, username, password or "", name=name, email=email,
+                                     department=department_code, roles=role_codes, head_of=head_codes, actor=actor)
+            if errors:
+                raise refused
+    except Invalid as exc:
+        found = {"roles" if field == "role" else field: messages for field, messages in exc.fields.items()}
+        raise Invalid("The user cannot be created.", _merge(errors, found)) from None
+    for code, previous in previous_heads.items():
+        audit.append(session, actor, "department_head_set",
+                     detail={"department": code, "head": user.username, "previous": previous})
+    session.flush()
+    return user
+
+
+def update_user(session: Session, actor: Actor, user_id: int, *, display_name: str = KEEP, email: str | None = KEEP,
+                department: str | None = KEEP, roles: Iterable[str] = KEEP, head_of: Iterable[str] = KEEP,
+                active: bool = KEEP) -> Change:
+    """Change what is given (KEEP leaves a field alone); deactivating also revokes the user's API tokens.
+
+    An administrator can neither deactivate themselves nor drop their own admin role, so that the City
+    always keeps someone who can manage users. A department head cannot be deactivated while heading
+    a department: its department head tasks would wait for someone who can no longer log in.
+    """
+    _require_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    errors: dict[str, list[str]] = {}
+    new: dict[str, Any] = {}
+    if display_name is not KEEP:
+        new["display_name"] = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
+    if email is not KEEP:
+        new["email"] = _clean_email(email, errors)
+    if department is not KEEP:
+        codes = _codes([department or ""], "department", errors)
+        found = _departments(session, codes, "department", errors)
+        new["department"] = found[0] if found else None
+    if roles is not KEEP:
+        new["roles"] = _codes(roles, "roles", errors)
+        _check_roles(new["roles"], errors)
+        if user.id == actor.id and ADMIN not in new["roles"]:
+            _add(errors, "roles", "You cannot remove your own administrator role; ask another administrator.")
+    current_heads = list(session.scalars(select(Department).where(Department.head_id == user.id)
+                                         .order_by(Department.code)))
+    heads = current_heads
+    if head_of is not KEEP:
+        heads = _departments(session, _codes(head_of, "head_of", errors), "head_of", errors)
+    if active is not KEEP:
+        if not isinstance(active, bool):
+            _add(errors, "active", "Must be true or false.")
+        elif not active and user.id == actor.id:
+            _add(errors, "active", "You cannot deactivate yourself; ask another administrator.")
+        new["active"] = bool(active)
+    if not new.get("active", user.active) and heads:
+        if user.active:
+            _add(errors, "active", f"{user.display_name} heads {', '.join(d.name for d in heads)}; "
+                                   "choose another head (or clear the headship) before deactivating.")
+        else:
+            _add(errors, "head_of", f"{user.display_name} is deactivated and cannot head a department.")
+    if errors:
+        raise Invalid("The user cannot be changed.", errors)
+
+    changed: dict[str, list] = {}
+    for field in ("display_name", "email", "active"):
+        if field in new and new[field] != getattr(user, field):
+            changed[field] = [getattr(user, field), new[field]]
+            setattr(user, field, new[field])
+    if "department" in new and new["department"] is not user.department:
+        changed["department"] = [user.department.code if user.department else None,
+                                 new["department"].code if new["department"] else None]
+        user.department = new["department"]
+    if "roles" in new and set(new["roles"]) != user.roles:
+        changed["roles"] = [sorted(user.roles), sorted(new["roles"])]
+        keep = [row for row in user.role_rows if row.role in new["roles"]]
+        user.role_rows = keep + [UserRole(role=r) for r in sorted(set(new["roles"]) - user.roles)]
+    detail: dict[str, Any] = {}
+    if {d.id for d in heads} != {d.id for d in current_heads}:
+        changed["head_of"] = [[d.code for d in current_heads], sorted(d.code for d in heads)]
+        replaced = {d.code: d.head.username for d in heads if d.head is not None and d.head_id != user.id}
+        if replaced:
+            detail["replaced_heads"] = replaced
+        for dept in current_heads:
+            if dept not in heads:
+                dept.head = None
+        for dept in heads:
+            dept.head = user
+    revoked = 0
+    if changed.get("active") == [True, False]:
+        # A deactivated user's session ends on its next request (web.auth); their API tokens end here.
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                            ApiToken.revoked_at.is_(None))):
+            token.revoked_at = clock.utcnow()
+            revoked += 1
+        detail["tokens_revoked"] = revoked
+    if changed:
+        action = "user_updated"
+        if "active" in changed:
+            action = "user_reactivated" if user.active else "user_deactivated"
+        audit.append(session, actor, action, detail={"username": user.username, "changes": changed, **detail})
+        session.flush()
+    return Change(user.display_name, changed, revoked)
+
+
+def list_departments(session: Session, actor: Actor) -> list[Department]:
+    """Every department, by name, with its head loaded."""
+    _require_admin(actor)
+    return list(session.scalars(select(Department).options(selectinload(Department.head))
+                                .order_by(Department.name)))
+
+
+def create_department(session: Session, actor: Actor, *, code: str, name: str, head: str | None = None) -> Department:
+    """Add a department under a new code (lowercase letters, digits, underscores), optionally with its head."""
+    _require_admin(actor)
+    errors: dict[str, list[str]] = {}
+    clean_code = _clean_text(code, "code", errors, required=True, max_length=64)
+    if clean_code is not None:
+        if not DEPARTMENT_CODE_RE.match(clean_code):
+            _add(errors, "code", "Use lowercase letters, digits and underscores, starting with a letter.")
+        elif users.department_by_code(session, clean_code) is not None:
+            _add(errors, "code", f'A department with code "{clean_code}" already exists.')
+    clean_name = _clean_text(name, "name", errors, required=True, max_length=MAX_NAME)
+    head_user = _active_user(session, head, "head", errors)
+    if errors:
+        raise Invalid("The department cannot be created.", errors)
+    department = Department(code=clean_code, name=clean_name, head=head_user)
+    session.add(department)
+    session.flush()
+    audit.append(session, actor, "department_created",
+                 detail={"code": clean_code, "name": clean_name, "head": head_user.username if head_user else None})
+    session.flush()
+    return department
+
+
+def set_department_head(session: Session, actor: Actor, department_id: int, head: str | None) -> Change:
+    """Make an active user the head of a department, or clear its head with None (or "")."""
+    _require_admin(actor)
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFound(f"No department with id {department_id}.")
+    errors: dict[str, list[str]] = {}
+    head_user = _active_user(session, head, "head", errors)
+    if errors:
+        raise Invalid(f"The head of {department.name} cannot be set.", errors)
+    if head_user is department.head:
+        return Change(department.name, {})
+    before = department.head.username if department.head else None
+    after = head_user.username if head_user else None
+    department.head = head_user
+    audit.append(session, actor, "department_head_set" if head_user else "department_head_cleared",
+                 detail={"department": department.code, "head": after, "previous": before})
+    session.flush()
+    return Change(department.name, {"head": [before, after]})

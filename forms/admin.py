@@ -1,0 +1,136 @@
+"""The administrators' forms: adding and changing users, adding departments and setting their heads.
+
+Department, role and people choices come from the database when a form is built. The choice fields do
+not check membership themselves: the engine does, and names an unknown department or role in its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from markupsafe import Markup
+from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, html_params
+
+from forms.validators import Storable
+
+Choices = Iterable[tuple[str, str]]
+
+
+class CheckboxList:
+    """A list of checkboxes, each with its own label (styled like the form macro's other check boxes)."""
+
+    def __call__(self, field, **kwargs):
+        """The checkboxes as an unstyled list."""
+        # The form macro passes aria attributes as None when there is nothing to point to: leave those out.
+        kwargs = {name: value for name, value in kwargs.items() if value is not None}
+        kwargs.setdefault("id", field.id)
+        items = "".join(f'<li class="check">{option()} {option.label}</li>' for option in field)
+        # Safe as wtforms' own ListWidget: html_params escapes, options and labels are already Markup.
+        return Markup(f'<ul {html_params(class_="plain", **kwargs)}>{items}</ul>')  # noqa: S704
+
+
+class CheckboxGroupField(SelectMultipleField):
+    """Several choices, each a checkbox; data is the list of checked values."""
+
+    widget = CheckboxList()
+    option_widget = CheckboxInput()
+
+
+def _username():
+    return StringField("Username", validators=[InputRequired(), Length(max=64), Storable()],
+                       description="2-64 lowercase letters, digits, dots, dashes or underscores; "
+                                   "the person logs in with it and it cannot be changed.",
+                       render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+
+
+def _display_name():
+    return StringField("Full name", validators=[InputRequired(), Length(max=200), Storable()],
+                       description="As it appears on tasks and in the audit trail.")
+
+
+def _email():
+    return EmailField("E-mail", validators=[Optional(), Length(max=254), Storable()],
+                      render_kw={"autocomplete": "off"})
+
+
+def _department():
+    return SelectField("Department", validate_choice=False, validators=[Storable()])
+
+
+def _roles():
+    return CheckboxGroupField("Roles", validate_choice=False, validators=[Storable()],
+                              description="Every user can file requests; no role is needed for that.")
+
+
+def _head_of():
+    return CheckboxGroupField("Head of department", validate_choice=False, validators=[Storable()],
+                              description="Heading a department replaces its current head.")
+
+
+class _ChoicesFromDatabase(Form):
+    """A form whose department and role choices are given when it is built."""
+
+    def __init__(self, formdata=None, *, departments: Choices = (), roles: Choices = (), **kwargs):
+        super().__init__(formdata, **kwargs)
+        departments = list(departments)
+        self.department.choices = [("", "(no department)"), *departments]
+        self.roles.choices = list(roles)
+        self.head_of.choices = departments
+
+
+class NewUserForm(_ChoicesFromDatabase):
+    """A new user: who they are, their first password, department, roles and the departments they head."""
+
+    username = _username()
+    display_name = _display_name()
+    email = _email()
+    password = PasswordField("Password", validators=[
+        InputRequired(), Length(min=10, max=500, message="A password needs 10 to 500 characters."), Storable()],
+        description="At least 10 characters. Give it to the person directly, never by e-mail.",
+        render_kw={"autocomplete": "new-password"})
+    department = _department()
+    roles = _roles()
+    head_of = _head_of()
+
+
+class EditUserForm(_ChoicesFromDatabase):
+    """A user's details, department, roles, headships and whether they may log in."""
+
+    display_name = _display_name()
+    email = _email()
+    department = _department()
+    roles = _roles()
+    head_of = _head_of()
+    active = BooleanField("Active (may log in and use the API)")
+
+
+def _head(description: str | None = None):
+    return SelectField("Head", validate_choice=False, validators=[Storable()], description=description)
+
+
+class DepartmentForm(Form):
+    """A new department: its code, its name and (optionally) its head."""
+
+    code = StringField("Code", validators=[InputRequired(), Length(max=64), Storable()],
+                       description="Lowercase letters, digits and underscores, e.g. public_works; "
+                                   "requests and the API use it, so it cannot be changed.",
+                       render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+    name = StringField("Name", validators=[InputRequired(), Length(max=200), Storable()])
+    head = _head("The department head signs off on the department's requests; only active users can be head.")
+
+    def __init__(self, formdata=None, *, people: Choices = (), **kwargs):
+        super().__init__(formdata, **kwargs)
+        self.head.choices = [("", "(no head yet)"), *people]
+
+
+class DepartmentHeadForm(Form):
+    """Who heads one department (built with a prefix per department, so each row's field is its own)."""
+
+    head = _head()
+
+    def __init__(self, formdata=None, *, people: Choices = (), label: str = "Head", **kwargs):
+        super().__init__(formdata, **kwargs)
+        self.head.choices = [("", "(no head)"), *people]
+        self.head.label.text = label
