@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from engine import audit, clock, users
 from engine.errors import Invalid, NotAllowed, NotFound
 from engine.fields import UNSTORABLE, is_storable_text
-from engine.models import ApiToken, Department, User, UserRole
-from engine.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES
+from engine.models import ApiToken, Department, Task, User, UserRole
+from engine.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES, REQUESTER
 from engine.users import Actor
 
 DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -287,6 +287,11 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
             token.revoked_at = clock.utcnow()
             revoked += 1
         detail["tokens_revoked"] = revoked
+        # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
+        released = session.execute(update(Task).where(Task.assignee_id == user.id, Task.state == "open",
+                                                      Task.role != REQUESTER).values(assignee_id=None)
+                                   .execution_options(synchronize_session="fetch"))
+        detail["tasks_released"] = released.rowcount
     if changed:
         action = "user_updated"
         if "active" in changed:

@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import admin, users
+from engine import admin, services, users
 from engine.errors import Invalid, NotAllowed, NotAuthenticated, NotFound
 from engine.models import ApiToken, AuditEvent, Department, User
+from tests.helpers import only_open_task, start_request
 
 PASSWORD = "correct horse battery"
 
@@ -241,7 +242,21 @@ def test_deactivating_a_user_revokes_their_tokens_and_they_cannot_log_in(session
         users.authenticate(session, "pat", PASSWORD)
     assert admin.get_user(session, boss, pat.id).active is False
     [event] = _events(session, "user_deactivated")
-    assert event.detail == {"username": "pat", "changes": {"active": [True, False]}, "tokens_revoked": 1}
+    assert event.detail == {"username": "pat", "changes": {"active": [True, False]}, "tokens_revoked": 1,
+                            "tasks_released": 0}
+
+
+def test_deactivating_a_user_gives_their_taken_tasks_back_to_the_lane(session, boss, people, make_user):
+    deputy = make_user("deputy", department="communications", roles=["communications_manager"])
+    instance = start_request(session, people.requester)
+    services.complete_task(session, people.parks_head, only_open_task(session, instance).id, {"decision": "approve"})
+    services.claim_task(session, deputy, only_open_task(session, instance).id)
+    session.commit()
+    admin.update_user(session, boss, deputy.id, active=False)
+    session.commit()
+    reopened = only_open_task(session, instance)
+    assert reopened.assignee_id is None
+    assert _events(session, "user_deactivated")[0].detail["tasks_released"] == 1
 
 
 def test_a_reactivated_user_can_log_in_again_but_revoked_tokens_stay_revoked(session, boss, make_user):
