@@ -1,0 +1,175 @@
+"""Fixtures of the browser tests: the real app on waitress with the demo loaded, and one headless Chromium.
+
+Each test gets its own server and SQLite file (the demo users, password PASSWORD) so no test sees another's
+requests; the browser is started once per session and each test (and each user in it) gets a fresh context.
+CSRF stays on: the browser posts the real forms with the token the page gave it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import waitress
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from waitress import wasyncore
+
+from engine.demo import load_demo
+from engine.settings import REPO_ROOT, Settings
+from tests.conftest import SECRET
+
+# `make test` sets CIVICFLOW_CHROMIUM; Debian's chromium is the default. Playwright never downloads one.
+CHROMIUM = Path(os.environ.get("CIVICFLOW_CHROMIUM") or "/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+PASSWORD = "browser-test-password"
+SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Long enough for a loaded CI machine, short enough that a missing element fails in seconds, not half a minute.
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Browser:
+    """One headless Chromium for the whole run; a missing browser is a failure, never a skip."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the browser tests need it. `make browser` installs "
+                    "Debian's chromium (apt-get install chromium); set CIVICFLOW_CHROMIUM to use another binary.",
+                    pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def _stop(server, thread: threading.Thread) -> None:
+    """Close every socket from inside the server's own loop (no cross-thread close), then stop its workers."""
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    thread.join(timeout=10)
+    server.task_dispatcher.shutdown()
+    assert not thread.is_alive(), "the test server did not stop"
+
+
+@pytest.fixture
+def live_server(tmp_path) -> str:
+    """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded; yields its base URL."""
+    from web import create_app
+
+    settings = Settings.from_env(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path}/civicflow.sqlite3",
+                                 secret_key=SECRET, secure_cookies=False)
+    app = create_app(settings=settings)
+    with app.extensions["civicflow.sessions"](info={"settings": settings}) as session:
+        load_demo(session, PASSWORD)
+        session.commit()
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="civicflow-test")
+    thread = threading.Thread(target=server.run, name="civicflow-test-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    _stop(server, thread)
+    app.extensions["civicflow.engine"].dispose()
+
+
+@dataclass
+class Web:
+    """Pages of the live server in fresh browser contexts, logged in as demo users, and their screenshots."""
+
+    browser: Browser
+    url: str
+    contexts: list[BrowserContext] = field(default_factory=list)
+    problems: dict[int, list[str]] = field(default_factory=dict)
+
+    def new_page(self, viewport: dict = DESKTOP) -> Page:
+        """A page in a new context (its own cookies), relative URLs on the live server."""
+        context = self.browser.new_context(base_url=self.url, viewport=viewport)
+        context.set_default_timeout(TIMEOUT_MS)
+        self.contexts.append(context)
+        page = context.new_page()
+        problems = self.problems.setdefault(id(page), [])
+        # Script errors and CSP refusals reach the console; a test can assert a page had none.
+        page.on("console", lambda message: message.type == "error" and problems.append(
+            f"{message.text} at {message.location.get('url')}"))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("response", lambda response: response.status >= 400 and problems.append(
+            f"{response.status} {response.request.method} {response.url}"))
+        return page
+
+    def console_errors(self, page: Page) -> list[str]:
+        """The console errors, uncaught script errors and failed requests the page has had so far."""
+        # Chromium asks for /favicon.ico on its own, whatever the page links; the app has none (reported).
+        return [problem for problem in self.problems[id(page)] if "/favicon.ico" not in problem]
+
+    def log_in(self, page: Page, username: str) -> None:
+        """Log in through the login form and check the welcome message."""
+        page.goto("/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(".flash.success")).to_contain_text("Welcome,")
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    def log_out(self, page: Page) -> None:
+        """Log out with the header's button and check the page says so."""
+        page.get_by_role("button", name="Log out").click()
+        expect(page.locator(".flash")).to_have_text("You are logged out.")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+    def open_inbox(self, page: Page, view: str) -> None:
+        """Open the inbox from the main navigation, then its "Assigned to me" or "Available to me" view."""
+        page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("^Inbox")).click()
+        page.get_by_role("navigation", name="Inbox views").get_by_role("link", name=re.compile(f"^{view}")).click()
+        expect(page.get_by_role("navigation", name="Inbox views").locator("[aria-current=page]")).to_contain_text(view)
+
+    def as_user(self, username: str, viewport: dict = DESKTOP) -> Page:
+        """A page of a new context, logged in as the demo user."""
+        page = self.new_page(viewport)
+        self.log_in(page, username)
+        return page
+
+    def file_account_request(self, page: Page, *, name: str, department: str, purpose: str, audience: str,
+                             managers: str, platform: str = "Facebook", investigative: bool = False) -> None:
+        """Fill and submit the new account request's start form from the "New request" page, as a user would."""
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="New request").click()
+        page.get_by_role("link", name="New social media account request").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("New social media account request")
+        page.get_by_label("Platform").select_option(label=platform)
+        page.get_by_label("Proposed account name or address").fill(name)
+        page.get_by_label("Owning department").select_option(label=department)
+        page.get_by_label("Purpose of the account").fill(purpose)
+        page.get_by_label("Intended audience").fill(audience)
+        page.get_by_label("Proposed social media managers (usernames)").fill(managers)
+        if investigative:
+            page.get_by_label("Police investigative profile").check()
+        page.get_by_role("button", name="Submit request").click()
+
+    def overflow(self, page: Page) -> int:
+        """How many pixels the page is wider than the window: a phone user would have to scroll sideways."""
+        return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+    def screenshot(self, page: Page, name: str) -> Path:
+        """Save the whole page as test-artifacts/screenshots/<name>.png (gitignored)."""
+        path = self.screenshot_path(name)
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    def screenshot_path(self, name: str) -> Path:
+        """Where the screenshot called <name> goes (for a screenshot of one element)."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS / f"{name}.png"
+
+    def close(self) -> None:
+        """Close every context this test opened, before the server stops."""
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def web(chromium, live_server) -> Web:
+    """Browser pages on this test's live server; contexts close before the server does."""
+    pages = Web(chromium, live_server)
+    yield pages
+    pages.close()
