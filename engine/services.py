@@ -376,6 +376,21 @@ def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
                                 .order_by(Task.created_at)))
 
 
+def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
+    """The diagram elements a request has passed through, and those it waits at now (their BPMN ids)."""
+    workflow = state.loads(instance.state, _instance_spec(instance))
+    done, current = set(), set()
+    for spiff_task in workflow.get_tasks():
+        bpmn_id = getattr(spiff_task.task_spec, "bpmn_id", None)
+        if bpmn_id is None:
+            continue
+        if spiff_task.state == TaskState.COMPLETED:
+            done.add(bpmn_id)
+        elif spiff_task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            current.add(bpmn_id)
+    return sorted(done - current), sorted(current)
+
+
 def history_of(session: Session, instance: ProcessInstance):
     """The instance's audit events in order: its written record."""
     return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)

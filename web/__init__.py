@@ -43,7 +43,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     if test_config:
         app.config.update(test_config)
     app.extensions["civicflow.settings"] = settings
-    app.extensions["civicflow.viewer"] = (VIEWER_DIR / "bpmn-viewer.production.min.js").is_file()
+    app.extensions["civicflow.viewer"] = (VIEWER_DIR / "bpmn-navigated-viewer.production.min.js").is_file()
     app.jinja_env.add_extension("jinja2.ext.do")
     logging.basicConfig(level=logging.INFO)
 

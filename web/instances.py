@@ -7,7 +7,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from engine import procedures, services
-from engine.models import ProcessModel, Task
+from engine.models import ProcessModel
 from web.auth import current_actor
 from web.db import get_session
 from web.pages import PER_PAGE, page_number
@@ -41,13 +41,12 @@ def show(instance_id):
     """A request: status, record, open tasks, history timeline and its diagram with progress marked."""
     session = get_session()
     instance = services.get_instance(session, current_actor(), instance_id)
-    tasks = session.execute(select(Task.spec_name, Task.state).where(Task.instance_id == instance.id)).all()
+    done, current = services.progress_of(instance)
     return render_template(
         "instances/show.html", instance=instance, record=record_rows(session, instance),
         open_tasks=services.open_tasks_of(session, instance), history=services.history_of(session, instance),
         procedure=procedures.get(instance.process_key),
-        done=sorted({row.spec_name for row in tasks if row.state == "completed"}),
-        current=sorted({row.spec_name for row in tasks if row.state == "open"}),
+        done=done, current=current,
         viewer=current_app.extensions["civicflow.viewer"],
     )
 

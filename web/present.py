@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock, procedures, services
-from engine.models import ProcessInstance
+from engine.fields import SECRET
+from engine.models import Department, ProcessInstance
 from engine.roles import role_name
+from forms import choice_label
 
 CITY_TIME = ZoneInfo("America/Chicago")
 ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
@@ -32,23 +35,31 @@ def is_overdue(due: datetime | None) -> bool:
     return due is not None and due < clock.utcnow()
 
 
-def _value(value) -> str:
+def _value(value, field, departments: dict[str, str]) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, list):
-        return ", ".join(str(item) for item in value)
-    return "" if value is None else str(value)
+        return ", ".join(_value(item, field, departments) for item in value)
+    if value is None:
+        return ""
+    if field.name == "department":
+        return departments.get(value, value)
+    return choice_label(value) if field.choices else str(value)
 
 
 def record_rows(session: Session, instance: ProcessInstance) -> list[tuple[str, str]]:
-    """The request's record as (label, value) rows, labelled as its forms label them."""
+    """The request's record as its forms label it: (label, value) rows, choices and departments by name.
+
+    Keys no form names (ids the engine keeps for itself) are left out.
+    """
     procedure = procedures.get(instance.process_key)
-    labels = {field.name: field.label for field in procedure.start_fields(session)}
+    fields = {field.name: field for field in procedure.start_fields(session)}
     for form_key in sorted(procedure.form_keys()):
         for field in procedure.task_fields(session, form_key, instance.data):
-            labels.setdefault(field.name, field.label)
-    return [(labels.get(name, name.replace("_", " ").capitalize()), _value(value))
-            for name, value in instance.data.items()]
+            fields.setdefault(field.name, field)
+    departments = dict(session.execute(select(Department.code, Department.name)).all())
+    return [(fields[name].label, _value(value, fields[name], departments))
+            for name, value in instance.data.items() if name in fields and fields[name].type != SECRET]
 
 
 def decisions_of(session: Session, instance: ProcessInstance) -> list:

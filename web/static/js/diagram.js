@@ -1,4 +1,4 @@
-// Draws the request's diagram with bpmn-js (viewer only) and marks the steps done and the step waiting now.
+// Draws the request's diagram with bpmn-js (the navigated viewer: read-only, with pan and zoom) and marks the steps done and the step waiting now.
 (function () {
   "use strict";
   var container = document.getElementById("diagram");
@@ -22,7 +22,7 @@
       };
       mark(JSON.parse(container.dataset.done), "cf-done");
       mark(JSON.parse(container.dataset.current), "cf-current");
-      canvas.zoom("fit-viewport");
+      canvas.zoom("fit-viewport", "auto");
       container.dataset.rendered = "true";
     })
     .catch(function (error) {
