@@ -251,10 +251,24 @@ def _time_block(run, count: int, into: list[float]) -> None:
         into.append(time.perf_counter() - began)
 
 
-def _line(label: str, seconds: list[float]) -> str:
+def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
+    """Time each of several callables `runs` times in interleaved rounds (who goes first rotates), so that
+    machine noise hits them all alike; returns the seconds of every run by key."""
+    for run in series.values():
+        _time_block(run, warmup, [])
+    times: dict = {key: [] for key in series}
+    per_round = max(1, runs // rounds)
+    keys = list(series)
+    for number in range(rounds):
+        for key in keys[number % len(keys):] + keys[:number % len(keys)]:
+            _time_block(series[key], per_round, times[key])
+    return times
+
+
+def _line(label: str, seconds: list[float], unit: str = "runs", width: int = 44) -> str:
     median = statistics.median(seconds)
     q1, _, q3 = statistics.quantiles(seconds, n=4)
-    return (f"{label:<44} median {median * 1000:7.3f} ms  {1 / median:6.1f} runs/s"
+    return (f"{label:<{width}} median {median * 1000:7.3f} ms  {1 / median:6.1f} {unit}/s"
             f"  (IQR {q1 * 1000:.3f}-{q3 * 1000:.3f} ms, n={len(seconds)})")
 
 
@@ -271,16 +285,7 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
         "(c)  civicflow services, SQLite file": flow.run,
     }
     try:
-        for run in variants.values():
-            for _ in range(warmup):
-                run()
-        times: dict[str, list[float]] = {label: [] for label in variants}
-        per_round = max(1, runs // rounds)
-        labels = list(variants)
-        for number in range(rounds):
-            order = labels[number % len(labels):] + labels[:number % len(labels)]  # rotate who goes first
-            for label in order:
-                _time_block(variants[label], per_round, times[label])
+        times = interleaved(variants, runs, rounds, warmup)
         kinds, commits = flow.statements()
     finally:
         flow.close()
@@ -289,7 +294,8 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
 
     medians = {label.split()[0]: statistics.median(seconds) for label, seconds in times.items()}
     a, b, c = medians["(a)"], medians["(b)"], medians["(c)"]
-    print(f"civicflow engine benchmark: {DIAGRAM.name}, standard path (3 user tasks); {per_round * rounds} runs "
+    timed = len(next(iter(times.values())))
+    print(f"civicflow engine benchmark: {DIAGRAM.name}, standard path (3 user tasks); {timed} runs "
           f"per variant in {rounds} interleaved rounds after {warmup} warm-up runs; per-run medians")
     print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, "
           f"SQLAlchemy {version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "

@@ -71,5 +71,14 @@ def require_may_view(session: Session, actor: Actor, instance: ProcessInstance) 
 
 
 def available_tasks_clause(actor: Actor):
-    """SQL: open, unclaimed tasks the actor may claim (requester tasks are assigned, never pooled)."""
-    return and_(Task.state == "open", Task.assignee_id.is_(None), _eligible_task_clause(actor))
+    """SQL: open, unclaimed tasks the actor may claim (requester tasks are assigned, never pooled).
+
+    The pool's conditions sit inside each branch of the OR, so each branch is a search of ix_task_pool
+    (SQLite uses a partial index inside an OR only when the branch itself implies the index's WHERE).
+    """
+    pool = (Task.state == "open", Task.assignee_id.is_(None))
+    branches = [and_(*pool, Task.role.in_(sorted(actor.roles)))] if actor.roles else []
+    if actor.headed_department_ids:
+        branches.append(and_(*pool, Task.role == DEPARTMENT_HEAD,
+                             Task.department_id.in_(sorted(actor.headed_department_ids))))
+    return or_(*branches) if branches else false()

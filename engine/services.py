@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine import audit, authz, clock, procedures, specs, state
 from engine.crypto import decrypt_credentials
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
-from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer
+from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
 from engine.roles import LANE_ROLES, REQUESTER
 from engine.users import Actor
 
@@ -329,8 +329,12 @@ def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = 
         query = query.join(ProcessInstance).where(ProcessInstance.process_key == key)
     if overdue:
         query = query.where(Task.due_at < clock.utcnow())
-    rows = list(session.scalars(query.options(joinedload(Task.instance).joinedload(ProcessInstance.started_by),
-                                              joinedload(Task.department), joinedload(Task.assignee))
+    # The page shows the request's title and who asked: not its workflow state, nor the users' roles.
+    instance = joinedload(Task.instance).options(defer(ProcessInstance.state), defer(ProcessInstance.data))
+    rows = list(session.scalars(query.options(instance.joinedload(ProcessInstance.started_by)
+                                              .lazyload(User.role_rows),
+                                              joinedload(Task.department),
+                                              joinedload(Task.assignee).lazyload(User.role_rows))
                                 .order_by(Task.created_at, Task.id)
                                 .offset((page - 1) * per_page).limit(per_page)))
     if len(rows) < per_page and (rows or page == 1):

@@ -98,17 +98,24 @@ def complete(task_id):
     return redirect(url_for("inbox.index"))
 
 
+def _unless_conflict(step, task_id: str, elsewhere: str):
+    """Run a task action; if someone else was quicker, roll back and say so on the page at `elsewhere`."""
+    session = get_session()
+    try:
+        return step(session, current_actor(), task_id), None
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return None, redirect(elsewhere)
+
+
 @inbox.post("/tasks/<task_id>/claim")
 @transactional
 def claim(task_id):
     """Take a task, so others see that it is being worked on."""
-    session = get_session()
-    try:
-        task = services.claim_task(session, current_actor(), task_id)
-    except Conflict as exc:
-        session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("inbox.index", view="available"))
+    task, refused = _unless_conflict(services.claim_task, task_id, url_for("inbox.index", view="available"))
+    if refused:
+        return refused
     flash(f"You took {task.name} for {task.instance.title}.", "success")
     return redirect(url_for("inbox.task", task_id=task_id))
 
@@ -117,13 +124,9 @@ def claim(task_id):
 @transactional
 def release(task_id):
     """Give a claimed task back to everyone who holds its lane."""
-    session = get_session()
-    try:
-        task = services.release_task(session, current_actor(), task_id)
-    except Conflict as exc:
-        session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("inbox.task", task_id=task_id))
+    task, refused = _unless_conflict(services.release_task, task_id, url_for("inbox.task", task_id=task_id))
+    if refused:
+        return refused
     flash(f"You gave back {task.name} for {task.instance.title}; it is available to your colleagues again.",
           "success")
     return redirect(url_for("inbox.index"))
