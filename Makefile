@@ -7,7 +7,7 @@ PORT ?= 5000
 CIVICFLOW_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CIVICFLOW_TEST_POSTGRES_URL
 # The bpmn-js viewer the instance page draws diagrams with, from the npm registry (package-lock.json).
-VIEWER := node_modules/bpmn-js/dist/bpmn-viewer.production.min.js
+VIEWER := node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js
 # The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
 CHROMIUM ?= /usr/bin/chromium
 

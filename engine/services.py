@@ -329,8 +329,9 @@ def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = 
         query = query.join(ProcessInstance).where(ProcessInstance.process_key == key)
     if overdue:
         query = query.where(Task.due_at < clock.utcnow())
-    # The page shows the request's title and who asked: not its workflow state, nor the users' roles.
-    instance = joinedload(Task.instance).options(defer(ProcessInstance.state), defer(ProcessInstance.data))
+    # The page shows the request's title and who asked: not its workflow state (kilobytes a row), nor the
+    # users' roles.
+    instance = joinedload(Task.instance).options(defer(ProcessInstance.state))
     rows = list(session.scalars(query.options(instance.joinedload(ProcessInstance.started_by)
                                               .lazyload(User.role_rows),
                                               joinedload(Task.department),

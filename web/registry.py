@@ -6,6 +6,7 @@ from flask import Blueprint, make_response, render_template
 from flask_login import login_required
 
 from engine import services
+from engine.models import Account
 from web.auth import current_actor
 from web.db import get_session, transactional
 
@@ -33,7 +34,7 @@ def credentials(account_id):
     """An investigative profile's credentials, for police roles only; every reveal goes into the audit trail."""
     session = get_session()
     revealed = services.reveal_credentials(session, current_actor(), account_id)
-    account = next(a for a in services.list_accounts(session, current_actor()) if a.id == account_id)
+    account = session.get(Account, account_id)  # reveal_credentials has checked that the actor may see it
     response = make_response(render_template("registry/credentials.html", account=account, revealed=revealed))
     response.headers["Cache-Control"] = "no-store"
     return response
