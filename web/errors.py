@@ -45,13 +45,19 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_page(status: int, message: str):
+def _same_site_referrer() -> str | None:
+    """The page the form was on, when it is a page of this site (never a link to elsewhere)."""
+    referrer = request.referrer or ""
+    return referrer if referrer.startswith(request.host_url) else None
+
+
+def error_page(status: int, message: str, back: str | None = None):
     """An HTML error page that says what happened and where to go; nothing was saved."""
     session = g.get("db")
     if session is not None:
         session.rollback()  # the page's own queries (the nav count) must not run in a failed transaction
     return render_template("error.html", heading=HEADINGS.get(status, "This could not be done"),
-                           message=message), status
+                           message=message, back=back), status
 
 
 def init_app(app: Flask) -> None:
@@ -60,7 +66,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         return error_page(400, "The form's security token was missing or has expired, so nothing was saved. "
-                               "Go back, reload the page and submit the form again.")
+                               "Reload the form and submit it again.", back=_same_site_referrer())
 
     @app.errorhandler(CivicflowError)
     def domain_error(exc: CivicflowError):

@@ -72,6 +72,15 @@ def test_a_start_form_without_the_csrf_token_is_refused_and_files_nothing(browse
     assert "security token was missing" in text_of(response)
 
 
+def test_a_refused_token_offers_the_way_back_to_the_form_on_this_site_only(browser_as):
+    page = browser_as("requester")
+    here = page.post(START_PAGE, data=FORM, headers={"Referer": f"http://localhost{START_PAGE}"})
+    assert f'href="http://localhost{START_PAGE}">Back to the form' in here.get_data(as_text=True)
+    elsewhere = page.post(START_PAGE, data=FORM, headers={"Referer": "https://evil.example/form"})
+    assert "evil.example" not in elsewhere.get_data(as_text=True)
+    assert "Back to the form" not in text_of(elsewhere)
+
+
 def test_the_head_sees_the_request_with_who_asked_and_when(browser_as, session, people):
     _waiting_for_head(session, people)
     shown = text_of(browser_as("parks_head").get("/inbox?view=available"))
