@@ -28,7 +28,7 @@ def show_errors(form: Form, exc: Invalid) -> list[str]:
         if field is None:
             general.extend(f"{name}: {message}" for message in messages)
         else:
-            field.errors = [*field.errors, *messages] if isinstance(field.errors, list) else list(messages)
+            field.errors = [*field.errors, *messages]
     if not exc.fields:
         general.append(exc.message)
     return general
