@@ -7,7 +7,14 @@ from sqlalchemy.orm import Session
 
 from engine.errors import NotAllowed
 from engine.models import ProcessInstance, Task
-from engine.roles import COMMUNICATIONS_MANAGER, DEPARTMENT_HEAD, RECORDS_OFFICER, REQUESTER
+from engine.roles import (
+    CITY_ATTORNEY,
+    COMMUNICATIONS_MANAGER,
+    DEPARTMENT_HEAD,
+    RECORDS_OFFICER,
+    REQUESTER,
+    SOCIAL_MEDIA_MANAGER,
+)
 from engine.users import Actor
 
 
@@ -17,6 +24,9 @@ def may_act(actor: Actor, task: Task, instance: ProcessInstance) -> bool:
         return instance.started_by_id == actor.id
     if task.role == DEPARTMENT_HEAD:
         return task.department_id is not None and task.department_id in actor.headed_department_ids
+    if task.role == SOCIAL_MEDIA_MANAGER:
+        # The registry says who manages an account: the policy's "administrative access to" it.
+        return task.account_id is not None and task.account_id in actor.managed_account_ids
     return task.role in actor.roles
 
 
@@ -29,15 +39,20 @@ def require_may_act(actor: Actor, task: Task, instance: ProcessInstance) -> None
     if task.role == DEPARTMENT_HEAD:
         code = task.department.code if task.department else "the department concerned"
         raise NotAllowed(f"Only the head of {code} can do this task.")
+    if task.role == SOCIAL_MEDIA_MANAGER:
+        raise NotAllowed("Only a social media manager of this account can do this task.")
     raise NotAllowed(f"This task needs the role {task.role}.")
 
 
 def _eligible_task_clause(actor: Actor):
     """SQL: a task row the actor may act on (by role or headship), whatever the instance."""
-    clauses = [Task.role.in_(sorted(actor.roles))] if actor.roles else []
+    roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
+    clauses = [Task.role.in_(roles)] if roles else []
     if actor.headed_department_ids:
         clauses.append(and_(Task.role == DEPARTMENT_HEAD,
                             Task.department_id.in_(sorted(actor.headed_department_ids))))
+    if actor.managed_account_ids:
+        clauses.append(and_(Task.role == SOCIAL_MEDIA_MANAGER, Task.account_id.in_(sorted(actor.managed_account_ids))))
     return or_(*clauses) if clauses else false()
 
 
@@ -77,8 +92,21 @@ def available_tasks_clause(actor: Actor):
     (SQLite uses a partial index inside an OR only when the branch itself implies the index's WHERE).
     """
     pool = (Task.state == "open", Task.assignee_id.is_(None))
-    branches = [and_(*pool, Task.role.in_(sorted(actor.roles)))] if actor.roles else []
+    roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
+    branches = [and_(*pool, Task.role.in_(roles))] if roles else []
     if actor.headed_department_ids:
         branches.append(and_(*pool, Task.role == DEPARTMENT_HEAD,
                              Task.department_id.in_(sorted(actor.headed_department_ids))))
+    if actor.managed_account_ids:
+        branches.append(and_(*pool, Task.role == SOCIAL_MEDIA_MANAGER,
+                             Task.account_id.in_(sorted(actor.managed_account_ids))))
     return or_(*branches) if branches else false()
+
+
+PRIVILEGED_READERS = frozenset({CITY_ATTORNEY, COMMUNICATIONS_MANAGER})
+
+
+def may_read_privileged(actor: Actor) -> bool:
+    """Whether the actor may read attorney-client privileged advice: the City Attorney and the Communications
+    Manager only (not the Records Officer, not the person who entered the dispute)."""
+    return bool(actor.roles & PRIVILEGED_READERS)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
+from uuid import UUID
 
 from engine.errors import Invalid
 
-STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET = (
-    "string", "text", "boolean", "choice", "multichoice", "usernames", "url", "secret")
+STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET, EMAIL, RECORD, IMAGE = (
+    "string", "text", "boolean", "choice", "multichoice", "usernames", "url", "secret", "email", "record", "image")
+# RECORD: the number of a registry account or a request (an integer, as JSON or as digits);
+# IMAGE: the id of an uploaded, verified image (POST /api/v1/attachments).
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^[^@\s<>()\[\],;:\"]+@{_LABEL}(?:\.{_LABEL})+$")
 
 
 @dataclass(frozen=True)
@@ -21,15 +28,24 @@ class Field:
     required: bool = True
     choices: tuple[str, ...] = ()
     max_length: int = 200
+    # How each choice reads (value -> words), where the value alone would not say it.
+    choice_labels: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
 
     def describe(self) -> dict:
         """The field as the API's task form lists it."""
         out = {"name": self.name, "type": self.type, "required": self.required, "label": self.label}
         if self.choices:
-            out["choices"] = list(self.choices)
-        if self.type in (STRING, TEXT, URL, SECRET):
+            out["choices"] = [int(c) for c in self.choices] if self.type == RECORD else list(self.choices)
+        if self.choice_labels:
+            out["choice_labels"] = dict(self.choice_labels)
+        if self.type in (STRING, TEXT, URL, SECRET, EMAIL):
             out["max_length"] = self.max_length
         return out
+
+    def label_of(self, value: str) -> str | None:
+        """The words for a choice, if the field names them."""
+        return dict(self.choice_labels).get(str(value))
 
 
 def is_storable_text(value: str) -> bool:
@@ -55,6 +71,19 @@ def _check(field: Field, value, errors: dict[str, list[str]]):
         if not isinstance(value, bool):
             return fail("Must be true or false.")
         return value
+    if field.type == RECORD:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+            return fail("Must be a record number such as 12.")
+        if field.choices and str(value) not in field.choices:
+            return fail(f'{value} is not one of the choices for "{field.label}".')
+        return value
+    if field.type == IMAGE:
+        try:
+            return str(UUID(value)) if isinstance(value, str) else fail("Must be an attachment id.")
+        except ValueError:
+            return fail("Must be the id of an uploaded image (POST /api/v1/attachments).")
     if field.type in (MULTICHOICE, USERNAMES):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             return fail("Must be a list of strings.")
@@ -80,6 +109,8 @@ def _check(field: Field, value, errors: dict[str, list[str]]):
         return fail(f"At most {field.max_length} characters.")
     if field.type == CHOICE and text and text not in field.choices:
         return fail(f'"{text}" is not a valid choice. Choose from: {", ".join(field.choices)}.')
+    if field.type == EMAIL and text and not EMAIL_RE.match(text):
+        return fail("Must be an e-mail address such as name@example.org.")
     if field.type == URL and text:
         parsed = urlparse(text if "://" in text else f"https://{text}")
         if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
@@ -118,6 +149,12 @@ DECISIONS = ("approve", "reject", "return")
 REVIEW_FIELDS = [
     Field("decision", CHOICE, "Decision", choices=DECISIONS),
     Field("comment", TEXT, "Written comment (required to reject or return)", required=False, max_length=5000),
+]
+
+
+APPROVAL_FIELDS = [
+    Field("decision", CHOICE, "Decision", choices=("approve", "reject")),
+    Field("comment", TEXT, "Written comment (required to reject)", required=False, max_length=5000),
 ]
 
 

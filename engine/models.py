@@ -166,6 +166,8 @@ class Task(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # A Social Media Manager task belongs to the managers of one account (e.g. restoring a comment).
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
 
     instance: Mapped[ProcessInstance] = relationship()
     department: Mapped[Department | None] = relationship()
@@ -250,3 +252,57 @@ class AccountManager(Base):
     removed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Blob(Base):
+    """Uploaded bytes, kept exactly as received and addressed by their sha256 (evidence is never altered)."""
+
+    __tablename__ = "blob"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Attachment(Base):
+    """One upload: who sent which verified image, and the request that uses it."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blob.sha256"), index=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(200))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+
+    uploaded_by: Mapped[User] = relationship()
+
+
+_PENDING = "status = 'pending'"
+
+
+class OutboxMail(Base):
+    """A letter or notice waiting to be sent, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox_mail"
+    __table_args__ = (Index("ix_outbox_pending_due", "next_attempt_at", postgresql_where=text(_PENDING),
+                            sqlite_where=text(_PENDING)),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    letter: Mapped[str] = mapped_column(String(100))
+    recipients: Mapped[list[Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    attachment_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from engine.errors import ExpressionError
+from engine.outbox import request_letter
 
 # Names a diagram may never use, even where RestrictedPython would compile them:
 # they are absent at run time too, but refusing them at load gives a clear message.
@@ -117,9 +118,23 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             context[name] = value
         return True
 
-    def call_service(self, context, **kwargs):
-        """Service tasks have no operators in civicflow."""
-        raise ExpressionError("Service tasks are not supported in civicflow diagrams.")
+    def call_service(self, context, operation_name=None, operation_params=None, **kwargs):
+        """The one service a diagram may call: send_letter, which queues a letter of the procedure."""
+        return request_letter(operation_name, operation_params or {})
 
 
-SCRIPT_ENGINE = PythonScriptEngine(environment=RestrictedEnvironment())
+class CivicflowScriptEngine(PythonScriptEngine):
+    """SpiffWorkflow's script engine with service calls going to the restricted environment, errors intact.
+
+    (SpiffWorkflow 3.2.0's own call_service refers to an undefined name when the service fails.)
+    """
+
+    def call_service(self, task, **kwargs):
+        """Call the environment's service; a refusal is an ExpressionError naming the step."""
+        try:
+            return self.environment.call_service(task.data, **kwargs)
+        except ExpressionError as exc:
+            raise ExpressionError(f'Step "{task.task_spec.bpmn_name or task.task_spec.bpmn_id}": {exc.message}')
+
+
+SCRIPT_ENGINE = CivicflowScriptEngine(environment=RestrictedEnvironment())

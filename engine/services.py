@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, authz, clock, procedures, specs, state
+from engine import audit, authz, clock, outbox, procedures, specs, state
 from engine.crypto import decrypt_credentials
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
 from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
@@ -36,7 +36,8 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
         if session.scalar(select(ProcessModel.id).where(ProcessModel.key == key,
                                                         ProcessModel.version_hash == digest)):
             continue
-        loaded = specs.load_diagram(data, key, procedures.get(key).form_keys())
+        procedure = procedures.get(key)
+        loaded = specs.load_diagram(data, key, procedure.form_keys(), procedure.letters)
         session.execute(update(ProcessModel).where(ProcessModel.key == key).values(published=False))
         model = ProcessModel(key=key, name=loaded.name, version_hash=digest, bpmn_xml=data.decode(),
                              published=True, published_at=clock.utcnow())
@@ -119,17 +120,18 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
     if gone:
         session.execute(update(Task).where(Task.id.in_(gone), Task.state == "open")
                         .values(state="cancelled", completed_at=now).execution_options(synchronize_session="fetch"))
+    procedure = procedures.get(instance.process_key)
     for task_id, spiff_task in ready.items():
         if task_id in mirrored:
             continue
         spec = spiff_task.task_spec
         role = LANE_ROLES[spec.lane]
+        form_key = specs.form_key_of(spec)
+        target = procedure.task_target(session, instance, form_key, role)
         session.add(Task(
             id=task_id, instance_id=instance.id, spec_name=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-            form_key=specs.form_key_of(spec), role=role,
-            department_id=instance.department_id,
-            assignee_id=instance.started_by_id if role == REQUESTER else None,
-            created_at=now,
+            form_key=form_key, role=role, department_id=target.department_id, account_id=target.account_id,
+            assignee_id=target.assignee_id, created_at=now,
         ))
     if not loaded.has_timers:
         return
@@ -147,9 +149,19 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
                               due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None)))
 
 
+def _queue_letters(session: Session, procedure: procedures.Procedure, instance: ProcessInstance,
+                   letters: list[str]) -> None:
+    """Queue the letters the diagram's send_letter steps asked for, from the record as it now stands."""
+    for name in letters:
+        for letter in procedure.compose_letter(session, instance, name):
+            outbox.queue(session, letter, name=name, instance_id=instance.id)
+            audit.append(session, None, "mail_queued", instance_id=instance.id,
+                         detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)})
+
+
 def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec, *,
-          mirrored: set[str], record_updates: dict | None = None) -> None:
-    """Update the record, mirror the tasks, close the instance if the workflow ended, store the state.
+          mirrored: set[str], record_updates: dict | None = None, letters: list[str] = ()) -> None:
+    """Update the record, queue the letters, mirror the tasks, close the instance if it ended, store the state.
 
     Autoflush is off until the end so the instance row is written once per transaction.
     """
@@ -162,6 +174,7 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
             instance.title, instance.restricted = described.title, described.restricted
             if described.department_code != before.department_code:
                 instance.department_id = _department_id(session, described.department_code)
+        _queue_letters(session, procedure, instance, letters)
         _sync_tasks(session, instance, workflow, loaded, mirrored)
         if workflow.completed and instance.status == "running":
             instance.status = "completed"
@@ -184,7 +197,8 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
     loaded = _loaded(model)
     workflow = state.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
-    _run(workflow.do_engine_steps)
+    with outbox.collecting() as letters:
+        _run(workflow.do_engine_steps)
     instance = ProcessInstance(
         process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
         status="running", restricted=described.restricted,
@@ -194,7 +208,8 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
     session.add(instance)
     session.flush()
     audit.append(session, actor, "started", instance_id=instance.id, role=REQUESTER, detail={"process": key})
-    _save(session, instance, workflow, loaded, mirrored=set())
+    procedure.on_start(session, actor, instance)
+    _save(session, instance, workflow, loaded, mirrored=set(), letters=letters)
     return instance
 
 
@@ -285,9 +300,11 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
                  task=task.name, decision=submission.decision, comment=submission.comment,
                  detail={"form_key": task.form_key})
     spiff_task.data.update(submission.task_data)
-    _run(spiff_task.run)
-    _run(workflow.do_engine_steps)
-    _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates)
+    with outbox.collecting() as letters:
+        _run(spiff_task.run)
+        _run(workflow.do_engine_steps)
+    _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates,
+          letters=letters)
     return instance
 
 
@@ -373,6 +390,14 @@ def list_instances(session: Session, actor: Actor, *, key: str | None = None, st
     rows = session.scalars(query.order_by(ProcessInstance.id.desc())
                            .offset((page - 1) * per_page).limit(per_page)).all()
     return list(rows), total
+
+
+def record_for(actor: Actor, instance: ProcessInstance) -> dict:
+    """The request's record as this actor may read it: privileged advice only for those who may read it."""
+    hidden = procedures.get(instance.process_key).privileged_fields
+    if not hidden or authz.may_read_privileged(actor):
+        return dict(instance.data)
+    return {name: value for name, value in instance.data.items() if name not in hidden}
 
 
 def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import UserTask
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
 from engine.errors import DiagramError
+from engine.outbox import SEND_LETTER
 from engine.roles import LANE_ROLES
 from engine.sandbox import check_source
 
@@ -92,7 +94,32 @@ def check_expressions(root: etree._Element) -> list[dict]:
             continue
         for reason in check_source(source, _EXPRESSION_ELEMENTS[element.tag]):
             problems.append(_problem(f"Expression refused: {reason}", element))
+    # A service task's parameter values are expressions too (SpiffWorkflow evaluates them).
+    for element in root.iter(f"{{{SPIFF_NS}}}parameter"):
+        source = (element.get("value") or "").strip()
+        for reason in check_source(source, "eval") if source else ():
+            problems.append(_problem(f"Expression refused: {reason}", element))
     return problems
+
+
+def _service_problems(task_spec, element, known_letters: frozenset[str] | None) -> list[dict]:
+    """A service task may only send one of the procedure's letters, named by a plain string."""
+    if task_spec.operation_name != SEND_LETTER:
+        return [_problem(f'Service "{task_spec.operation_name}" is unknown; the only service is "{SEND_LETTER}".',
+                         element)]
+    if set(task_spec.operation_params) != {"letter"}:
+        return [_problem('A send_letter step takes exactly one parameter, "letter".', element)]
+    try:
+        letter = ast.literal_eval(task_spec.operation_params["letter"]["value"])
+    except (ValueError, SyntaxError):
+        letter = None
+    if not isinstance(letter, str):
+        return [_problem('The "letter" parameter must be a quoted name, e.g. "screenshot_to_communications".',
+                         element)]
+    if known_letters is not None and letter not in known_letters:
+        known = ", ".join(sorted(known_letters)) or "none"
+        return [_problem(f'Letter "{letter}" is not one of this procedure\'s letters ({known}).', element)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -118,7 +145,8 @@ def form_key_of(task_spec) -> str | None:
     return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("formKey")
 
 
-def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None) -> LoadedSpec:
+def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None,
+                 known_letters: frozenset[str] | None = None) -> LoadedSpec:
     """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError."""
     root = parse_xml_safely(data)
     problems = check_expressions(root)
@@ -154,6 +182,8 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
                 problems.append(_problem(f'Form key "{form_key}" has no form.', element))
             else:
                 form_keys.add(form_key)
+        if isinstance(task_spec, ServiceTask):
+            problems.extend(_service_problems(task_spec, element, known_letters))
         if (task_spec.bpmn_id and not task_spec.outputs and not isinstance(task_spec, CatchingEvent)
                 and element is not None and etree.QName(element).localname != "endEvent"):
             problems.append(_problem("This element has no way out (no outgoing sequence flow).", element))

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import audit, clock
 from engine.errors import Invalid, NotAuthenticated
-from engine.models import ApiToken, Department, User, UserRole
+from engine.models import AccountManager, ApiToken, Department, User, UserRole
 from engine.roles import ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
 
 MAX_FAILED_LOGINS = 5
@@ -37,6 +37,8 @@ class Actor:
     department_code: str | None
     headed_department_ids: frozenset[int] = field(default_factory=frozenset)
     headed_department_codes: frozenset[str] = field(default_factory=frozenset)
+    # The registry accounts this person manages now (the Social Media Manager lane is per account).
+    managed_account_ids: frozenset[int] = field(default_factory=frozenset)
     remote_addr: str | None = None
 
     @property
@@ -57,6 +59,8 @@ class Actor:
 def actor_for(session: Session, user: User, remote_addr: str | None = None) -> Actor:
     """The Actor of a user, with the departments they head."""
     headed = session.execute(select(Department.id, Department.code).where(Department.head_id == user.id)).all()
+    managed = session.scalars(select(AccountManager.account_id).where(AccountManager.user_id == user.id,
+                                                                      AccountManager.removed_at.is_(None)))
     return Actor(
         id=user.id,
         username=user.username,
@@ -66,6 +70,7 @@ def actor_for(session: Session, user: User, remote_addr: str | None = None) -> A
         department_code=user.department.code if user.department else None,
         headed_department_ids=frozenset(row.id for row in headed),
         headed_department_codes=frozenset(row.code for row in headed),
+        managed_account_ids=frozenset(managed),
         remote_addr=remote_addr,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 
@@ -78,6 +79,22 @@ def database_url(request, tmp_path):
 def settings(database_url, tmp_path):
     """Settings for one test: its own database and instance folder."""
     return Settings.from_env(instance_path=tmp_path, database_url=database_url, secret_key=SECRET)
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd), stopped after the test."""
+    from tests.smtp import SmtpServer
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_settings(settings, smtp_server):
+    """The test's settings, with mail going to the loopback SMTP server."""
+    return dataclasses.replace(settings, smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                               mail_from="civicflow@wspmn.example")
 
 
 @pytest.fixture

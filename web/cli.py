@@ -1,14 +1,15 @@
-"""The `civicflow` command: database, demo, server, users and audit (API.md, "Command line")."""
+"""The `civicflow` command: database, demo, server, users, audit and mail (API.md, "Command line")."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 
 import click
 
-from engine import audit, services
+from engine import audit, outbox, services
 from engine.db import make_engine, make_sessionmaker
 from engine.errors import CivicflowError
 from engine.migrate import upgrade
@@ -85,14 +86,26 @@ def serve(host, port, threads):
     from waitress import serve as waitress_serve
 
     from web import create_app
+    from web.mailer import EVERY_SECONDS, start_mail_sender
 
     settings = Settings.from_env()
     if "CIVICFLOW_SECURE_COOKIES" not in os.environ and host in LOOPBACK:
         # Plain http on this machine only (the embedded demo); anywhere else cookies need HTTPS.
         settings = dataclasses.replace(settings, secure_cookies=False)
     app = create_app(settings=settings)
-    click.echo(f"civicflow serving on http://{host}:{port}/")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
+    factory = app.extensions["civicflow.sessions"]
+    sender = start_mail_sender(lambda: factory(info={"settings": settings}), settings)
+    # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the sender stop cleanly too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    click.echo(f"civicflow serving on http://{host}:{port}/ (sending mail every {EVERY_SECONDS:g} s)")
+    try:
+        waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
+    finally:
+        sender.shutdown()
+
+
+def _exit_on_sigterm(_signum, _frame):
+    sys.exit(0)
 
 
 @main.group()
@@ -142,6 +155,30 @@ def audit_verify():
     click.echo(f"audit chain BROKEN at event {result.broken_at}: {result.reason} "
                f"({result.checked} events before it are intact)", err=True)
     sys.exit(1)
+
+
+@main.group()
+def mail():
+    """The mail outbox."""
+
+
+@mail.command("send")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1), help="At most this many letters.")
+def mail_send(limit):
+    """Send the letters that are due, once; non-zero exit if the mail server cannot be reached."""
+    settings, engine, factory = _sessions()
+    try:
+        upgrade(engine)
+        delivery = outbox.deliver_due(lambda: factory(info={"settings": settings}), settings, limit=limit)
+        with factory(info={"settings": settings}) as session:
+            waiting = outbox.pending_count(session)
+    finally:
+        engine.dispose()
+    click.echo(f"sent {delivery.sent}, retrying {delivery.retrying}, failed {delivery.failed}, "
+               f"still waiting {waiting}")
+    if delivery.unreachable:
+        click.echo(f"error: {delivery.unreachable} (nothing is lost: the letters wait for the next try)", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from engine.errors import NotFound
 from engine.fields import Field
 from engine.models import ProcessInstance, Task
+from engine.outbox import Letter
+from engine.roles import REQUESTER
 from engine.users import Actor
 
 
@@ -20,6 +22,15 @@ class Submission:
     record_updates: dict = field(default_factory=dict)
     decision: str | None = None
     comment: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskTarget:
+    """Who a new user task is for: its department, the account whose managers hold it, or one person."""
+
+    department_id: int | None = None
+    account_id: int | None = None
+    assignee_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,13 +47,17 @@ class Procedure:
 
     key: str = ""
     name: str = ""
+    # What the diagram's "send_letter" service tasks may name (see compose_letter).
+    letters: frozenset[str] = frozenset()
+    # Record fields only the City Attorney and the Communications Manager may read (attorney-client privilege).
+    privileged_fields: frozenset[str] = frozenset()
 
     def may_start(self, actor: Actor) -> bool:
         """Whether the actor may file a request of this procedure (any staff member, unless a rule says)."""
         return True
 
-    def start_fields(self, session: Session) -> list[Field]:
-        """The fields of the start form."""
+    def start_fields(self, session: Session, actor: Actor | None = None) -> list[Field]:
+        """The fields of the start form; choices may depend on who files it (e.g. the accounts they manage)."""
         raise NotImplementedError
 
     def task_fields(self, session: Session, form_key: str, record: dict) -> list[Field]:
@@ -66,8 +81,24 @@ class Procedure:
         """Validate a task's submission and turn it into workflow data and a written decision."""
         raise NotImplementedError
 
+    def on_start(self, session: Session, actor: Actor, instance: ProcessInstance) -> None:
+        """Bind what the new request uses to it (e.g. its uploaded screenshot), once it has an id."""
+
     def on_end(self, session: Session, instance: ProcessInstance, workflow_data: dict) -> None:
         """Apply the procedure's result (e.g. enter an account in the registry)."""
+
+    def task_target(self, session: Session, instance: ProcessInstance, form_key: str, role: str) -> TaskTarget:
+        """Who a new task is for; by default the request's department, and the requester's own tasks to them."""
+        return TaskTarget(department_id=instance.department_id,
+                          assignee_id=instance.started_by_id if role == REQUESTER else None)
+
+    def linked_records(self, session: Session, instance: ProcessInstance) -> list[ProcessInstance]:
+        """Other requests a reviewer of this one should see (e.g. the removal an appeal is about)."""
+        return []
+
+    def compose_letter(self, session: Session, instance: ProcessInstance, letter: str) -> list[Letter]:
+        """The mail a "send_letter" step of the diagram sends, from the record as it stands."""
+        raise NotFound(f'{self.name} has no letter "{letter}".')
 
 
 _registry: dict[str, Procedure] = {}
@@ -97,4 +128,10 @@ def all_form_keys() -> frozenset[str]:
     return frozenset().union(*(p.form_keys() for p in _registry.values()))
 
 
-from engine.procedures import new_account_request  # noqa: E402,F401  (registers itself)
+from engine.procedures import (  # noqa: E402,F401  (each registers itself)
+    content_removal,
+    legality_dispute,
+    manager_change,
+    new_account_request,
+    removal_appeal,
+)

@@ -46,7 +46,7 @@ class NewAccountRequest(Procedure):
     key = "new_account_request"
     name = "New social media account request"
 
-    def start_fields(self, session):
+    def start_fields(self, session, actor=None):
         """Platform, name, owning department, purpose, audience, proposed managers, investigative flag."""
         return [
             Field("platform", CHOICE, "Platform", choices=PLATFORMS),

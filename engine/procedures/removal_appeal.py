@@ -1,0 +1,133 @@
+"""Procedure 4, an appeal of a removal (Rules of Use).
+
+"A member of the public whose comment is removed may appeal the removal of the comment and seek
+reconsideration of its removal by contacting the City in writing and explaining how the comment does
+not fall into one of the categories for removal. A written response should be provided as soon as
+reasonably possible."
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from engine.errors import Invalid
+from engine.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
+from engine.models import Account, ProcessInstance
+from engine.outbox import Letter
+from engine.procedures import Described, Procedure, Submission, TaskTarget, register
+from engine.procedures.common import account_facts, account_field, accounts_for, city_signature, local_date
+from engine.roles import SOCIAL_MEDIA_MANAGER
+
+RECEIVED_VIA = (("web", "The public web form"), ("email", "E-mail"), ("mail", "Letter"))
+APPEAL_DECISIONS = (("uphold", "Uphold the removal"), ("reinstate", "Reinstate the comment"))
+RESPONSE_LETTER = "response_to_appellant"
+
+
+def removal_of(session: Session, removal_id: int | None) -> ProcessInstance | None:
+    """The content removal record an appeal names, if it is one."""
+    if removal_id is None:
+        return None
+    removal = session.get(ProcessInstance, removal_id)
+    return removal if removal is not None and removal.process_key == "content_removal" else None
+
+
+class RemovalAppeal(Procedure):
+    """An appeal entered from a letter or e-mail (or the public form), answered in writing."""
+
+    key = "removal_appeal"
+    name = "Appeal of a removed comment"
+    letters = frozenset({RESPONSE_LETTER})
+
+    def start_fields(self, session, actor=None):
+        """Who appeals, about which account and comment, why, and how the appeal came in."""
+        return [
+            Field("appellant_name", STRING, "Appellant's name"),
+            Field("appellant_email", EMAIL, "Appellant's e-mail address (the response is sent there)",
+                  max_length=254),
+            account_field("account", "Account the comment was on", accounts_for(session, None, public_only=True)),
+            Field("comment_text", TEXT, "The removed comment, as the appellant gives it", max_length=20000),
+            Field("explanation", TEXT, "The appellant's explanation: how the comment does not fall into a removal "
+                                       "category", max_length=20000),
+            Field("removal_id", RECORD, "Removal record number, if known", required=False),
+            Field("received_via", CHOICE, "Received by", choices=tuple(c for c, _ in RECEIVED_VIA),
+                  choice_labels=RECEIVED_VIA),
+        ]
+
+    def task_fields(self, session, form_key, record):
+        """The review (uphold or reinstate, with the written response) and the manager's restoration."""
+        if form_key == "appeal_review":
+            return [Field("decision", CHOICE, "Decision", choices=tuple(c for c, _ in APPEAL_DECISIONS),
+                          choice_labels=APPEAL_DECISIONS),
+                    Field("response_text", TEXT, "Written response to the appellant (e-mailed as written)",
+                          max_length=20000)]
+        if form_key == "restore_content":
+            return [Field("restored", BOOLEAN, "The comment is restored or reposted"),
+                    Field("restored_url", URL, "Link to the restored comment", required=False, max_length=1000),
+                    Field("comment", TEXT, "Comment", required=False, max_length=5000)]
+        raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
+
+    def form_keys(self):
+        """The forms of this procedure's diagram."""
+        return frozenset({"appeal_review", "restore_content"})
+
+    def validate_start(self, session, actor, data):
+        """The account must be a public one, and a named removal record must be a removal on that account."""
+        clean = validate(self.start_fields(session, actor), data)
+        account = session.get(Account, clean["account"])
+        if "removal_id" in clean:
+            removal = removal_of(session, clean["removal_id"])
+            if removal is None:
+                raise Invalid("No such removal record.",
+                              {"removal_id": [f"There is no removal record {clean['removal_id']}."]})
+            if removal.data.get("account_id") != account.id:
+                raise Invalid("The removal record is about another account.",
+                              {"removal_id": [f"Removal record {removal.id} is about "
+                                              f"{removal.data.get('account_name')}, not this account."]})
+        return {**clean, **account_facts(account)}
+
+    def describe(self, record):
+        """'Appeal by Jo Public about Facebook: City of West St. Paul'."""
+        return Described(title=f'Appeal by {record["appellant_name"]} about {record["account_name"]}',
+                         department_code=record["department"])
+
+    def linked_records(self, session, instance):
+        """The removal the appeal is about: the reviewer sees its screenshot and categories."""
+        removal = removal_of(session, instance.data.get("removal_id"))
+        return [removal] if removal is not None else []
+
+    def task_target(self, session, instance, form_key, role):
+        """Restoring the comment falls to the managers of its account."""
+        if role == SOCIAL_MEDIA_MANAGER:
+            return TaskTarget(department_id=instance.department_id, account_id=instance.data["account"])
+        return super().task_target(session, instance, form_key, role)
+
+    def submit(self, session, actor, instance, task, data):
+        """The written decision (its response goes to the appellant), or the restoration."""
+        clean = validate(self.task_fields(session, task.form_key, instance.data), data)
+        if task.form_key == "appeal_review":
+            return Submission(clean, record_updates=clean, decision=clean["decision"],
+                              comment=clean["response_text"])
+        if not clean["restored"]:
+            raise Invalid("Restore the comment first.",
+                          {"restored": ["The appeal was granted: confirm once the comment is restored or reposted."]})
+        updates = {k: clean[k] for k in ("restored", "restored_url") if k in clean}
+        return Submission(updates, record_updates=updates, decision="restored", comment=clean.get("comment"))
+
+    def compose_letter(self, session, instance, letter):
+        """The City's written response, to the appellant."""
+        if letter != RESPONSE_LETTER:
+            return super().compose_letter(session, instance, letter)
+        record = instance.data
+        outcome = ("The City has decided to reinstate your comment." if record["decision"] == "reinstate"
+                   else "The City has decided to uphold the removal of your comment.")
+        body = (
+            f"Dear {record['appellant_name']},\n\n"
+            f"Thank you for your appeal of {local_date(instance.started_at)} about the removal of your comment "
+            f"on {record['account_name']}.\n\n{outcome}\n\n{record['response_text']}\n\n"
+            f"Reference: appeal {instance.id}\n\n{city_signature(session)}\n"
+        )
+        return [Letter(recipients=(record["appellant_email"],), subject="Your appeal of a removed comment",
+                       body=body)]
+
+
+register(RemovalAppeal())
