@@ -3,14 +3,21 @@
 Each test gets its own server and SQLite file (the demo users, password PASSWORD) so no test sees another's
 requests; the browser is started once per session and each test (and each user in it) gets a fresh context.
 CSRF stays on: the browser posts the real forms with the token the page gave it.
+`mail_web` is the same with mail: the app's own sender (web.mailer) delivers the outbox to a real SMTP server
+(aiosmtpd) on loopback, so a test can read what actually arrived.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -18,9 +25,11 @@ import waitress
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from waitress import wasyncore
 
+from engine import outbox
 from engine.demo import load_demo
 from engine.settings import REPO_ROOT, Settings
 from tests.conftest import SECRET
+from tests.smtp import SmtpServer
 
 # `make test` sets CIVICFLOW_CHROMIUM; Debian's chromium is the default. Playwright never downloads one.
 CHROMIUM = Path(os.environ.get("CIVICFLOW_CHROMIUM") or "/usr/bin/chromium")
@@ -32,6 +41,9 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Long enough for a loaded CI machine, short enough that a missing element fails in seconds, not half a minute.
 TIMEOUT_MS = 10_000
+# The app's sender runs every 15 s in `civicflow serve`; here often enough that a letter arrives within a second.
+MAIL_EVERY_SECONDS = 0.3
+MAIL_TIMEOUT_SECONDS = 10.0
 
 
 @pytest.fixture(scope="session")
@@ -55,13 +67,17 @@ def _stop(server, thread: threading.Thread) -> None:
     assert not thread.is_alive(), "the test server did not stop"
 
 
-@pytest.fixture
-def live_server(tmp_path) -> str:
-    """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded; yields its base URL."""
+def _settings(tmp_path: Path) -> Settings:
+    """Settings of one test's server: its own SQLite file and instance folder, cookies over plain http."""
+    return Settings.from_env(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path}/civicflow.sqlite3",
+                             secret_key=SECRET, secure_cookies=False)
+
+
+@contextmanager
+def _serving(settings: Settings) -> Iterator[tuple[str, object]]:
+    """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded: (base URL, app)."""
     from web import create_app
 
-    settings = Settings.from_env(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path}/civicflow.sqlite3",
-                                 secret_key=SECRET, secure_cookies=False)
     app = create_app(settings=settings)
     with app.extensions["civicflow.sessions"](info={"settings": settings}) as session:
         load_demo(session, PASSWORD)
@@ -69,9 +85,63 @@ def live_server(tmp_path) -> str:
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="civicflow-test")
     thread = threading.Thread(target=server.run, name="civicflow-test-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    _stop(server, thread)
-    app.extensions["civicflow.engine"].dispose()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", app
+    finally:
+        _stop(server, thread)
+        app.extensions["civicflow.engine"].dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path) -> str:
+    """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded; yields its base URL."""
+    with _serving(_settings(tmp_path)) as (url, _app):
+        yield url
+
+
+@dataclass
+class Mailbox:
+    """What the live server's mail sender delivered to the loopback SMTP server, and a way to run the sender now."""
+
+    server: SmtpServer
+    deliver_now: Callable[[], outbox.Delivery]
+
+    def to(self, address: str, count: int = 1, timeout: float = MAIL_TIMEOUT_SECONDS) -> list[EmailMessage]:
+        """Wait until `count` messages arrived for the address (the sender runs in its own thread); return them."""
+        deadline = time.monotonic() + timeout
+        while len(self.server.to(address)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        arrived = self.server.to(address)
+        subjects = [message["Subject"] for message in self.server.messages]
+        assert len(arrived) >= count, (f"{len(arrived)} message(s) arrived for {address} within {timeout:g} s, "
+                                       f"expected {count}; everything received: {subjects}")
+        return arrived
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, for anyone."""
+        return list(self.server.messages)
+
+
+@pytest.fixture
+def mailing_live_server(tmp_path, smtp_server) -> tuple[str, Mailbox]:
+    """The live server with its mail going to `smtp_server` (tests/smtp.py), the app's own sender running."""
+    from web.mailer import start_mail_sender
+
+    settings = dataclasses.replace(_settings(tmp_path), smtp_host=smtp_server.host, smtp_port=smtp_server.port,
+                                   mail_from="civicflow@wspmn.example")
+    with _serving(settings) as (url, app):
+        factory = app.extensions["civicflow.sessions"]
+
+        def sessions():
+            return factory(info={"settings": settings})
+
+        sender = start_mail_sender(sessions, settings, every_seconds=MAIL_EVERY_SECONDS)
+        try:
+            yield url, Mailbox(smtp_server, lambda: outbox.deliver_due(sessions, settings))
+        finally:
+            # Stopped (and its running pass finished) before the database and the SMTP server go away.
+            sender.shutdown(wait=True)
 
 
 @dataclass
@@ -80,6 +150,7 @@ class Web:
 
     browser: Browser
     url: str
+    mail: Mailbox | None = None
     contexts: list[BrowserContext] = field(default_factory=list)
     problems: dict[int, list[str]] = field(default_factory=dict)
 
@@ -171,5 +242,14 @@ class Web:
 def web(chromium, live_server) -> Web:
     """Browser pages on this test's live server; contexts close before the server does."""
     pages = Web(chromium, live_server)
+    yield pages
+    pages.close()
+
+
+@pytest.fixture
+def mail_web(chromium, mailing_live_server) -> Web:
+    """Browser pages on a live server that sends its mail; `mail_web.mail` reads what arrived."""
+    url, mailbox = mailing_live_server
+    pages = Web(chromium, url, mail=mailbox)
     yield pages
     pages.close()
