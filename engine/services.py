@@ -62,7 +62,7 @@ def startable_procedure(actor: Actor, key: str) -> procedures.Procedure:
     """A procedure the actor may file a request of (NotFound, NotAllowed otherwise)."""
     procedure = procedures.get(key)
     if not procedure.may_start(actor):
-        raise NotAllowed(f"You may not file a {procedure.name.lower()}.")
+        raise NotAllowed(procedure.start_refusal())
     return procedure
 
 
@@ -207,7 +207,8 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
     )
     session.add(instance)
     session.flush()
-    audit.append(session, actor, "started", instance_id=instance.id, role=REQUESTER, detail={"process": key})
+    audit.append(session, actor, "started", instance_id=instance.id, role=procedure.starter_role,
+                 detail={"process": key})
     procedure.on_start(session, actor, instance)
     _save(session, instance, workflow, loaded, mirrored=set(), letters=letters)
     return instance

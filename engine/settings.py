@@ -43,7 +43,9 @@ class Settings:
     mail_from: str = "civicflow@localhost"
     communications_manager_title: str = "Marketing and Communications Manager"
     token_lifetime_hours: int = 24 * 30
-    max_request_bytes: int = 1024 * 1024
+    # Room for one screenshot of max_attachment_bytes plus its multipart framing.
+    max_request_bytes: int = 6 * 1024 * 1024
+    max_attachment_bytes: int = 5 * 1024 * 1024
     # Session cookies only over HTTPS; on by default, off for the embedded demo on http://127.0.0.1.
     secure_cookies: bool = True
 

@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
 
     from web.admin import admin
     from web.api import api
+    from web.attachments import attachments
     from web.auth import auth, login_manager
     from web.home import home
     from web.inbox import inbox
@@ -66,6 +67,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     csrf.exempt(api)  # bearer tokens, never cookies: no cross-site request can carry them
     for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, vendor):
         app.register_blueprint(blueprint)
+    app.register_blueprint(attachments)
     app.context_processor(nav_counts)
 
     @app.after_request

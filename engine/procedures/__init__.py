@@ -49,12 +49,18 @@ class Procedure:
     name: str = ""
     # What the diagram's "send_letter" service tasks may name (see compose_letter).
     letters: frozenset[str] = frozenset()
+    # The lane of whoever files a request, as the history names it.
+    starter_role: str = REQUESTER
     # Record fields only the City Attorney and the Communications Manager may read (attorney-client privilege).
     privileged_fields: frozenset[str] = frozenset()
 
     def may_start(self, actor: Actor) -> bool:
         """Whether the actor may file a request of this procedure (any staff member, unless a rule says)."""
         return True
+
+    def start_refusal(self) -> str:
+        """Why someone who may not file this procedure cannot, in the policy's terms."""
+        return f'You may not file a request of "{self.name}".'
 
     def start_fields(self, session: Session, actor: Actor | None = None) -> list[Field]:
         """The fields of the start form; choices may depend on who files it (e.g. the accounts they manage)."""

@@ -51,10 +51,15 @@ class ContentRemoval(Procedure):
     key = "content_removal"
     name = "Remove content (with a screenshot)"
     letters = frozenset({SCREENSHOT_LETTER})
+    starter_role = SOCIAL_MEDIA_MANAGER
 
     def may_start(self, actor):
         """Only social media managers of a registry account file removal records."""
         return bool(actor.managed_account_ids)
+
+    def start_refusal(self):
+        """Removal records are filed by the account's social media managers."""
+        return "Only a social media manager of an account in the registry can file a content removal record."
 
     def start_fields(self, session, actor=None):
         """The account, the content (link, author, text), the categories, the rationale, the screenshot."""

@@ -6,22 +6,28 @@ import functools
 from datetime import timedelta
 
 from flask import Blueprint, current_app, g, jsonify, request
-from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from engine import procedures, services, users
+from engine import attachments, procedures, services, users
 from engine.errors import Invalid, NotAuthenticated, NotFound
 from engine.fields import UNSTORABLE, is_storable_text
 from web.api import present
 from web.api.openapi import openapi_document
+from web.attachments import image_response
 from web.db import get_session, transactional
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
+MAX_JSON_BYTES = 1024 * 1024  # the request limit is larger, for screenshots; no JSON body needs more than this
+
+
 def json_body() -> dict:
-    """The request's JSON object; 415 for another media type, 400 for malformed JSON or a non-object."""
+    """The request's JSON object; 415 for another media type, 413 over 1 MiB, 400 for malformed JSON."""
     if not request.is_json:
         raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+    if (request.content_length or 0) > MAX_JSON_BYTES or len(request.get_data(cache=True)) > MAX_JSON_BYTES:
+        raise RequestEntityTooLarge("A JSON body may be at most 1 MiB.")
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # the json module's answer to a body nested thousands deep
@@ -142,7 +148,7 @@ def start_form(key):
     """The fields of a procedure's start form."""
     session = get_session()
     services.published_model(session, key)
-    return jsonify({"fields": [f.describe() for f in procedures.get(key).start_fields(session)]})
+    return jsonify({"fields": [f.describe() for f in procedures.get(key).start_fields(session, g.actor)]})
 
 
 @api.post("/processes/<key>/instances")
@@ -239,3 +245,31 @@ def list_accounts():
 def reveal_credentials(account_id):
     """An investigative profile's credentials, for police roles; the reveal is logged."""
     return jsonify(services.reveal_credentials(get_session(), g.actor, account_id))
+
+
+@api.post("/attachments")
+@transactional
+@authenticated
+def upload_attachment():
+    """Upload a screenshot (multipart field `file`): kept exactly as sent once it proves a PNG, JPEG or WebP image."""
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("Send the image as multipart/form-data, in the field file.")
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("No file was sent.", {"file": ["Send the image in the multipart field file."]})
+    limit = current_app.extensions["civicflow.settings"].max_attachment_bytes
+    data = upload.read(limit + 1)  # one byte more than allowed tells "too large" without reading everything
+    if len(data) > limit:
+        raise RequestEntityTooLarge(attachments.too_large_message(limit))
+    attachment = attachments.store(get_session(), g.actor, upload.filename, data)
+    return jsonify({"id": attachment.id, "sha256": attachment.sha256, "content_type": attachment.content_type,
+                    "size": attachment.size, "width": attachment.width, "height": attachment.height}), 201
+
+
+@api.get("/attachments/<attachment_id>")
+@authenticated
+def get_attachment(attachment_id):
+    """An uploaded image, to its uploader or to whoever may see the request it belongs to."""
+    session = get_session()
+    attachment = attachments.viewable(session, g.actor, attachment_id)
+    return image_response(attachment, attachments.content(session, attachment))

@@ -59,6 +59,28 @@ S, INT, B, T = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"t
 NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "date-time", "nullable": True}
 
 
+def _upload_op():
+    """POST /attachments: a multipart body, not JSON, so its request body and 415 are its own."""
+    op = _op("Upload a screenshot (PNG, JPEG or WebP, at most 5 MB), kept exactly as sent", "201",
+             _obj(id=S, sha256=S, content_type=S, size=INT, width=INT, height=INT),
+             errors=("400", "401", "413", "415"))
+    op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+    op["responses"]["415"] = {"description": "Not multipart/form-data", **_json(_ref("Error"))}
+    return op
+
+
+def _image_op():
+    """GET /attachments/{attachment_id}: the image's bytes, not JSON."""
+    op = _op("An uploaded image: to its uploader, or to whoever may see the request it belongs to", "200", None,
+             errors=("401", "403", "404"), params=[_param("attachment_id", "path")])
+    op["responses"]["200"] = {
+        "description": "The image exactly as uploaded, with nosniff and a sandboxing Content-Security-Policy",
+        "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                    for kind in ("image/png", "image/jpeg", "image/webp")}}
+    return op
+
+
 @cache
 def openapi_document() -> dict:
     """The whole document."""
@@ -105,6 +127,8 @@ def openapi_document() -> dict:
             "Reveal an investigative profile's credentials (police roles; logged)", "200",
             _obj(username=S, password=S), errors=("401", "403", "404"),
             params=[_param("account_id", "path", {"type": "integer"})])},
+        "/attachments": {"post": _upload_op()},
+        "/attachments/{attachment_id}": {"get": _image_op()},
         "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
     }
     event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [

@@ -59,7 +59,7 @@ def instance_summary(row: ProcessInstance) -> dict:
 def instance(session, actor: Actor, row: ProcessInstance) -> dict:
     """An instance with its record, open tasks and history."""
     out = instance_summary(row)
-    out["data"] = dict(row.data)
+    out["data"] = services.record_for(actor, row)
     out["tasks"] = [task(t) for t in services.open_tasks_of(session, row)]
     out["history"] = [event(e) for e in services.history_of(session, row)]
     return out
