@@ -5,38 +5,33 @@ The HTML pages render and validate these; the engine validates again whatever th
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.orm import Session
 from wtforms import (
     BooleanField,
+    EmailField,
     Form,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from engine import fields as f
 from engine import procedures
 from engine.models import Task
+from engine.users import Actor
+from forms.fields import AtLeastOne, CheckboxGroupField, ImageUploadField, UsernameListField
 from forms.validators import Storable
 
+ONE_OR_MORE = re.compile(r"\s*\(one or more\)\s*$")
 RADIO_LIMIT = 4  # a choice among this few is a set of radio buttons: every option visible, one keystroke each
-
-
-class UsernameListField(StringField):
-    """Usernames typed as a comma-separated list; data is a list of strings."""
-
-    def process_formdata(self, valuelist):
-        """Split the typed text into usernames."""
-        self.data = [name.strip() for name in (valuelist[0] if valuelist else "").split(",") if name.strip()]
-
-    def _value(self):
-        return ", ".join(self.data or [])
 
 
 def choice_label(value: str) -> str:
@@ -44,26 +39,56 @@ def choice_label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
+def _record_choice(spec: f.Field, choices: list[SelectChoice], hint: str | None):
+    """A registry account (or other record) chosen by name; the engine says why a crafted number is refused."""
+    presence = InputRequired() if spec.required else Optional()
+    # validate_choice off: the engine knows the rule (e.g. "You are not a social media manager of this
+    # account") and says it next to the field, where WTForms could only say "Not a valid choice".
+    if len(choices) <= RADIO_LIMIT:
+        # One possible account (a manager of one account) is chosen already: nothing to pick.
+        default = choices[0].value if spec.required and len(choices) == 1 else None
+        return RadioField(spec.label, choices=choices, validators=[presence], description=hint, default=default,
+                          validate_choice=False)
+    # No account is preselected in a long list: a request filed against the wrong one by accident is worse
+    # than a field left to fill in.
+    blank = SelectChoice("", "Choose one" if spec.required else "(none)")
+    return SelectField(spec.label, choices=[blank, *choices], validators=[presence], description=hint,
+                       validate_choice=False)
+
+
 def _field(spec: f.Field):
     presence = InputRequired() if spec.required else Optional()
     label = spec.label
+    hint = spec.hint or None
     if spec.type == f.BOOLEAN:
-        return BooleanField(label)
-    if spec.type in (f.CHOICE, f.MULTICHOICE):
-        choices = [SelectChoice(c, choice_label(c)) for c in spec.choices]
+        return BooleanField(label, description=hint)
+    if spec.type == f.IMAGE:
+        return ImageUploadField(label, required=spec.required, description=hint)
+    if spec.type == f.RECORD and not spec.choices:
+        return IntegerField(label, validators=[presence, NumberRange(min=1)], description=hint,
+                            render_kw={"inputmode": "numeric"})
+    if spec.type in (f.CHOICE, f.MULTICHOICE, f.RECORD):
+        choices = [SelectChoice(c, spec.label_of(c) or choice_label(c)) for c in spec.choices]
+        if spec.type == f.RECORD:
+            return _record_choice(spec, choices, hint)
         if spec.type == f.MULTICHOICE:
-            return SelectMultipleField(label, choices=choices, validators=[presence])
+            # The macro says "(required)"; "Choose one or more." says how many, once, under the boxes.
+            label = ONE_OR_MORE.sub("", label)
+            validators = [AtLeastOne()] if spec.required else [Optional()]
+            return CheckboxGroupField(label, choices=choices, validators=validators,
+                                      description=hint or ("Choose one or more." if spec.required else None))
         if len(choices) <= RADIO_LIMIT:
-            return RadioField(label, choices=choices, validators=[presence])
+            return RadioField(label, choices=choices, validators=[presence], description=hint)
         if not spec.required:
             choices = [SelectChoice("", "(unchanged)"), *choices]
-        return SelectField(label, choices=choices, validators=[presence])
+        return SelectField(label, choices=choices, validators=[presence], description=hint)
     if spec.type == f.USERNAMES:
         return UsernameListField(label, validators=[presence, Storable()],
                                  description="Usernames separated by commas, e.g. pat.lee, sam.ortiz")
     length = Length(max=spec.max_length)
-    kind = {f.TEXT: TextAreaField, f.URL: URLField, f.SECRET: PasswordField}.get(spec.type, StringField)
-    return kind(label, validators=[presence, length, Storable()])
+    kind = {f.TEXT: TextAreaField, f.URL: URLField, f.SECRET: PasswordField, f.EMAIL: EmailField}.get(
+        spec.type, StringField)
+    return kind(label, validators=[presence, length, Storable()], description=hint)
 
 
 def form_class(name: str, specs: list[f.Field]) -> type[Form]:
@@ -75,9 +100,9 @@ def _class_name(key: str) -> str:
     return "".join(part.capitalize() for part in key.split("_")) + "Form"
 
 
-def start_form(session: Session, process_key: str) -> type[Form]:
-    """The start form of a procedure (its department choices come from the database)."""
-    return form_class(_class_name(process_key), procedures.get(process_key).start_fields(session))
+def start_form(session: Session, process_key: str, actor: Actor | None = None) -> type[Form]:
+    """The start form of a procedure for who files it (its choices come from the database)."""
+    return form_class(_class_name(process_key), procedures.get(process_key).start_fields(session, actor))
 
 
 def task_form(session: Session, task: Task) -> type[Form]:
@@ -86,6 +111,13 @@ def task_form(session: Session, task: Task) -> type[Form]:
     return form_class(_class_name(task.form_key), procedure.task_fields(session, task.form_key, task.instance.data))
 
 
+def uploads(form: Form) -> dict:
+    """The files a validated form carries, by field name (the page stores them before it starts the request)."""
+    return {name: field.data for name, field in form._fields.items()
+            if isinstance(field, ImageUploadField) and field.has_file()}
+
+
 def to_engine_data(form: Form) -> dict:
-    """A validated form's data in the shape the engine's services take."""
-    return {name: field.data for name, field in form._fields.items() if field.data not in (None, "", [])}
+    """A validated form's data in the shape the engine's services take (uploaded files left to the page)."""
+    return {name: field.data for name, field in form._fields.items()
+            if not isinstance(field, ImageUploadField) and field.data not in (None, "", [])}

@@ -8,34 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from markupsafe import Markup
-from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, html_params
 
+from forms.fields import CheckboxGroupField
 from forms.validators import Storable
 
 Choices = Iterable[tuple[str, str]]
-
-
-class CheckboxList:
-    """A list of checkboxes, each with its own label (styled like the form macro's other check boxes)."""
-
-    def __call__(self, field, **kwargs):
-        """The checkboxes as an unstyled list."""
-        # The form macro passes aria attributes as None when there is nothing to point to: leave those out.
-        kwargs = {name: value for name, value in kwargs.items() if value is not None}
-        kwargs.setdefault("id", field.id)
-        items = "".join(f'<li class="check">{option()} {option.label}</li>' for option in field)
-        # Safe as wtforms' own ListWidget: html_params escapes, options and labels are already Markup.
-        return Markup(f'<ul {html_params(class_="plain", **kwargs)}>{items}</ul>')  # noqa: S704
-
-
-class CheckboxGroupField(SelectMultipleField):
-    """Several choices, each a checkbox; data is the list of checked values."""
-
-    widget = CheckboxList()
-    option_widget = CheckboxInput()
 
 
 def _username():

@@ -11,7 +11,7 @@ from engine.errors import Conflict, Invalid
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import PER_PAGE, page_number, show_errors
-from web.present import decisions_of, next_step_message, record_rows
+from web.present import decisions_of, next_step_message, record_view
 
 inbox = Blueprint("inbox", __name__)
 VIEWS = {"mine": "Assigned to me", "available": "Available to me"}
@@ -51,7 +51,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
         form = forms.task_form(session, task)(data=_prefill(session, task))
     return render_template(
         "inbox/task.html", task=task, instance=instance, form=form if may_act else None, may_act=may_act,
-        general_errors=list(general_errors), record=record_rows(session, instance),
+        general_errors=list(general_errors), record=record_view(session, current_actor(), instance),
         decisions=decisions_of(session, instance), procedure=procedures.get(instance.process_key),
     ), status
 

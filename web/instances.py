@@ -11,7 +11,7 @@ from engine.models import ProcessModel
 from web.auth import current_actor
 from web.db import get_session
 from web.pages import PER_PAGE, page_number
-from web.present import record_rows
+from web.present import record_view
 
 instances = Blueprint("instances", __name__, url_prefix="/instances")
 STATUSES = ("running", "completed", "cancelled", "error")
@@ -43,7 +43,7 @@ def show(instance_id):
     instance = services.get_instance(session, current_actor(), instance_id)
     done, current = services.progress_of(instance)
     return render_template(
-        "instances/show.html", instance=instance, record=record_rows(session, instance),
+        "instances/show.html", instance=instance, record=record_view(session, current_actor(), instance),
         open_tasks=services.open_tasks_of(session, instance), history=services.history_of(session, instance),
         procedure=procedures.get(instance.process_key),
         done=done, current=current,

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, procedures, services
-from engine.fields import SECRET
+from engine import authz, clock, procedures, services
+from engine.errors import NotAllowed
+from engine.fields import IMAGE, SECRET, STRING
 from engine.models import Department, ProcessInstance
 from engine.roles import role_name
+from engine.users import Actor
 from forms import choice_label
 
 CITY_TIME = ZoneInfo("America/Chicago")
+FORM_INSTRUCTION = re.compile(r"\s*\([^()]*\)\s*$")
 ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
-                "completed": "Completed", "credentials_revealed": "Viewed the credentials"}
+                "completed": "Completed", "credentials_revealed": "Viewed the credentials",
+                "mail_queued": "E-mail queued for sending", "attachment_uploaded": "Uploaded an image",
+                "timer": "A deadline passed", "escalated": "Escalated: overdue", "cancelled": "Cancelled"}
 DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Returned for changes",
-                  "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed the set-up"}
+                  "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed",
+                  "deleted": "Deleted the content", "not_deleted": "Did not delete the content",
+                  "uphold": "Upheld the removal", "reinstate": "Reinstated the comment",
+                  "restored": "Restored the comment", "no_change": "Advised: no change to the policy",
+                  "amend": "Advised: amend the policy", "responded": "Sent the written response",
+                  "amendment_proposed": "Proposed an amendment"}
 
 
 def city_time(moment: datetime | None, with_time: bool = True) -> str:
@@ -35,36 +47,128 @@ def is_overdue(due: datetime | None) -> bool:
     return due is not None and due < clock.utcnow()
 
 
-def _value(value, field, departments: dict[str, str]) -> str:
+def _value(value, field, departments: dict[str, str]) -> str | list[str]:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, list):
-        return ", ".join(_value(item, field, departments) for item in value)
+        # Chosen categories read in the policy's order, whatever order they were ticked or sent in.
+        order = {choice: index for index, choice in enumerate(field.choices)}
+        return [_value(item, field, departments) for item in sorted(value, key=lambda v: order.get(v, len(order)))]
     if value is None:
         return ""
     if field.name == "department":
         return departments.get(value, value)
+    if field.label_of(value):
+        return field.label_of(value)
     return choice_label(value) if field.choices else str(value)
 
 
-def record_rows(session: Session, instance: ProcessInstance) -> list[tuple[str, str]]:
-    """The request's record as its forms label it: (label, value) rows, choices and departments by name.
+@dataclass(frozen=True)
+class Row:
+    """One line of a record: its label, its value (a list for several choices), or a note that it is withheld;
+    privileged lines are marked so that nobody copies them into a letter by mistake."""
 
-    Keys no form names (ids the engine keeps for itself) are left out.
+    label: str
+    value: str | list[str]
+    withheld: bool = False
+    privileged: bool = False
+
+
+PRIVILEGED_READERS = "only the City Attorney and the Communications Manager"
+
+
+def record_rows(session: Session, actor: Actor, instance: ProcessInstance) -> list[Row]:
+    """The request's record as its forms label it and as the actor may read it.
+
+    Choices and departments read by name; keys no form names (ids the engine keeps for itself) are left out.
+    Privileged advice is shown only to the City Attorney and the Communications Manager; others read that it
+    exists and is withheld, never what it says.
     """
     procedure = procedures.get(instance.process_key)
-    fields = {field.name: field for field in procedure.start_fields(session)}
-    for form_key in sorted(procedure.form_keys()):
-        for field in procedure.task_fields(session, form_key, instance.data):
-            fields.setdefault(field.name, field)
+    fields = _fields_of(session, procedure, instance.data)
     departments = dict(session.execute(select(Department.code, Department.name)).all())
-    return [(fields[name].label, _value(value, fields[name], departments))
-            for name, value in instance.data.items() if name in fields and fields[name].type != SECRET]
+    readable = services.record_for(actor, instance)
+    rows = []
+    for name in instance.data:
+        spec = fields.get(name)
+        if spec is None or spec.type in (SECRET, IMAGE):
+            continue
+        label = record_label(spec)
+        if name not in readable:
+            rows.append(Row(label, f"Withheld: attorney-client privileged; {PRIVILEGED_READERS} may read it.",
+                            withheld=True))
+            continue
+        shown = _value(readable[name], spec, departments)
+        if spec.type == STRING and isinstance(readable.get(f"{name}_name"), str):
+            shown = f"{readable[f'{name}_name']} ({shown})"  # a person by name, with the username typed
+        privileged = name in procedure.privileged_fields
+        if privileged:
+            label = f"{label} (privileged: {PRIVILEGED_READERS} see this)"
+        rows.append(Row(label, shown, privileged=privileged))
+    return rows
+
+
+def record_label(spec) -> str:
+    """A field's label as a record reads it, without the form's instructions in brackets ("(one or more)",
+    "(e-mailed as written)")."""
+    return FORM_INSTRUCTION.sub("", spec.label) or spec.label
+
+
+def _fields_of(session: Session, procedure, record: dict) -> dict:
+    """Every field of a procedure's forms by name (start form first), for labelling its record."""
+    fields = {spec.name: spec for spec in procedure.start_fields(session)}
+    for form_key in sorted(procedure.form_keys()):
+        for spec in procedure.task_fields(session, form_key, record):
+            fields.setdefault(spec.name, spec)
+    return fields
+
+
+@dataclass
+class RecordView:
+    """A request's record as a page shows it: labelled rows, its images, and the records it is linked to."""
+
+    instance: ProcessInstance
+    rows: list[Row]
+    images: list[tuple[str, str]]
+    linked: list[RecordView] = field(default_factory=list)
+
+
+def record_view(session: Session, actor: Actor, instance: ProcessInstance, *, with_linked: bool = True) -> RecordView:
+    """The record, its images (label, attachment id) and, for a reviewer, linked records they may see."""
+    procedure = procedures.get(instance.process_key)
+    fields = _fields_of(session, procedure, instance.data)
+    images = [(fields[name].label, value) for name, value in instance.data.items()
+              if name in fields and fields[name].type == IMAGE and value]
+    linked = []
+    if with_linked:
+        for other in procedure.linked_records(session, instance):
+            try:
+                authz.require_may_view(session, actor, other)
+            except NotAllowed:
+                continue
+            linked.append(record_view(session, actor, other, with_linked=False))
+    return RecordView(instance, record_rows(session, actor, instance), images, linked)
+
+
+# Where the same decision reads differently in one procedure than in the others.
+PROCEDURE_DECISION_NAMES = {
+    "new_account_request": {"confirmed": "Confirmed the set-up"},
+    "manager_change": {"confirmed": "Confirmed the access change"},
+}
+
+
+def decision_words(decision: str | None, instance: ProcessInstance) -> str:
+    """A written decision in plain words; a comment denied before publication was never deleted."""
+    words = {**DECISION_NAMES, **PROCEDURE_DECISION_NAMES.get(instance.process_key, {})}
+    if instance.process_key == "content_removal" and (instance.data or {}).get("stage") == "pre_publication":
+        words.update(deleted="Denied the content before publication", not_deleted="Did not deny the content")
+    return words.get(decision, decision or "")
 
 
 def decisions_of(session: Session, instance: ProcessInstance) -> list:
-    """The written decisions taken on the request so far, oldest first."""
-    return [event for event in services.history_of(session, instance) if event.decision]
+    """The written decisions taken on the request so far, and the letters it sent, oldest first."""
+    return [event for event in services.history_of(session, instance)
+            if event.decision or event.action == "mail_queued"]
 
 
 def next_step_message(session: Session, instance: ProcessInstance) -> str:
@@ -78,4 +182,5 @@ def next_step_message(session: Session, instance: ProcessInstance) -> str:
 def init_app(app) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters.update(role_name=role_name, city_time=city_time)
-    app.jinja_env.globals.update(is_overdue=is_overdue, action_names=ACTION_NAMES, decision_names=DECISION_NAMES)
+    app.jinja_env.globals.update(is_overdue=is_overdue, action_names=ACTION_NAMES, decision_names=DECISION_NAMES,
+                                 decision_words=decision_words)

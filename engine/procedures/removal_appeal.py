@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from engine.errors import Invalid
+from engine import authz
+from engine.errors import Invalid, NotAllowed
 from engine.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
 from engine.models import Account, ProcessInstance
 from engine.outbox import Letter
@@ -29,6 +30,14 @@ def removal_of(session: Session, removal_id: int | None) -> ProcessInstance | No
         return None
     removal = session.get(ProcessInstance, removal_id)
     return removal if removal is not None and removal.process_key == "content_removal" else None
+
+
+def _may_view(session: Session, actor, instance: ProcessInstance) -> bool:
+    try:
+        authz.require_may_view(session, actor, instance)
+    except NotAllowed:
+        return False
+    return True
 
 
 class RemovalAppeal(Procedure):
@@ -76,13 +85,15 @@ class RemovalAppeal(Procedure):
         account = session.get(Account, clean["account"])
         if "removal_id" in clean:
             removal = removal_of(session, clean["removal_id"])
-            if removal is None:
+            visible = removal is not None and _may_view(session, actor, removal)
+            if removal is None or (removal.restricted and not visible):
                 raise Invalid("No such removal record.",
                               {"removal_id": [f"There is no removal record {clean['removal_id']}."]})
             if removal.data.get("account_id") != account.id:
+                # Whoever enters a letter may link any removal, but learns the other account only if they may see it.
+                other = removal.data.get("account_name") if visible else "another account"
                 raise Invalid("The removal record is about another account.",
-                              {"removal_id": [f"Removal record {removal.id} is about "
-                                              f"{removal.data.get('account_name')}, not this account."]})
+                              {"removal_id": [f"Removal record {removal.id} is about {other}, not this account."]})
         return {**clean, **account_facts(account)}
 
     def describe(self, record):

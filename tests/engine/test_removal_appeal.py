@@ -93,8 +93,8 @@ def test_a_bad_appeal_is_refused_by_field_and_nothing_is_created(session, city, 
 def test_an_appeal_must_name_a_removal_on_the_same_account(session, city):
     removed = _removal(session, city)
     with pytest.raises(Invalid) as refused:
-        services.start_instance(session, city.requester, KEY, appeal(city.police_x, removal_id=removed.id))
-    assert "is about Facebook: City of West St. Paul" in refused.value.fields["removal_id"][0]
+        services.start_instance(session, city.records, KEY, appeal(city.police_x, removal_id=removed.id))
+    assert "is about Facebook: City of West St. Paul" in refused.value.fields["removal_id"][0]  # they may see it
     session.rollback()
     assert session.scalar(select(func.count()).select_from(OutboxMail)) == 1  # only the removal's own mail
 
@@ -103,3 +103,18 @@ def test_investigative_profiles_are_not_among_the_accounts_an_appeal_can_name(se
     [account_field] = [f for f in procedures.get(KEY).start_fields(session, city.officer) if f.name == "account"]
     assert str(city.profile) not in account_field.choices
     assert dict(account_field.choice_labels)[str(city.facebook)] == "Facebook: City of West St. Paul"
+
+
+def test_linking_a_removal_reveals_nothing_the_filer_may_not_see(session, city):
+    upload = attachments.store(session, city.officer, "profile.png", png_bytes())
+    hidden = services.start_instance(session, city.officer, "content_removal", removal(city.profile, upload.id))
+    public = _removal(session, city)
+    session.commit()
+    with pytest.raises(Invalid) as refused:
+        services.start_instance(session, city.requester, KEY, appeal(city.facebook, removal_id=hidden.id))
+    assert refused.value.fields["removal_id"] == [f"There is no removal record {hidden.id}."]
+    session.rollback()
+    with pytest.raises(Invalid) as refused:
+        services.start_instance(session, city.requester, KEY, appeal(city.police_x, removal_id=public.id))
+    assert refused.value.fields["removal_id"] == [f"Removal record {public.id} is about another account, not this "
+                                                  "account."]
