@@ -261,3 +261,9 @@ def deliver_due(sessions: Callable[[], Session], settings: Settings, *, limit: i
         except (OSError, smtplib.SMTPException):
             smtp.close()
     return Delivery(**counts, unreachable=unreachable)
+
+
+def letters_of(session: Session, instance_id: int) -> list[OutboxMail]:
+    """The letters a request has sent or is sending, oldest first, with their delivery state."""
+    return list(session.scalars(select(OutboxMail).where(OutboxMail.instance_id == instance_id)
+                                .order_by(OutboxMail.id)))

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine import procedures, services
+from engine import outbox, procedures, services
 from engine.models import ProcessModel
 from web.auth import current_actor
 from web.db import get_session
@@ -45,6 +45,7 @@ def show(instance_id):
     return render_template(
         "instances/show.html", instance=instance, record=record_view(session, current_actor(), instance),
         open_tasks=services.open_tasks_of(session, instance), history=services.history_of(session, instance),
+        letters=outbox.letters_of(session, instance.id),
         procedure=procedures.get(instance.process_key),
         done=done, current=current,
         viewer=current_app.extensions["civicflow.viewer"],
