@@ -28,6 +28,8 @@ from engine.models import Attachment, Blob, OutboxMail
 from engine.settings import Settings
 
 SEND_LETTER = "send_letter"
+# Set in a session's info when it queued mail, so whoever commits it can wake the sender at once.
+QUEUED = "civicflow.mail_queued"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def queue(session: Session, letter: Letter, *, name: str, instance_id: int | Non
                       subject=letter.subject, body=letter.body, attachment_ids=list(letter.attachment_ids),
                       status="pending", attempts=0, created_at=now, next_attempt_at=now)
     session.add(mail)
+    session.info[QUEUED] = True
     return mail
 
 

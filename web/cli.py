@@ -86,7 +86,7 @@ def serve(host, port, threads):
     from waitress import serve as waitress_serve
 
     from web import create_app
-    from web.mailer import EVERY_SECONDS, start_mail_sender
+    from web.mailer import EVERY_SECONDS, start_mail_sender, wake
 
     settings = Settings.from_env()
     if "CIVICFLOW_SECURE_COOKIES" not in os.environ and host in LOOPBACK:
@@ -95,6 +95,7 @@ def serve(host, port, threads):
     app = create_app(settings=settings)
     factory = app.extensions["civicflow.sessions"]
     sender = start_mail_sender(lambda: factory(info={"settings": settings}), settings)
+    app.extensions["civicflow.mail_wake"] = lambda: wake(sender)
     # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the sender stop cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     click.echo(f"civicflow serving on http://{host}:{port}/ (sending mail every {EVERY_SECONDS:g} s)")

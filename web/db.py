@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import services
+from engine import outbox, services
 from engine.db import begin_write, make_engine, make_sessionmaker
 from engine.errors import Conflict
 from engine.migrate import upgrade
@@ -67,5 +67,7 @@ def transactional(view):
         except Exception:
             session.rollback()
             raise
+        if session.info.pop(outbox.QUEUED, False) and "civicflow.mail_wake" in current_app.extensions:
+            current_app.extensions["civicflow.mail_wake"]()  # a letter is committed: send it now, not in 15 s
         return response
     return wrapper

@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,8 @@ from engine.settings import Settings
 EVERY_SECONDS = 15.0
 
 log = logging.getLogger("civicflow.mail")
+# APScheduler logs every run at INFO; the sender logs what it did itself, so keep only its warnings.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def send_pending(sessions: Callable[[], Session], settings: Settings) -> outbox.Delivery:
@@ -40,3 +44,11 @@ def start_mail_sender(sessions: Callable[[], Session], settings: Settings, *,
                       max_instances=1, coalesce=True, next_run_time=datetime.now(UTC))
     scheduler.start()
     return scheduler
+
+
+def wake(scheduler: BackgroundScheduler) -> None:
+    """Run the sender now rather than at its next interval (a request just committed a letter)."""
+    try:
+        scheduler.modify_job("mail_sender", next_run_time=datetime.now(UTC))
+    except (JobLookupError, SchedulerNotRunningError):
+        log.warning("mail: the sender is not running; the letter waits in the outbox")
