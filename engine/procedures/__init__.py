@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
-from engine.fields import Field
+from engine.fields import Field, check_review
 from engine.models import ProcessInstance, Task
 from engine.outbox import Letter
 from engine.roles import REQUESTER
@@ -22,6 +22,12 @@ class Submission:
     record_updates: dict = field(default_factory=dict)
     decision: str | None = None
     comment: str | None = None
+
+
+def written_review(clean: dict) -> Submission:
+    """A reviewer's written decision (a reason is required to reject or return) as a submission."""
+    check_review(clean)
+    return Submission(clean, decision=clean["decision"], comment=clean.get("comment"))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.crypto import decrypt_credentials, encrypt_credentials, fingerprint
 from engine.errors import Invalid
-from engine.fields import APPROVAL_FIELDS, BOOLEAN, CHOICE, SECRET, STRING, TEXT, Field, check_review, validate
+from engine.fields import APPROVAL_FIELDS, BOOLEAN, CHOICE, SECRET, STRING, TEXT, Field, validate
 from engine.models import Account, AccountManager, User
-from engine.procedures import Described, Procedure, Submission, register
+from engine.procedures import Described, Procedure, Submission, register, written_review
 from engine.procedures.common import account_facts, account_field, accounts_for, visible_account, written_approval
 
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
@@ -95,8 +95,7 @@ class ManagerChange(Procedure):
         record = instance.data
         clean = validate(self.task_fields(session, task.form_key, record), data)
         if task.form_key in REVIEWS:
-            check_review(clean)
-            return Submission(clean, decision=clean["decision"], comment=clean.get("comment"))
+            return written_review(clean)
         errors = {}
         if not clean["access_changed"]:
             done = "granted" if record["action"] == "add" else "revoked"

@@ -18,11 +18,10 @@ from engine.fields import (
     URL,
     USERNAMES,
     Field,
-    check_review,
     validate,
 )
 from engine.models import Account, AccountManager, AuditEvent, Department, User
-from engine.procedures import Described, Procedure, Submission, register
+from engine.procedures import Described, Procedure, Submission, register, written_review
 from engine.roles import POLICE_DEPARTMENT, role_name
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
@@ -117,8 +116,7 @@ class NewAccountRequest(Procedure):
         record = instance.data
         clean = validate(self.task_fields(session, task.form_key, record), data)
         if task.form_key in REVIEWS:
-            check_review(clean)
-            return Submission(clean, decision=clean["decision"], comment=clean.get("comment"))
+            return written_review(clean)
         if task.form_key == "revise_request":
             action = clean.pop("action")
             comment = clean.pop("comment", None)
