@@ -9,7 +9,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import forms
 from engine import attachments, procedures, services
-from engine.errors import Invalid
+from engine.errors import Invalid, NotAllowed, NotFound
 from forms.fields import ImageUploadField
 from web.auth import current_actor
 from web.db import get_session, transactional
@@ -84,16 +84,15 @@ def too_large(_exc):
     """
     key = (request.view_args or {}).get("key")
     actor = current_actor()
-    if request.endpoint != "requests.start" or key is None or not any(p.key == key for p in _startable(actor)):
+    try:
+        procedure = services.startable_procedure(actor, key) if request.endpoint == "requests.start" else None
+    except (NotAllowed, NotFound):
+        procedure = None
+    if procedure is None:
         return render_template("error.html", heading="Too large", message=_TOO_LARGE, back=None), 413
     form = forms.start_form(get_session(), key, actor)()
     limit = current_app.extensions["civicflow.settings"].max_attachment_bytes
     for field in form:
         if isinstance(field, ImageUploadField):
             field.errors = [attachments.too_large_message(limit)]
-    return _start_page(form, procedures.get(key), key, [_TOO_LARGE], status=413)
-
-
-def _startable(actor) -> list[procedures.Procedure]:
-    """The procedures the actor may file (without raising, for an error page)."""
-    return [procedure for procedure in procedures.all_procedures() if procedure.may_start(actor)]
+    return _start_page(form, procedure, key, [_TOO_LARGE], status=413)
