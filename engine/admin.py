@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from engine import audit, clock, users
 from engine.errors import Invalid, NotAllowed, NotFound
 from engine.fields import UNSTORABLE, is_storable_text
-from engine.models import ApiToken, Department, Task, User, UserRole
+from engine.models import ApiToken, Department, OutboxMail, Task, User, UserRole
 from engine.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES, REQUESTER
 from engine.users import Actor
 
@@ -350,3 +350,27 @@ def set_department_head(session: Session, actor: Actor, department_id: int, head
                  detail={"department": department.code, "head": after, "previous": before})
     session.flush()
     return Change(department.name, {"head": [before, after]})
+
+
+# ---- letters that have not gone out ------------------------------------------------------------
+
+def undelivered_mail(session: Session, actor: Actor) -> list[OutboxMail]:
+    """Letters refused by the mail server or still waiting after a failed attempt, oldest first (administrators)."""
+    _require_admin(actor)
+    return list(session.scalars(select(OutboxMail).where(
+        (OutboxMail.status == "failed") | ((OutboxMail.status == "pending") & (OutboxMail.attempts > 0)))
+        .order_by(OutboxMail.created_at, OutboxMail.id)))
+
+
+def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
+    """Put a letter back in the outbox to be sent at the next pass (e.g. after the address or server was fixed)."""
+    _require_admin(actor)
+    mail = session.get(OutboxMail, mail_id)
+    if mail is None:
+        raise NotFound(f"No letter {mail_id}.")
+    if mail.status == "sent":
+        raise Invalid("This letter was already sent.", {"mail": ["Already sent; it is not sent twice."]})
+    mail.status, mail.next_attempt_at = "pending", clock.utcnow()
+    audit.append(session, actor, "mail_resent", instance_id=mail.instance_id,
+                 detail={"mail_id": mail.id, "subject": mail.subject, "after": mail.last_error})
+    return mail

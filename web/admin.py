@@ -211,3 +211,24 @@ def set_head(department_id):
     else:
         flash(f"{change.name} has no head now; its department head tasks wait until one is set.", "success")
     return redirect(url_for("admin.departments"))
+
+
+@admin.get("/mail")
+def mail():
+    """Letters the mail server refused or has not taken yet, with a way to send one again."""
+    rows = people_admin.undelivered_mail(get_session(), current_actor())
+    return render_template("admin/mail.html", rows=rows)
+
+
+@admin.post("/mail/<int:mail_id>/send-again")
+@transactional
+def send_mail_again(mail_id):
+    """Put a letter back in the outbox for the next pass of the sender."""
+    try:
+        letter = people_admin.send_again(get_session(), current_actor(), mail_id)
+    except Invalid as exc:
+        get_session().rollback()
+        flash(exc.message, "error")
+    else:
+        flash(f"“{letter.subject}” will be sent again at the next pass of the sender.", "success")
+    return redirect(url_for("admin.mail"))
