@@ -371,6 +371,7 @@ def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
     if mail.status == "sent":
         raise Invalid("This letter was already sent.", {"mail": ["Already sent; it is not sent twice."]})
     mail.status, mail.next_attempt_at = "pending", clock.utcnow()
-    audit.append(session, actor, "mail_resent", instance_id=mail.instance_id,
-                 detail={"mail_id": mail.id, "subject": mail.subject, "after": mail.last_error})
+    # Queued again: the history's own word for it (API.md's fixed list of actions), marked as a resend.
+    audit.append(session, actor, "mail_queued", instance_id=mail.instance_id,
+                 detail={"letter": mail.letter, "subject": mail.subject, "resent_after": mail.last_error})
     return mail

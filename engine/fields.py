@@ -39,6 +39,8 @@ class Field:
             out["choices"] = [int(c) for c in self.choices] if self.type == RECORD else list(self.choices)
         if self.choice_labels:
             out["choice_labels"] = dict(self.choice_labels)
+        if self.hint:
+            out["hint"] = self.hint
         if self.type in (STRING, TEXT, URL, SECRET, EMAIL):
             out["max_length"] = self.max_length
         return out

@@ -22,8 +22,7 @@ CITY_TIME = ZoneInfo("America/Chicago")
 FORM_INSTRUCTION = re.compile(r"\s*\([^()]*\)\s*$")
 ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
                 "completed": "Completed", "credentials_revealed": "Viewed the credentials",
-                "mail_queued": "E-mail queued for sending", "mail_resent": "E-mail put back to be sent again",
-                "attachment_uploaded": "Uploaded an image",
+                "mail_queued": "E-mail queued for sending", "attachment_uploaded": "Uploaded an image",
                 "timer": "A deadline passed", "escalated": "Escalated: overdue", "cancelled": "Cancelled"}
 DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Returned for changes",
                   "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed",

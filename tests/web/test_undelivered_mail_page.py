@@ -37,8 +37,8 @@ def test_an_administrator_sees_a_refused_letter_and_sends_it_again(client, sessi
         "We received your dispute of the Social Media Policy"]
     assert "Every letter has been sent." in text_of(client.get("/admin/mail"))
     session.expire_all()
-    resent = session.scalar(select(AuditEvent).where(AuditEvent.action == "mail_resent"))
-    assert (resent.actor, resent.instance_id) == ("admin", instance.id)
+    resent = session.scalar(select(AuditEvent).where(AuditEvent.action == "mail_queued", AuditEvent.actor == "admin"))
+    assert (resent.instance_id, resent.detail["resent_after"]) == (instance.id, "554 Transaction failed")
 
 
 def test_only_administrators_see_or_resend_letters_and_a_token_is_required(client, session, sessions, people,

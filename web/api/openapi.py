@@ -140,7 +140,12 @@ def openapi_document() -> dict:
     instance = {"allOf": [_ref("InstanceSummary"), _obj(
         data={"type": "object"}, tasks={"type": "array", "items": _ref("Task")},
         history={"type": "array", "items": _ref("Event")})]}
-    field = _obj(name=S, type=S, required=B, label=S, choices={"type": "array", "items": S}, max_length=INT)
+    field = _obj(name=S, type={"type": "string", "enum": [
+        "string", "text", "boolean", "choice", "multichoice", "usernames", "url", "secret", "email", "record",
+        "image"]}, required=B, label=S, hint=S,
+        # Record choices are ids (integers); the others are strings.
+        choices={"type": "array", "items": {"oneOf": [S, INT]}},
+        choice_labels={"type": "object", "additionalProperties": S}, max_length=INT)
     manager = _obj(username=S, display_name=S, approved_by=S, approved_at=T)
     return {
         "openapi": "3.0.3",
