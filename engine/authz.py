@@ -77,11 +77,15 @@ def visible_instances_clause(actor: Actor):
     )
 
 
+def may_view(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
+    """Whether the actor may see this instance."""
+    return session.scalar(select(ProcessInstance.id).where(
+        ProcessInstance.id == instance.id, visible_instances_clause(actor))) is not None
+
+
 def require_may_view(session: Session, actor: Actor, instance: ProcessInstance) -> None:
     """Raise NotAllowed unless the actor may see this instance."""
-    allowed = session.scalar(select(ProcessInstance.id).where(
-        ProcessInstance.id == instance.id, visible_instances_clause(actor)))
-    if allowed is None:
+    if not may_view(session, actor, instance):
         raise NotAllowed("You may not see this request.")
 
 

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import authz, clock, procedures, services
-from engine.errors import NotAllowed
 from engine.fields import IMAGE, SECRET, STRING
 from engine.models import Department, ProcessInstance
 from engine.roles import role_name
@@ -77,7 +76,7 @@ class Row:
 PRIVILEGED_READERS = "only the City Attorney and the Communications Manager"
 
 
-def record_rows(session: Session, actor: Actor, instance: ProcessInstance) -> list[Row]:
+def record_rows(session: Session, actor: Actor, instance: ProcessInstance, fields: dict | None = None) -> list[Row]:
     """The request's record as its forms label it and as the actor may read it.
 
     Choices and departments read by name; keys no form names (ids the engine keeps for itself) are left out.
@@ -85,7 +84,7 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance) -> li
     exists and is withheld, never what it says.
     """
     procedure = procedures.get(instance.process_key)
-    fields = _fields_of(session, procedure, instance.data)
+    fields = fields if fields is not None else _fields_of(session, procedure, instance.data)
     departments = dict(session.execute(select(Department.code, Department.name)).all())
     readable = services.record_for(actor, instance)
     rows = []
@@ -141,13 +140,9 @@ def record_view(session: Session, actor: Actor, instance: ProcessInstance, *, wi
               if name in fields and fields[name].type == IMAGE and value]
     linked = []
     if with_linked:
-        for other in procedure.linked_records(session, instance):
-            try:
-                authz.require_may_view(session, actor, other)
-            except NotAllowed:
-                continue
-            linked.append(record_view(session, actor, other, with_linked=False))
-    return RecordView(instance, record_rows(session, actor, instance), images, linked)
+        linked = [record_view(session, actor, other, with_linked=False)
+                  for other in procedure.linked_records(session, instance) if authz.may_view(session, actor, other)]
+    return RecordView(instance, record_rows(session, actor, instance, fields), images, linked)
 
 
 # Where the same decision reads differently in one procedure than in the others.

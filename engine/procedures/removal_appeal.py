@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from engine import authz
-from engine.errors import Invalid, NotAllowed
+from engine.errors import Invalid
 from engine.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
 from engine.models import Account, ProcessInstance
 from engine.outbox import Letter
@@ -30,14 +30,6 @@ def removal_of(session: Session, removal_id: int | None) -> ProcessInstance | No
         return None
     removal = session.get(ProcessInstance, removal_id)
     return removal if removal is not None and removal.process_key == "content_removal" else None
-
-
-def _may_view(session: Session, actor, instance: ProcessInstance) -> bool:
-    try:
-        authz.require_may_view(session, actor, instance)
-    except NotAllowed:
-        return False
-    return True
 
 
 class RemovalAppeal(Procedure):
@@ -85,7 +77,7 @@ class RemovalAppeal(Procedure):
         account = session.get(Account, clean["account"])
         if "removal_id" in clean:
             removal = removal_of(session, clean["removal_id"])
-            visible = removal is not None and _may_view(session, actor, removal)
+            visible = removal is not None and authz.may_view(session, actor, removal)
             if removal is None or (removal.restricted and not visible):
                 raise Invalid("No such removal record.",
                               {"removal_id": [f"There is no removal record {clean['removal_id']}."]})
