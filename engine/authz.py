@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from engine.errors import NotAllowed
 from engine.models import ProcessInstance, Task
 from engine.roles import (
+    CITY_ADMINISTRATOR,
     CITY_ATTORNEY,
     COMMUNICATIONS_MANAGER,
     DEPARTMENT_HEAD,
@@ -60,14 +61,15 @@ def visible_instances_clause(actor: Actor):
     """SQL: the instances the actor may see.
 
     Their own requests; those where they hold (or held) a task's lane or completed one;
-    all unrestricted ones for the Communications Manager and the Records Officer;
+    all unrestricted ones for the Communications Manager, the Records Officer and the City Administrator
+    (who hears of the Communications Manager's overdue tasks);
     restricted (investigative) ones only for police roles among those.
     """
     involved = exists(select(Task.id).where(
         Task.instance_id == ProcessInstance.id,
         or_(_eligible_task_clause(actor), Task.completed_by_id == actor.id),
     ))
-    overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER})
+    overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER, CITY_ADMINISTRATOR})
     unrestricted = or_(involved, overseer) if overseer else involved
     restricted_ok = involved if actor.is_police else false()
     return or_(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine import clock
-from engine.models import Account, AccountManager, Department, User
+from engine.models import Account, AccountManager, Department, User, UserRole
 from engine.users import PASSWORD_METHOD, create_user, department_by_code
 
 DEPARTMENTS = [
@@ -35,8 +35,8 @@ USERS = [
     ("attorney", "Jordan Attorney", "administration", ["city_attorney"], [], "City Attorney"),
     ("records", "Riley Records", "administration", ["records_officer"], [], "Records Officer (City Clerk)"),
     ("admin", "Ada Admin", "administration", ["admin"], [], "Administrator"),
-    ("city_administrator", "Casey Administrator", "administration", [], ["administration"],
-     "Department Head of administration"),
+    ("city_administrator", "Casey Administrator", "administration", ["city_administrator"], ["administration"],
+     "City Administrator (head of administration; hears of overdue Communications Manager tasks)"),
     ("public_works_head", "Robin Public-Works", "public_works", [], ["public_works"],
      "Department Head of public_works"),
     ("finance_head", "Jamie Finance", "finance", [], ["finance"], "Department Head of finance"),
@@ -79,6 +79,7 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
         else:
             user.password_hash = generate_password_hash(secret, **PASSWORD_METHOD)
             user.failed_logins, user.locked_until, user.active = 0, None, True
+            user.role_rows.extend(UserRole(role=role) for role in sorted(set(roles) - user.roles))
         logins.append((username, secret, what))
     session.flush()
     for platform, name, url, department, manager in ACCOUNTS:

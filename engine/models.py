@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -284,6 +285,8 @@ class Attachment(Base):
 
 
 _PENDING = "status = 'pending'"
+# Letters with a deadline (the dispute's acknowledgement) not yet sent nor escalated: what the timer pass checks.
+_UNDELIVERED_BY = "deliver_by IS NOT NULL AND escalated_at IS NULL AND status <> 'sent'"
 
 
 class OutboxMail(Base):
@@ -291,7 +294,9 @@ class OutboxMail(Base):
 
     __tablename__ = "outbox_mail"
     __table_args__ = (Index("ix_outbox_pending_due", "next_attempt_at", postgresql_where=text(_PENDING),
-                            sqlite_where=text(_PENDING)),)
+                            sqlite_where=text(_PENDING)),
+                      Index("ix_outbox_deliver_by", "deliver_by", postgresql_where=text(_UNDELIVERED_BY),
+                            sqlite_where=text(_UNDELIVERED_BY)))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -306,3 +311,18 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A promise about this letter (acknowledge a dispute within a business day): sent by then, or escalated.
+    deliver_by: Mapped[datetime | None] = mapped_column(DateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Digest(Base):
+    """That a person's daily digest of open and overdue tasks was written for a day (never twice)."""
+
+    __tablename__ = "digest"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    open_tasks: Mapped[int] = mapped_column(Integer)
+    overdue_tasks: Mapped[int] = mapped_column(Integer)

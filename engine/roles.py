@@ -10,6 +10,8 @@ SOCIAL_MEDIA_MANAGER = "social_media_manager"
 CITY_ATTORNEY = "city_attorney"
 RECORDS_OFFICER = "records_officer"
 ADMIN = "admin"
+# Hears of an overdue Communications Manager task (settings: communications_escalation_role).
+CITY_ADMINISTRATOR = "city_administrator"
 
 # Lane names exactly as in PROCEDURES.md -> role codes of API.md.
 LANE_ROLES = {
@@ -31,12 +33,14 @@ GRANTABLE_ROLES = (
     CITY_ATTORNEY,
     RECORDS_OFFICER,
     ADMIN,
+    CITY_ADMINISTRATOR,
 )
 
 POLICE_DEPARTMENT = "police"
 
 # Role codes as the policy names them, for pages, mail and records.
-ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {ADMIN: "Administrator"}
+ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {ADMIN: "Administrator",
+                                                                  CITY_ADMINISTRATOR: "City Administrator"}
 
 
 def role_name(role: str | None) -> str:

@@ -8,6 +8,7 @@ the only place a diagram's Python runs.
 from __future__ import annotations
 
 import ast
+import json
 import operator
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -23,7 +24,9 @@ from RestrictedPython.Guards import (
 )
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 
+from engine import deadlines
 from engine.errors import ExpressionError
 from engine.outbox import request_letter
 
@@ -44,6 +47,9 @@ def _helpers() -> dict:
         "min": min, "max": max, "sum": sum, "any": any, "all": all, "sorted": sorted,
         "enumerate": enumerate, "zip": zip, "list": list, "dict": dict, "set": set, "tuple": tuple,
         "date": date, "datetime": datetime, "timedelta": timedelta,
+        # Timer values in business days from the City's calendar: reminder_time("appeal_response").
+        "due_time": deadlines.due_time, "reminder_time": deadlines.reminder_time,
+        "escalation_time": deadlines.escalation_time,
     }
 
 
@@ -131,10 +137,27 @@ class CivicflowScriptEngine(PythonScriptEngine):
 
     def call_service(self, task, **kwargs):
         """Call the environment's service; a refusal is an ExpressionError naming the step."""
+        step = task.task_spec.bpmn_name or task.task_spec.bpmn_id
         try:
+            if kwargs.get("operation_name") in deadlines.NOTICE_OPERATORS:
+                deadlines.request_notice(kwargs["operation_name"], attached_task_id(task), task.task_spec.bpmn_id)
+                return json.dumps({"noted": kwargs["operation_name"]})
             return self.environment.call_service(task.data, **kwargs)
         except ExpressionError as exc:
-            raise ExpressionError(f'Step "{task.task_spec.bpmn_name or task.task_spec.bpmn_id}": {exc.message}')
+            raise ExpressionError(f'Step "{step}": {exc.message}')
+
+
+def attached_task_id(task) -> str:
+    """The id of the activity whose boundary timer led to this step (a reminder or escalation is about it)."""
+    event = task.parent
+    while event is not None and not isinstance(event.task_spec, BoundaryEvent):
+        event = event.parent
+    if event is None or event.parent is None:
+        raise ExpressionError("A reminder or escalation step must follow a timer attached to a task.")
+    for sibling in event.parent.children:
+        if not isinstance(sibling.task_spec, BoundaryEvent):
+            return str(sibling.id)
+    raise ExpressionError("The task this timer is attached to is missing.")
 
 
 SCRIPT_ENGINE = CivicflowScriptEngine(environment=RestrictedEnvironment())

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, authz, clock, outbox, procedures, specs, state
+from engine import audit, authz, clock, deadlines, notices, outbox, procedures, specs, state
 from engine.crypto import decrypt_credentials
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
 from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
@@ -109,13 +109,15 @@ def _ready_user_task_ids(workflow) -> set[str]:
 
 def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec,
                 mirrored: set[str]) -> None:
-    """Mirror the workflow's ready user tasks and waiting timers into their tables.
+    """Mirror the workflow's ready user tasks (with their due dates) and waiting timers into their tables.
 
     `mirrored` is the set of task ids whose rows are open: the workflow's ready user tasks
     before this step (the mirror's invariant), less any the step itself closed.
     """
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-    now = clock.utcnow()
+    moment = deadlines.moment()
+    now = moment.replace(tzinfo=None)
+    calendar = deadlines.of(session.info["settings"])
     gone = sorted(mirrored - ready.keys())
     if gone:
         session.execute(update(Task).where(Task.id.in_(gone), Task.state == "open")
@@ -128,10 +130,12 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
         role = LANE_ROLES[spec.lane]
         form_key = specs.form_key_of(spec)
         target = procedure.task_target(session, instance, form_key, role)
+        deadline = specs.deadline_of(spec)
+        due_at = calendar.due_at(deadline, moment).replace(tzinfo=None) if deadline else None
         session.add(Task(
             id=task_id, instance_id=instance.id, spec_name=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
             form_key=form_key, role=role, department_id=target.department_id, account_id=target.account_id,
-            assignee_id=target.assignee_id, created_at=now,
+            assignee_id=target.assignee_id, created_at=now, due_at=due_at,
         ))
     if not loaded.has_timers:
         return
@@ -152,16 +156,27 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
 def _queue_letters(session: Session, procedure: procedures.Procedure, instance: ProcessInstance,
                    letters: list[str]) -> None:
     """Queue the letters the diagram's send_letter steps asked for, from the record as it now stands."""
+    kinds = procedure.letter_deadlines
     for name in letters:
         for letter in procedure.compose_letter(session, instance, name):
-            outbox.queue(session, letter, name=name, instance_id=instance.id)
+            mail = outbox.queue(session, letter, name=name, instance_id=instance.id)
+            if name in kinds:
+                calendar = deadlines.of(session.info["settings"])
+                mail.deliver_by = calendar.due_at(kinds[name], deadlines.moment()).replace(tzinfo=None)
             audit.append(session, None, "mail_queued", instance_id=instance.id,
                          detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)})
 
 
+def _running(session: Session) -> deadlines.running:
+    """Run engine steps as of now, on the City's calendar; yields the reminders and escalations they ask for."""
+    return deadlines.running(deadlines.of(session.info["settings"]), clock.now())
+
+
 def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec, *,
-          mirrored: set[str], record_updates: dict | None = None, letters: list[str] = ()) -> None:
-    """Update the record, queue the letters, mirror the tasks, close the instance if it ended, store the state.
+          mirrored: set[str], record_updates: dict | None = None, letters: list[str] = (),
+          noted: list[deadlines.Notice] = ()) -> None:
+    """Update the record, queue the letters, mirror the tasks, close the instance if it ended, store the state,
+    then write the reminders and escalations the step asked for.
 
     Autoflush is off until the end so the instance row is written once per transaction.
     """
@@ -186,6 +201,7 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
         session.flush()
     except StaleDataError:
         raise Conflict("The request was changed by someone else at the same moment; reload and try again.")
+    notices.queue(session, instance, noted)
 
 
 def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessInstance:
@@ -197,20 +213,21 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
     loaded = _loaded(model)
     workflow = state.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
-    with outbox.collecting() as letters:
+    with outbox.collecting() as letters, _running(session) as noted:
         _run(workflow.do_engine_steps)
-    instance = ProcessInstance(
-        process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
-        status="running", restricted=described.restricted,
-        department_id=_department_id(session, described.department_code),
-        started_by_id=actor.id, started_at=clock.utcnow(), data=clean, state=state.dumps(workflow),
-    )
-    session.add(instance)
-    session.flush()
-    audit.append(session, actor, "started", instance_id=instance.id, role=procedure.starter_role,
-                 detail={"process": key})
-    procedure.on_start(session, actor, instance)
-    _save(session, instance, workflow, loaded, mirrored=set(), letters=letters)
+        instance = ProcessInstance(
+            process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
+            status="running", restricted=described.restricted,
+            department_id=_department_id(session, described.department_code),
+            started_by_id=actor.id, started_at=deadlines.moment().replace(tzinfo=None), data=clean,
+            state=state.dumps(workflow),
+        )
+        session.add(instance)
+        session.flush()
+        audit.append(session, actor, "started", instance_id=instance.id, role=procedure.starter_role,
+                     detail={"process": key})
+        procedure.on_start(session, actor, instance)
+        _save(session, instance, workflow, loaded, mirrored=set(), letters=letters, noted=noted)
     return instance
 
 
@@ -301,11 +318,11 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
                  task=task.name, decision=submission.decision, comment=submission.comment,
                  detail={"form_key": task.form_key})
     spiff_task.data.update(submission.task_data)
-    with outbox.collecting() as letters:
+    with outbox.collecting() as letters, _running(session) as noted:
         _run(spiff_task.run)
         _run(workflow.do_engine_steps)
-    _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates,
-          letters=letters)
+        _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates,
+              letters=letters, noted=noted)
     return instance
 
 
@@ -405,7 +422,10 @@ def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
 
 
 def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
-    """The diagram elements a request has passed through, and those it waits at now (their BPMN ids)."""
+    """The diagram elements a request has passed through, and those it waits at now (their BPMN ids).
+
+    Timers still waiting on a task are neither: the request waits at the task, not at its reminder.
+    """
     workflow = state.loads(instance.state, _instance_spec(instance))
     done, current = set(), set()
     for spiff_task in workflow.get_tasks():
@@ -414,8 +434,8 @@ def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
             continue
         if spiff_task.state == TaskState.COMPLETED:
             done.add(bpmn_id)
-        elif spiff_task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
-            current.add(bpmn_id)
+        elif spiff_task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) and not _is_timer(spiff_task):
+            current.add(bpmn_id)  # a waiting reminder or escalation is not where the request is
     return sorted(done - current), sorted(current)
 
 
@@ -448,3 +468,52 @@ def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
     return decrypt_credentials(session.info["settings"].secret_key, account.credentials)
 
 
+
+
+# ---- timers --------------------------------------------------------------------------------------
+
+def _is_timer(spiff_task) -> bool:
+    return isinstance(getattr(spiff_task.task_spec, "event_definition", None), TimerEventDefinition)
+
+
+def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
+    """Fire the instance's timers that are due by the clock and run what follows them; their names.
+
+    The caller holds the instance (the scheduler claims it with FOR UPDATE SKIP LOCKED) and commits.
+    Each fired timer is a `timer` event in the history; the reminders and escalations its steps ask
+    for are written to the outbox and the history in the same transaction.
+    """
+    if instance.status != "running":
+        session.execute(update(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
+                        .values(fired_at=clock.utcnow()))
+        return []
+    loaded = _instance_spec(instance)
+    workflow = state.loads(instance.state, loaded)
+    waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING) if _is_timer(t)]
+    mirrored = _ready_user_task_ids(workflow)
+    with outbox.collecting() as letters, _running(session) as noted:
+        _run(workflow.refresh_timers)
+        _run(workflow.do_engine_steps)
+        fired = [t for t in waiting if t.state != TaskState.WAITING]
+        for spiff_task in fired:
+            spec = spiff_task.task_spec
+            audit.append(session, None, "timer", instance_id=instance.id, task=spec.bpmn_name or spec.bpmn_id,
+                         detail={"timer": spec.bpmn_id, "due_at": spiff_task.internal_data.get("event_value")})
+        _save(session, instance, workflow, loaded, mirrored=mirrored, letters=letters, noted=noted)
+    return [t.task_spec.bpmn_name or t.task_spec.bpmn_id for t in fired]
+
+
+def task_timers(session: Session, task: Task) -> list[tuple[str, datetime]]:
+    """The timers still waiting on an open task (its reminder, its escalation): (name, due_at), soonest first."""
+    if task.state != "open":
+        return []
+    loaded = _instance_spec(task.instance)
+    names = {}
+    for spec in specs.boundary_events_of(loaded, task.spec_name):
+        names[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
+    if not names:
+        return []
+    rows = session.execute(select(Timer.spec_name, Timer.due_at).where(
+        Timer.instance_id == task.instance_id, Timer.fired_at.is_(None), Timer.spec_name.in_(sorted(names)))
+        .order_by(Timer.due_at)).all()
+    return [(names[row.spec_name], row.due_at) for row in rows]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
+from types import MappingProxyType
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.errors import Invalid
+from engine.roles import COMMUNICATIONS_MANAGER, GRANTABLE_ROLES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,6 +36,73 @@ def _secret_key(instance: Path) -> str:
     return key
 
 
+# Business days each review may take (settings: CIVICFLOW_DEADLINES="appeal_response=7,dispute_response=15").
+DEFAULT_DEADLINES = MappingProxyType({
+    "department_head_review": 5,
+    "communications_review": 5,
+    "appeal_response": 10,
+    "dispute_acknowledgement": 1,
+    "attorney_consultation": 10,
+    "dispute_response": 20,
+})
+
+
+def _flag(name: str, value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise Invalid("A setting is not valid.", {name: [f'"{value}" is not yes or no (use 1 or 0).']})
+
+
+def _clock_time(name: str, value: str) -> time:
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a time of day like 08:00.']})
+
+
+def _dates(name: str, value: str) -> frozenset[date]:
+    days = set()
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            days.add(date.fromisoformat(part))
+        except ValueError:
+            raise Invalid("A setting is not valid.", {name: [f'"{part}" is not a date like 2026-12-24.']})
+    return frozenset(days)
+
+
+def _deadlines(name: str, value: str) -> MappingProxyType:
+    days = dict(DEFAULT_DEADLINES)
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        kind, _, count = part.partition("=")
+        kind = kind.strip()
+        if kind not in DEFAULT_DEADLINES:
+            known = ", ".join(DEFAULT_DEADLINES)
+            raise Invalid("A setting is not valid.", {name: [f'"{kind}" is not a deadline; known: {known}.']})
+        if not count.strip().isdigit() or not 1 <= int(count) <= 250:
+            raise Invalid("A setting is not valid.",
+                          {name: [f'"{part}": the business days must be a whole number from 1 to 250.']})
+        days[kind] = int(count)
+    return MappingProxyType(days)
+
+
+def _business_hours(name: str, value: str) -> tuple[time, time]:
+    start, _, end = value.partition("-")
+    opens, closes = _clock_time(name, start), _clock_time(name, end or "?")
+    if opens >= closes:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}": the day must open before it closes.']})
+    return opens, closes
+
+
+def _zone(name: str, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a time zone like America/Chicago.']})
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the engine, web app, scheduler and CLI are configured with."""
@@ -48,6 +121,23 @@ class Settings:
     max_attachment_bytes: int = 5 * 1024 * 1024
     # Session cookies only over HTTPS; on by default, off for the embedded demo on http://127.0.0.1.
     secure_cookies: bool = True
+    # Where staff open civicflow: the links in reminders, escalations and digests.
+    base_url: str = "http://127.0.0.1:5000"
+    # Time: the City's zone and business hours, its calendar (Minnesota's legal holidays, with the two a
+    # political subdivision chooses, plus days it closes or works), and how long each review may take.
+    timezone: str = "America/Chicago"
+    day_starts: time = time(8, 0)
+    day_ends: time = time(16, 30)
+    friday_after_thanksgiving: bool = True
+    indigenous_peoples_day: bool = False
+    closed_days: frozenset[date] = frozenset()
+    open_days: frozenset[date] = frozenset()
+    deadlines: MappingProxyType = field(default_factory=lambda: DEFAULT_DEADLINES)
+    reminder_days_before: int = 1
+    # Who hears of an overdue Communications Manager task (a role code; the City Administrator by default).
+    communications_escalation_role: str = "city_administrator"
+    # When the daily digest of open and overdue tasks goes out, on business days, in the City's time.
+    digest_time: time = time(7, 0)
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -66,9 +156,46 @@ class Settings:
         }
         if "CIVICFLOW_SECURE_COOKIES" in os.environ:
             values["secure_cookies"] = os.environ["CIVICFLOW_SECURE_COOKIES"].lower() in ("1", "true", "yes")
+        values.update(_time_settings(os.environ))
         if os.environ.get("CIVICFLOW_WORKFLOWS_DIR"):
             values["workflows_dir"] = Path(os.environ["CIVICFLOW_WORKFLOWS_DIR"])
         values.update(overrides)
         if "secret_key" not in values:
             values["secret_key"] = _secret_key(instance)
         return cls(**values)
+
+
+def _time_settings(env) -> dict:
+    """The clock, calendar and deadline settings present in the environment, checked."""
+    values = {}
+    readers = {
+        "CIVICFLOW_TIMEZONE": ("timezone", _zone),
+        "CIVICFLOW_FRIDAY_AFTER_THANKSGIVING": ("friday_after_thanksgiving", _flag),
+        "CIVICFLOW_INDIGENOUS_PEOPLES_DAY": ("indigenous_peoples_day", _flag),
+        "CIVICFLOW_CLOSED_DAYS": ("closed_days", _dates),
+        "CIVICFLOW_OPEN_DAYS": ("open_days", _dates),
+        "CIVICFLOW_DEADLINES": ("deadlines", _deadlines),
+        "CIVICFLOW_DIGEST_TIME": ("digest_time", _clock_time),
+    }
+    for variable, (name, read) in readers.items():
+        if env.get(variable):
+            values[name] = read(variable, env[variable])
+    if env.get("CIVICFLOW_BUSINESS_HOURS"):
+        values["day_starts"], values["day_ends"] = _business_hours("CIVICFLOW_BUSINESS_HOURS",
+                                                                   env["CIVICFLOW_BUSINESS_HOURS"])
+    if env.get("CIVICFLOW_REMINDER_DAYS_BEFORE"):
+        value = env["CIVICFLOW_REMINDER_DAYS_BEFORE"].strip()
+        if not value.isdigit() or not 1 <= int(value) <= 20:
+            raise Invalid("A setting is not valid.",
+                          {"CIVICFLOW_REMINDER_DAYS_BEFORE": [f'"{value}" is not a whole number from 1 to 20.']})
+        values["reminder_days_before"] = int(value)
+    if env.get("CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"):
+        role = env["CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"].strip()
+        if role not in GRANTABLE_ROLES or role == COMMUNICATIONS_MANAGER:
+            known = ", ".join(r for r in GRANTABLE_ROLES if r != COMMUNICATIONS_MANAGER)
+            message = f'"{role}" is not a role; use one of {known}.'
+            raise Invalid("A setting is not valid.", {"CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE": [message]})
+        values["communications_escalation_role"] = role
+    if env.get("CIVICFLOW_BASE_URL"):
+        values["base_url"] = env["CIVICFLOW_BASE_URL"].strip().rstrip("/")
+    return values

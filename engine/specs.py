@@ -12,10 +12,12 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
+from engine import deadlines
 from engine.errors import DiagramError
 from engine.outbox import SEND_LETTER
 from engine.roles import LANE_ROLES
@@ -103,10 +105,12 @@ def check_expressions(root: etree._Element) -> list[dict]:
 
 
 def _service_problems(task_spec, element, known_letters: frozenset[str] | None) -> list[dict]:
-    """A service task may only send one of the procedure's letters, named by a plain string."""
+    """A service task sends one of the procedure's letters (named by a plain string), or a reminder or escalation."""
+    if task_spec.operation_name in deadlines.NOTICE_OPERATORS:
+        return _notice_problems(task_spec, element)
     if task_spec.operation_name != SEND_LETTER:
-        return [_problem(f'Service "{task_spec.operation_name}" is unknown; the only service is "{SEND_LETTER}".',
-                         element)]
+        known = ", ".join([SEND_LETTER, *sorted(deadlines.NOTICE_OPERATORS)])
+        return [_problem(f'Service "{task_spec.operation_name}" is unknown; the services are {known}.', element)]
     if set(task_spec.operation_params) != {"letter"}:
         return [_problem('A send_letter step takes exactly one parameter, "letter".', element)]
     try:
@@ -120,6 +124,63 @@ def _service_problems(task_spec, element, known_letters: frozenset[str] | None) 
         known = ", ".join(sorted(known_letters)) or "none"
         return [_problem(f'Letter "{letter}" is not one of this procedure\'s letters ({known}).', element)]
     return []
+
+
+def attached_task_spec(boundary_event):
+    """The activity a boundary event is attached to (SpiffWorkflow puts both under a split)."""
+    for split in boundary_event.inputs:
+        for output in split.outputs:
+            if not isinstance(output, BoundaryEvent):
+                return output
+    return None
+
+
+def boundary_events_of(loaded: LoadedSpec, bpmn_id: str) -> list:
+    """The boundary events attached to the activity with this BPMN id."""
+    return [spec for spec in _all_task_specs(loaded.spec, loaded.subprocess_specs)
+            if isinstance(spec, BoundaryEvent) and getattr(attached_task_spec(spec), "bpmn_id", None) == bpmn_id]
+
+
+def _notice_problems(task_spec, element) -> list[dict]:
+    """A reminder or escalation step comes straight after a timer on a user task that has a deadline."""
+    operator = task_spec.operation_name
+    if task_spec.operation_params:
+        return [_problem(f"A {operator} step takes no parameters.", element)]
+    events = [i for i in task_spec.inputs if isinstance(i, BoundaryEvent)
+              and isinstance(getattr(i, "event_definition", None), TimerEventDefinition)]
+    if len(events) != 1 or len(task_spec.inputs) != 1:
+        return [_problem(f"A {operator} step must come straight after one timer attached to a user task.", element)]
+    attached = attached_task_spec(events[0])
+    if not isinstance(attached, UserTask) or not deadline_of(attached):
+        return [_problem(f'A {operator} step must follow a timer on a user task that has a "deadline" property.',
+                         element)]
+    return []
+
+
+def _timer_problems(task_spec, element) -> list[dict]:
+    """Timers run on civicflow's clock: a date or a duration, never a cycle; helpers name a known deadline."""
+    if not deadlines.on_the_clock(task_spec):
+        return [_problem("Repeating timers (timeCycle) are not supported; use a timeDate or timeDuration.", element)]
+    problems = []
+    kinds = set()
+    try:
+        tree = ast.parse(task_spec.event_definition.expression.strip(), mode="eval")
+    except SyntaxError:
+        return []  # check_expressions has reported it
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in deadlines.TIMER_HELPERS:
+            kind = node.args[0].value if len(node.args) == 1 and isinstance(node.args[0], ast.Constant) else None
+            if kind not in deadlines.DEADLINE_KINDS:
+                known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
+                problems.append(_problem(f"{node.func.id}() takes one quoted deadline: {known}.", element))
+            kinds.add(kind)
+    if isinstance(task_spec, BoundaryEvent):
+        attached = attached_task_spec(task_spec)
+        own = deadline_of(attached) if attached is not None else None
+        for kind in kinds - {own} if own else ():
+            problems.append(_problem(f'This timer counts the deadline "{kind}" but the task it is attached to has '
+                                     f'the deadline "{own}".', element))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -143,6 +204,11 @@ def version_hash(data: bytes) -> str:
 def form_key_of(task_spec) -> str | None:
     """The form key of a user task (a spiffworkflow:property named formKey)."""
     return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("formKey")
+
+
+def deadline_of(task_spec) -> str | None:
+    """The deadline kind of a review task (a spiffworkflow:property named deadline), e.g. "appeal_response"."""
+    return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("deadline")
 
 
 def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None,
@@ -182,6 +248,12 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
                 problems.append(_problem(f'Form key "{form_key}" has no form.', element))
             else:
                 form_keys.add(form_key)
+            deadline = deadline_of(task_spec)
+            if deadline is not None and deadline not in deadlines.DEADLINE_KINDS:
+                known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
+                problems.append(_problem(f'Deadline "{deadline}" is unknown; the deadlines are {known}.', element))
+        if isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition):
+            problems.extend(_timer_problems(task_spec, element))
         if isinstance(task_spec, ServiceTask):
             problems.extend(_service_problems(task_spec, element, known_letters))
         if (task_spec.bpmn_id and not task_spec.outputs and not isinstance(task_spec, CatchingEvent)

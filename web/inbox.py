@@ -53,6 +53,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
         "inbox/task.html", task=task, instance=instance, form=form if may_act else None, may_act=may_act,
         general_errors=list(general_errors), record=record_view(session, current_actor(), instance),
         decisions=decisions_of(session, instance), procedure=procedures.get(instance.process_key),
+        timers=services.task_timers(session, task),
     ), status
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,12 +18,11 @@ from engine.roles import role_name
 from engine.users import Actor
 from forms import choice_label
 
-CITY_TIME = ZoneInfo("America/Chicago")
 FORM_INSTRUCTION = re.compile(r"\s*\([^()]*\)\s*$")
 ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
                 "completed": "Completed", "credentials_revealed": "Viewed the credentials",
                 "mail_queued": "E-mail queued for sending", "attachment_uploaded": "Uploaded an image",
-                "timer": "A deadline passed", "escalated": "Escalated: overdue", "cancelled": "Cancelled"}
+                "timer": "Timer", "escalated": "Escalated", "cancelled": "Cancelled"}
 DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Returned for changes",
                   "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed",
                   "deleted": "Deleted the content", "not_deleted": "Did not delete the content",
@@ -32,11 +32,15 @@ DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Return
                   "amendment_proposed": "Proposed an amendment"}
 
 
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.extensions["civicflow.settings"].timezone)
+
+
 def city_time(moment: datetime | None, with_time: bool = True) -> str:
     """A stored UTC time in the city's time zone, e.g. "Nov 21, 2026 2:05 PM"."""
     if moment is None:
         return ""
-    local = clock.as_utc(moment).astimezone(CITY_TIME)
+    local = clock.as_utc(moment).astimezone(_zone())
     text = f"{local:%b} {local.day}, {local.year}"
     return f"{text} {local:%I:%M %p}".replace(" 0", " ") if with_time else text
 
@@ -44,6 +48,27 @@ def city_time(moment: datetime | None, with_time: bool = True) -> str:
 def is_overdue(due: datetime | None) -> bool:
     """Whether a due date has passed."""
     return due is not None and due < clock.utcnow()
+
+
+def due_words(due: datetime, capital: bool = False) -> str:
+    """How a due date reads in a list: "overdue since Thu Dec 3", "due today by 4:30 PM", "due Thu Dec 3"."""
+    words = _due_words(due)
+    return words[0].upper() + words[1:] if capital else words
+
+
+def _due_words(due: datetime) -> str:
+    zone = _zone()
+    local = clock.as_utc(due).astimezone(zone)
+    today = clock.now().astimezone(zone).date()
+    day = f"{local:%a} {local:%b} {local.day}"
+    if is_overdue(due):
+        return f"overdue since {day}"
+    hour = f"{local:%I:%M %p}".lstrip("0")
+    if local.date() == today:
+        return f"due today by {hour}"
+    if (local.date() - today).days == 1:
+        return f"due tomorrow by {hour}"
+    return f"due {day}"
 
 
 def _value(value, field, departments: dict[str, str]) -> str | list[str]:
@@ -176,6 +201,6 @@ def next_step_message(session: Session, instance: ProcessInstance) -> str:
 
 def init_app(app) -> None:
     """Make the helpers available to every template."""
-    app.jinja_env.filters.update(role_name=role_name, city_time=city_time)
+    app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words)
     app.jinja_env.globals.update(is_overdue=is_overdue, action_names=ACTION_NAMES, decision_names=DECISION_NAMES,
                                  decision_words=decision_words)

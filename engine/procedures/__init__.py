@@ -55,6 +55,8 @@ class Procedure:
     name: str = ""
     # What the diagram's "send_letter" service tasks may name (see compose_letter).
     letters: frozenset[str] = frozenset()
+    # Letters the City promises to send within a deadline of settings.deadlines (late ones are escalated).
+    letter_deadlines: dict[str, str] = {}
     # The lane of whoever files a request, as the history names it.
     starter_role: str = REQUESTER
     # Record fields only the City Attorney and the Communications Manager may read (attorney-client privilege).

@@ -27,6 +27,8 @@ class LegalityDispute(Procedure):
     key = "legality_dispute"
     name = "Dispute of the policy's legality"
     letters = frozenset({ACKNOWLEDGEMENT_LETTER, RESPONSE_LETTER})
+    # "The City should acknowledge the claim promptly": sent at once, and escalated if not sent by its deadline.
+    letter_deadlines = {ACKNOWLEDGEMENT_LETTER: "dispute_acknowledgement"}
     privileged_fields = frozenset({"advice"})
 
     def start_fields(self, session, actor=None):

@@ -196,7 +196,7 @@ def test_the_inbox_filters_overdue_tasks_and_marks_them(browser_as, session, peo
     session.commit()
     page = browser_as("parks_head")
     everything = page.get("/inbox?view=available").get_data(as_text=True)
-    assert everything.count("/claim") == 2 and "(overdue)" in everything
+    assert everything.count("/claim") == 2 and "Overdue since" in everything
     overdue = page.get("/inbox?view=available&overdue=1").get_data(as_text=True)
     assert overdue.count("/claim") == 1 and f"/tasks/{late.id}/claim" in overdue
 

@@ -1,0 +1,93 @@
+"""The daily digest: each morning the City is open, everyone with open tasks gets one mail listing them.
+
+Written once per person and day (the `digest` table's key), in the same transaction as its outbox
+row, so a scheduler that restarts, or a second one, never sends a second digest for the day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import clock, deadlines, outbox, services
+from engine.db import begin_write
+from engine.models import Digest, Task, User
+from engine.users import actor_for
+
+DIGEST_LETTER = "digest"
+MOST_LISTED = 50
+
+
+def _line(session: Session, task: Task) -> str:
+    settings = session.info["settings"]
+    instance = task.instance
+    about = f"request {instance.id}" if instance.restricted else f"request {instance.id}: {instance.title}"
+    if task.due_at is None:
+        due = "no due date"
+    else:
+        local = deadlines.of(settings).local(task.due_at)
+        due = f"due {local:%a} {local:%b} {local.day}"
+    return f"- {task.name} ({about}), {due}\n  {settings.base_url}/tasks/{task.id}"
+
+
+def compose(session: Session, user: User) -> tuple[outbox.Letter | None, int, int]:
+    """A person's digest of their open tasks (overdue first), with the counts; no letter if they have none."""
+    actor = actor_for(session, user)
+    mine, _ = services.list_tasks(session, actor, "mine", per_page=MOST_LISTED)
+    available, _ = services.list_tasks(session, actor, "available", per_page=MOST_LISTED)
+    tasks = list({t.id: t for t in [*mine, *available]}.values())
+    if not tasks:
+        return None, 0, 0
+    now = clock.utcnow()
+    overdue = [t for t in tasks if t.due_at is not None and t.due_at < now]
+    others = sorted((t for t in tasks if t not in overdue), key=lambda t: (t.due_at is None, t.due_at or now))
+    settings = session.info["settings"]
+    today = deadlines.of(settings).local(clock.now())
+    parts = [f"Good morning {user.display_name},\n\nYour civicflow tasks on {today:%A}, {today:%B} {today.day}:\n"]
+    if overdue:
+        parts.append(f"\nOverdue ({len(overdue)}):\n" + "\n".join(_line(session, t) for t in overdue) + "\n")
+    if others:
+        parts.append(f"\nOpen ({len(others)}):\n" + "\n".join(_line(session, t) for t in others) + "\n")
+    parts.append(f"\nYour inbox: {settings.base_url}/inbox\n")
+    subject = f"civicflow: {len(tasks)} open task{'s' if len(tasks) != 1 else ''}"
+    if overdue:
+        subject += f", {len(overdue)} overdue"
+    letter = outbox.Letter(recipients=(user.email,), subject=subject, body="".join(parts))
+    return letter, len(tasks), len(overdue)
+
+
+def send_due_digests(sessions: Callable[[], Session]) -> int:
+    """Write today's digests once the digest time has come on a business day; how many were queued."""
+    queued = 0
+    with sessions() as session:
+        settings = session.info["settings"]
+        calendar = deadlines.of(settings)
+        local = calendar.local(clock.now())
+        today = local.date()
+        if not calendar.calendar.is_business_day(today) or local.time() < settings.digest_time:
+            return 0
+        pending = list(session.scalars(
+            select(User.id).where(User.active.is_(True), User.email.is_not(None), User.email != "",
+                                  ~exists().where(Digest.user_id == User.id, Digest.day == today))
+            .order_by(User.id)))
+    for user_id in pending:
+        with sessions() as session:
+            begin_write(session)
+            if session.get(Digest, (user_id, today)) is not None:
+                continue  # another scheduler wrote it meanwhile
+            user = session.get(User, user_id)
+            letter, open_count, overdue_count = compose(session, user)
+            if letter is not None:
+                outbox.queue(session, letter, name=DIGEST_LETTER, instance_id=None)
+                queued += 1
+            session.add(Digest(user_id=user_id, day=today, sent_at=clock.utcnow(), open_tasks=open_count,
+                               overdue_tasks=overdue_count))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                queued -= letter is not None
+    return queued
