@@ -2,19 +2,27 @@
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import DurationTimerEventDefinition, TimeDateEventDefinition
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine import outbox, specs, state
+from engine import clock, deadlines, outbox, specs, state
 from engine.settings import REPO_ROOT
 
 DIAGRAMS = specs.workflow_files(REPO_ROOT / "workflows")
-DEFAULT_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+# SpiffWorkflow's own serializer (spec included), taught civicflow's clocked timers, to compare sizes with.
+_DEFAULT_CONFIG = dict(SPIFF_CONFIG)
+_DEFAULT_CONFIG[deadlines.ClockTimeDate] = SPIFF_CONFIG[TimeDateEventDefinition]
+_DEFAULT_CONFIG[deadlines.ClockDuration] = SPIFF_CONFIG[DurationTimerEventDefinition]
+DEFAULT_SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_DEFAULT_CONFIG))
+# Far beyond any due date: every waiting timer fires.
+LONG_AFTER = datetime(2100, 1, 4, 9, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,22 @@ def _save_restore(workflow, loaded):
     return reloaded
 
 
-def _drive(loaded, path):
-    """Run a path on a fresh workflow, saving and reloading around every step; return the final workflow."""
+def _fire_timers(workflow, loaded):
+    """Move the clock past every due date, fire the waiting timers (reminders, escalations), save and load."""
+    with clock.frozen_at(LONG_AFTER), deadlines.running(deadlines.default(), LONG_AFTER) as notices, \
+            outbox.collecting():
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+    ready = {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    assert {n.task_id for n in notices} <= ready, "a reminder or escalation about a task that is not open"
+    return _save_restore(workflow, loaded)
+
+
+def _drive(loaded, path, fire_timers=False):
+    """Run a path on a fresh workflow, saving and reloading around every step; return the final workflow.
+
+    With fire_timers, every task's reminder and escalation fire (the clock moved far ahead) before it is done.
+    """
     workflow = state.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(path.start)
     with outbox.collecting():  # send_letter steps only note their letter; services queue it
@@ -125,6 +147,9 @@ def _drive(loaded, path):
     for number, (task_name, data) in enumerate(path.steps, 1):
         ready = _ready_user_tasks(workflow)
         assert [name for name, _, _ in ready] == [task_name], f"{path.name}, step {number}: ready {ready}"
+        if fire_timers:
+            workflow = _fire_timers(workflow, loaded)
+            assert _ready_user_tasks(workflow) == ready, f"{path.name}, step {number}: a timer interrupted the task"
         task = workflow.get_task_from_id(ready[0][2])
         task.data.update(data)
         with outbox.collecting():
@@ -151,10 +176,11 @@ def test_every_path_of_the_diagram_survives_save_and_load_at_every_step(diagram)
     loaded = specs.cached_spec(diagram.stem, diagram.read_bytes())
     completed_user_tasks, reached_ends = set(), set()
     for path in PATHS[diagram.stem]:
-        workflow = _drive(loaded, path)
-        completed_user_tasks |= {name for name, _ in path.steps}
-        reached_ends |= {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
-                         if isinstance(t.task_spec, EndEvent)}
+        for fire_timers in (False, True):
+            workflow = _drive(loaded, path, fire_timers)
+            completed_user_tasks |= {name for name, _ in path.steps}
+            reached_ends |= {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                             if isinstance(t.task_spec, EndEvent)}
 
     assert completed_user_tasks == _spec_names(loaded, UserTask), "some user task is on no path"
     assert reached_ends == _spec_names(loaded, EndEvent), "some end event is on no path"
