@@ -47,13 +47,14 @@ from collections import Counter  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 
 from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from engine import services, state, users  # noqa: E402
+from engine import deadlines, services, state, users  # noqa: E402
 from engine.db import begin_write, make_engine, make_sessionmaker  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
 from engine.migrate import upgrade  # noqa: E402
@@ -86,6 +87,11 @@ TASK_DATA = {
 
 # ---- bare SpiffWorkflow ----------------------------------------------------------------------------
 
+# SpiffWorkflow's own script engine (plain eval, no sandbox), given the diagram's timer helpers.
+BARE_ENGINE = PythonScriptEngine(environment=TaskDataEnvironment({
+    "due_time": deadlines.due_time, "reminder_time": deadlines.reminder_time,
+    "escalation_time": deadlines.escalation_time}))
+
 class Bare:
     """The diagram parsed once; the approval run in memory or around a serializer."""
 
@@ -97,7 +103,7 @@ class Bare:
         self.full = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 
     def _start(self, script_engine=None) -> BpmnWorkflow:
-        workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=script_engine)
+        workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=script_engine or BARE_ENGINE)
         workflow.get_next_task(state=TaskState.READY).data.update(BARE_START)
         workflow.do_engine_steps()
         return workflow
@@ -130,6 +136,7 @@ class Bare:
         done = []
         while not workflow.completed:
             workflow = self.full.deserialize_json(saved)
+            workflow.script_engine = BARE_ENGINE
             done.append(self._complete_one(workflow))
             saved = self.full.serialize_json(workflow)
         self._check(workflow, done)
@@ -138,7 +145,9 @@ class Bare:
         if script_engine is None:  # state.loads would install civicflow's sandbox
             dct = json.loads(saved)
             dct.pop(state.FORMAT_KEY, None)
-            return state.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
+            workflow = state.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
+            workflow.script_engine = BARE_ENGINE
+            return workflow
         return state.loads(saved, self)  # self has the .spec and .subprocess_specs of a LoadedSpec
 
     def spec_cached(self, script_engine=None) -> None:
