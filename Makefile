@@ -45,6 +45,7 @@ test: install browser lint
 bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/timers.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

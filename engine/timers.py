@@ -58,7 +58,6 @@ def fire_due(sessions: Callable[[], Session], *, limit: int | None = None) -> li
             if claim is None:
                 break
             timer_id, instance_id = claim
-            passed.add(timer_id)
             instance = session.get(ProcessInstance, instance_id, populate_existing=True)
             try:
                 names = services.fire_timers(session, instance)
@@ -67,9 +66,12 @@ def fire_due(sessions: Callable[[], Session], *, limit: int | None = None) -> li
                 session.rollback()
                 log.warning("timers: request %s: %s", instance_id, exc.message)
                 done.append(Fired(instance_id, instance.title, error=exc.message))
+                passed.add(timer_id)  # it stays due: the next pass tries again
                 continue
             if names:
                 done.append(Fired(instance_id, instance.title, tuple(names)))
+            else:
+                passed.add(timer_id)  # due by its row but not by the workflow: not again in this pass
     return done
 
 

@@ -1,25 +1,41 @@
-"""The `civicflow` command: database, demo, server, users, audit and mail (API.md, "Command line")."""
+"""The `civicflow` command: database, demo, server, scheduler, users, audit, mail, timers and digests (API.md)."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
+import socket
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
-from engine import audit, outbox, services
+from engine import audit, clock, deadlines, outbox, services
+from engine import scheduler as jobs
 from engine.db import make_engine, make_sessionmaker
 from engine.errors import CivicflowError
 from engine.migrate import upgrade
+from engine.models import OutboxMail, ProcessInstance
 from engine.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except CivicflowError as exc:
+        _fail(exc)
+
+
 def _sessions():
-    settings = Settings.from_env()
+    settings = _settings()
     engine = make_engine(settings.database_url)
     return settings, engine, make_sessionmaker(engine)
 
@@ -82,31 +98,73 @@ def demo(password):
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
 def serve(host, port, threads):
-    """The web app and API (waitress)."""
+    """The web app and API (waitress), with the scheduler's jobs on the embedded default (SQLite)."""
     from waitress import serve as waitress_serve
 
     from web import create_app
-    from web.mailer import EVERY_SECONDS, start_mail_sender, wake
 
-    settings = Settings.from_env()
+    settings = _settings()
     if "CIVICFLOW_SECURE_COOKIES" not in os.environ and host in LOOPBACK:
         # Plain http on this machine only (the embedded demo); anywhere else cookies need HTTPS.
         settings = dataclasses.replace(settings, secure_cookies=False)
+    try:
+        mode = jobs.configured_mode(settings)
+    except CivicflowError as exc:
+        _fail(exc)
     app = create_app(settings=settings)
+    _quiet_libraries()
     factory = app.extensions["civicflow.sessions"]
-    sender = start_mail_sender(lambda: factory(info={"settings": settings}), settings)
-    app.extensions["civicflow.mail_wake"] = lambda: wake(sender)
-    # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the sender stop cleanly too.
+    running = None
+    if mode == jobs.EMBEDDED:
+        running = jobs.start_embedded(lambda: factory(info={"settings": settings}), settings)
+        app.extensions["civicflow.mail_wake"] = lambda: jobs.wake(running)
+        doing = f"with the scheduler: {jobs.describe(jobs.EVERY)}"
+    else:
+        doing = "timers, mail and digests are the dedicated scheduler's: run `civicflow scheduler`"
+    # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the scheduler stop cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    click.echo(f"civicflow serving on http://{host}:{port}/ (sending mail every {EVERY_SECONDS:g} s)")
+    click.echo(f"civicflow serving on http://{host}:{port}/ ({doing})")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
     finally:
-        sender.shutdown()
+        if running is not None:
+            running.shutdown()
+
+
+def _quiet_libraries() -> None:
+    """Keep SpiffWorkflow's every task state change and Alembic's start-up notes out of the log."""
+    for name in ("spiff", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _exit_on_sigterm(_signum, _frame):
     sys.exit(0)
+
+
+@main.command("scheduler")
+@click.option("--timers-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.TIMERS], show_default=True,
+              metavar="SECONDS", help="Seconds between passes of the timers job.")
+@click.option("--mail-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.MAIL_SENDER],
+              show_default=True, metavar="SECONDS", help="Seconds between passes of the mail sender.")
+@click.option("--digest-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.DIGEST], show_default=True,
+              metavar="SECONDS", help="Seconds between passes of the daily digest.")
+def scheduler_command(timers_every, mail_every, digest_every):
+    """The dedicated scheduler process: timers, mail and the daily digest; stops cleanly on SIGTERM or Ctrl-C."""
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_libraries()
+    every = {jobs.TIMERS: timers_every, jobs.MAIL_SENDER: mail_every, jobs.DIGEST: digest_every}
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"civicflow scheduler on {socket.gethostname()} (pid {os.getpid()}), database {where}")
+    click.echo(f"jobs: {jobs.describe(every)}; mail to {settings.smtp_host}:{settings.smtp_port}")
+    if not settings.database_url.startswith("sqlite"):
+        click.echo("one scheduler at a time: it takes a PostgreSQL advisory lock, or waits while another holds it")
+    try:
+        status = jobs.run_dedicated(settings, every=every)
+    except OperationalError as exc:
+        click.echo(f"error: the database at {where} cannot be used: {str(exc.orig or exc).strip()}", err=True)
+        sys.exit(1)
+    sys.exit(status)
 
 
 @main.group()
@@ -180,6 +238,122 @@ def mail_send(limit):
     if delivery.unreachable:
         click.echo(f"error: {delivery.unreachable} (nothing is lost: the letters wait for the next try)", err=True)
         sys.exit(1)
+
+
+
+def _iso_time(_ctx, _param, value: str | None) -> datetime | None:
+    """--now: an ISO 8601 time, with an offset or in the City's local time."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(f'"{value}" is not an ISO 8601 time like 2026-03-02T09:00 (the City\'s time) '
+                                 "or 2026-03-02T15:00Z.")
+
+
+def _pinned(moment: datetime, settings: Settings) -> datetime:
+    """The moment, a local time taken in the City's zone; say which moment it is."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(settings.timezone))
+    local = moment.astimezone(ZoneInfo(settings.timezone))
+    click.echo(f"as of {local:%a %Y-%m-%d %H:%M %Z} ({clock.as_utc(moment):%Y-%m-%dT%H:%M:%SZ})")
+    return moment
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _letters_after(factory, settings: Settings, last_id: int) -> int:
+    with factory(info={"settings": settings}) as session:
+        return session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.id > last_id))
+
+
+def _last_letter(factory, settings: Settings) -> int:
+    with factory(info={"settings": settings}) as session:
+        return session.scalar(select(func.max(OutboxMail.id))) or 0
+
+
+SENT_BY = "(sent by the scheduler or `civicflow mail send`)"
+
+
+@main.group("timers")
+def timers_group():
+    """Timers: reminders and escalations of reviews, and letters promised by a deadline."""
+
+
+@timers_group.command("fire")
+@click.option("--now", "moment", required=True, callback=_iso_time, metavar="ISO-TIME",
+              help="Fire what is due as of this time (with an offset, or the City's local time).")
+def timers_fire(moment):
+    """Fire every timer due as of --now, and escalate promised letters late by then; one line per request."""
+    from engine import timers
+
+    settings, engine, factory = _sessions()
+    try:
+        upgrade(engine)
+        moment = _pinned(moment, settings)
+        last_id = _last_letter(factory, settings)
+        with clock.frozen_at(moment):
+            fired = timers.fire_due(lambda: factory(info={"settings": settings}))
+            late = timers.escalate_late_letters(lambda: factory(info={"settings": settings}))
+        queued = _letters_after(factory, settings, last_id)
+        with factory(info={"settings": settings}) as session:
+            hidden = set(session.scalars(select(ProcessInstance.id).where(
+                ProcessInstance.id.in_(sorted({f.instance_id for f in [*fired, *late]})), ProcessInstance.restricted)))
+    finally:
+        engine.dispose()
+
+    def about(done) -> str:
+        # A restricted (police investigative) request's title can name an undercover profile.
+        return f"request {done.instance_id}" + ("" if done.instance_id in hidden else f" ({done.title})")
+
+    for done in fired:
+        click.echo(f"{about(done)}: not fired: {done.error}" if done.error
+                   else f"{about(done)}: fired {', '.join(done.timers)}")
+    for done in late:
+        click.echo(f"{about(done)}: {', '.join(done.timers)}")
+    ok = [f for f in fired if f.error is None]
+    failed = len(fired) - len(ok)
+    summary = (f"{_plural(sum(len(f.timers) for f in ok), 'timer')} fired on {_plural(len(ok), 'request')}"
+               + (f"; {_plural(len(late), 'late letter')} escalated" if late else "")
+               + f"; {_plural(queued, 'letter')} queued {SENT_BY}")
+    click.echo(summary)
+    if failed:
+        click.echo(f"error: {_plural(failed, 'request')} could not be fired (see above); "
+                   "their timers stay due", err=True)
+        sys.exit(1)
+
+
+@main.group("digest")
+def digest_group():
+    """The daily digest of open and overdue tasks."""
+
+
+@digest_group.command("send")
+@click.option("--now", "moment", callback=_iso_time, metavar="ISO-TIME",
+              help="Write the digests due as of this time (with an offset, or the City's local time).")
+def digest_send(moment):
+    """Write today's digests once (each person's once per day); the scheduler or `mail send` sends them."""
+    from engine import digest
+
+    settings, engine, factory = _sessions()
+    try:
+        upgrade(engine)
+        moment = _pinned(moment, settings) if moment is not None else clock.now()
+        with clock.frozen_at(moment):
+            queued = digest.send_due_digests(lambda: factory(info={"settings": settings}))
+    finally:
+        engine.dispose()
+    calendar = deadlines.of(settings)
+    local = calendar.local(moment)
+    if not calendar.calendar.is_business_day(local.date()):
+        click.echo(f"no digests: {local:%A %Y-%m-%d} is not a business day")
+    elif local.time() < settings.digest_time:
+        click.echo(f"no digests yet: they are written from {settings.digest_time:%H:%M} ({settings.timezone})")
+    else:
+        click.echo(f"{_plural(queued, 'digest')} queued {SENT_BY}; each person gets one a day")
 
 
 if __name__ == "__main__":

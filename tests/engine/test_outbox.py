@@ -271,7 +271,9 @@ def civicflow_env(settings, tmp_path, smtp_server):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
     env.update(CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url,
                CIVICFLOW_SECRET_KEY=SECRET, CIVICFLOW_SMTP_HOST=smtp_server.host,
-               CIVICFLOW_SMTP_PORT=str(smtp_server.port), CIVICFLOW_MAIL_FROM=MAIL_FROM)
+               CIVICFLOW_SMTP_PORT=str(smtp_server.port), CIVICFLOW_MAIL_FROM=MAIL_FROM,
+               # serve sends mail itself here, on PostgreSQL too (there the default is a dedicated scheduler).
+               CIVICFLOW_SCHEDULER="embedded")
     return env
 
 
