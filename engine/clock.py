@@ -19,6 +19,11 @@ def utcnow() -> datetime:
     return now().replace(tzinfo=None)
 
 
+def wall_utcnow() -> datetime:
+    """The machine's time as naive UTC, whatever the clock is pinned to (only for "as soon as possible")."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def set_now(moment: datetime | None) -> None:
     """Pin the clock to a moment (aware, or naive taken as UTC); None lets it run again."""
     global _frozen

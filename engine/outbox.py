@@ -73,9 +73,12 @@ def request_letter(operation_name: str, params: dict) -> str:
 def queue(session: Session, letter: Letter, *, name: str, instance_id: int | None) -> OutboxMail:
     """Write a letter to the outbox in the caller's transaction; the sender delivers it after the commit."""
     now = clock.utcnow()
+    # Due at once by any clock: a letter queued by `civicflow timers fire --now <a later time>` is sent by the
+    # running sender now, not when the machine's time reaches the pinned one.
+    due = min(now, clock.wall_utcnow())
     mail = OutboxMail(instance_id=instance_id, letter=name, recipients=list(letter.recipients),
                       subject=letter.subject, body=letter.body, attachment_ids=list(letter.attachment_ids),
-                      status="pending", attempts=0, created_at=now, next_attempt_at=now)
+                      status="pending", attempts=0, created_at=now, next_attempt_at=due)
     session.add(mail)
     session.info[QUEUED] = True
     return mail
