@@ -130,7 +130,8 @@ def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.N
         else:
             role, to = escalation_audience(session, task)
             name, letter = ESCALATION_LETTER, _escalation(session, task, holder, to)
-            audit.append(session, None, "escalated", instance_id=instance.id, role=role, task_id=task.id,
+            # No role on the event: civicflow escalates; whom it told is in the words and the detail.
+            audit.append(session, None, "escalated", instance_id=instance.id, task_id=task.id,
                          task=task.name, comment=f"Overdue; escalated to {to.description}.",
                          detail={"to_role": role, "to": [u.username for u in to.people],
                                  "due_at": task.due_at.isoformat() if task.due_at else None})
@@ -153,7 +154,7 @@ def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
     why = (f"the mail server refused it: {mail.last_error}" if mail.status == "failed"
            else f"it could not be delivered yet ({mail.attempts} attempts)" if mail.attempts else "it is still waiting")
     comment = f'"{mail.subject}" was not sent by {_when(session, mail.deliver_by)}: {why}.'
-    audit.append(session, None, "escalated", instance_id=instance.id, role=role, task=mail.subject, comment=comment,
+    audit.append(session, None, "escalated", instance_id=instance.id, task=mail.subject, comment=comment,
                  detail={"letter": mail.letter, "to_role": role, "to": [u.username for u in to.people],
                          "deliver_by": mail.deliver_by.isoformat()})
     mail.escalated_at = deadlines.moment().replace(tzinfo=None)

@@ -27,8 +27,8 @@ def test_the_inbox_and_the_task_page_say_when_a_review_is_due_and_when_it_is_rem
         page = text_of(head.get(f"/tasks/{task.id}"))
     assert "Due Thu Dec 3" in inbox
     assert "Due: Dec 3, 2026 4:30 PM" in page
-    assert ("Reminder before the due date: Dec 2, 2026 8:00 AM · Overdue: Dec 4, 2026 8:00 AM "
-            "(if the task is still open)") in page
+    assert ("Timers, while the task is open: Reminder before the due date on Dec 2, 2026 8:00 AM · "
+            "Overdue on Dec 4, 2026 8:00 AM") in page
     with clock.frozen_at(at(2026, 12, 3, 9, 0)):
         assert "Due today by 4:30 PM" in text_of(head.get("/inbox?view=available"))
     with clock.frozen_at(at(2026, 12, 7, 9, 0)):
@@ -46,6 +46,7 @@ def test_the_history_shows_the_reminder_and_the_escalation(browser_as, session, 
     assert "E-mail queued for sending · Department Head approval · “Reminder: Department Head approval is due" in page
     assert "Escalated · Department Head approval" in page
     assert "Overdue; escalated to the Communications Manager." in page
+    assert "civicflow (Communications Manager)" not in page  # civicflow escalated; it did not act as the role
     # A reminder is not where the request is: it still waits for the Department Head, now overdue.
     with clock.frozen_at(at(2026, 12, 4, 9, 0)):
         page = text_of(browser_as("requester").get(f"/instances/{instance.id}"))
