@@ -4,13 +4,16 @@ Time is moved with engine.clock (never by sleeping). The dates run across Thanks
 Nov 26 and the Friday after, both closed by default) and the weekend after it.
 """
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from engine import clock, outbox, services, timers
-from engine.models import OutboxMail, Task, Timer
+from engine.models import AuditEvent, OutboxMail, Task, Timer
 from tests.conftest import START
 from tests.procedures import act
 
@@ -209,3 +212,25 @@ def test_an_acknowledgement_not_sent_by_its_deadline_is_escalated_once(session, 
     assert "could not be delivered yet" in events[0].comment
     letters = session.scalars(select(OutboxMail.letter).where(OutboxMail.instance_id == instance.id)).all()
     assert sorted(letters) == ["acknowledgement_to_disputant", "escalation"]
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_two_passes_at_once_fire_each_timer_once_even_without_the_schedulers_lock(session, sessions, people):
+    with clock.frozen_at(at(2026, 11, 2, 9, 0)):
+        ids = [start(session, people.requester).id for _ in range(30)]
+    barrier = threading.Barrier(2)
+
+    def one_pass():
+        barrier.wait()
+        return timers.fire_due(sessions)
+
+    with clock.frozen_at(at(2026, 11, 12, 8, 0)), ThreadPoolExecutor(2) as pool:
+        results = [f.result() for f in [pool.submit(one_pass), pool.submit(one_pass)]]
+    fired = [(f.instance_id, name) for result in results for f in result for name in f.timers]
+    assert sorted(fired) == sorted((i, name) for i in ids for name in ("Reminder before the due date", "Overdue"))
+    assert all(results), "both passes took a share (SKIP LOCKED let each skip the other's rows)"
+    session.expire_all()
+    events = session.scalars(select(AuditEvent.instance_id).where(AuditEvent.action == "timer")).all()
+    assert sorted(events) == sorted(ids * 2)
+    assert session.scalar(select(func.count()).select_from(OutboxMail)
+                          .where(OutboxMail.letter.in_(["reminder", "escalation"]))) == 60
