@@ -93,13 +93,6 @@ class Deadlines:
         """When it is escalated if still open: start of business on the first business day after the due day."""
         return self._at(self.calendar.next_business_day(self.due_day(kind, start)), self.day_starts)
 
-    def next_business_morning(self, after: datetime, at: time) -> datetime:
-        """The first moment strictly after `after` that is `at` o'clock on a business day (for digests)."""
-        day = clock.as_utc(after).astimezone(self.zone).date()
-        if not self.calendar.is_business_day(day) or self._at(day, at) <= clock.as_utc(after):
-            day = self.calendar.next_business_day(day)
-        return self._at(day, at)
-
     def local(self, moment: datetime) -> datetime:
         """A stored or aware time in the City's zone."""
         return clock.as_utc(moment).astimezone(self.zone)

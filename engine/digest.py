@@ -12,7 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, deadlines, outbox, services
+from engine import clock, deadlines, notices, outbox, services
 from engine.db import begin_write
 from engine.models import Digest, Task, User
 from engine.users import actor_for
@@ -23,14 +23,12 @@ MOST_LISTED = 50
 
 def _line(session: Session, task: Task) -> str:
     settings = session.info["settings"]
-    instance = task.instance
-    about = f"request {instance.id}" if instance.restricted else f"request {instance.id}: {instance.title}"
     if task.due_at is None:
         due = "no due date"
     else:
         local = deadlines.of(settings).local(task.due_at)
         due = f"due {local:%a} {local:%b} {local.day}"
-    return f"- {task.name} ({about}), {due}\n  {settings.base_url}/tasks/{task.id}"
+    return f"- {task.name} ({notices.about(task.instance)}), {due}\n  {settings.base_url}/tasks/{task.id}"
 
 
 def compose(session: Session, user: User) -> tuple[outbox.Letter | None, int, int]:

@@ -90,7 +90,8 @@ def _when(session: Session, moment) -> str:
     return f"{local:%A}, {local:%B} {local.day}, {local.year} at {local:%I:%M %p}".replace(" 0", " ")
 
 
-def _about(instance: ProcessInstance) -> str:
+def about(instance: ProcessInstance) -> str:
+    """How mail names a request: its number and title, or only its number when it is restricted."""
     # A restricted request's title can name an undercover profile: mail says only its number.
     return f"request {instance.id}" if instance.restricted else f"request {instance.id}: {instance.title}"
 
@@ -99,7 +100,7 @@ def _reminder(session: Session, task: Task, audience: Audience) -> outbox.Letter
     settings = session.info["settings"]
     due = _when(session, task.due_at) if task.due_at else "soon"
     body = (f"Hello,\n\nA task in civicflow is due {due}.\n\n"
-            f"Task: {task.name}\nAbout: {_about(task.instance)}\nWith: {audience.description}\n\n"
+            f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {audience.description}\n\n"
             f"Open it: {settings.base_url}/tasks/{task.id}\n\n"
             "You receive this because the task is yours or your role's. "
             "Once it is done you will hear no more about it.\n")
@@ -111,7 +112,7 @@ def _escalation(session: Session, task: Task, holder: Audience, audience: Audien
     settings = session.info["settings"]
     due = _when(session, task.due_at) if task.due_at else "earlier"
     body = (f"Hello,\n\nA task in civicflow is overdue: it was due {due} and is still open.\n\n"
-            f"Task: {task.name}\nAbout: {_about(task.instance)}\nWith: {holder.description}\n\n"
+            f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {holder.description}\n\n"
             f"Open the request: {settings.base_url}/instances/{task.instance_id}\n\n"
             f"You receive this as {audience.description}, to whom overdue tasks of this kind are escalated.\n")
     return outbox.Letter(recipients=tuple(u.email for u in audience.people if u.email),
@@ -162,7 +163,7 @@ def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
         recipients=tuple(u.email for u in to.people if u.email),
         subject=f"Not sent in time: {mail.subject} (request {instance.id})",
         body=(f"Hello,\n\nThe City promised this letter by {_when(session, mail.deliver_by)}, and {why}.\n\n"
-              f"Letter: {mail.subject}\nAbout: {_about(instance)}\n\n"
+              f"Letter: {mail.subject}\nAbout: {about(instance)}\n\n"
               f"Please reach the person another way (telephone or post) and see the request: "
               f"{settings.base_url}/instances/{instance.id}\n"))
     if letter.recipients:

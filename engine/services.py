@@ -468,8 +468,6 @@ def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
     return decrypt_credentials(session.info["settings"].secret_key, account.credentials)
 
 
-
-
 # ---- timers --------------------------------------------------------------------------------------
 
 def _is_timer(spiff_task) -> bool:

@@ -93,7 +93,7 @@ def city_signature(session: Session) -> str:
     return f"City of West St. Paul\n{session.info['settings'].communications_manager_title}"
 
 
-def local_date(moment: datetime) -> str:
-    """A stored UTC time as a date in the City's time zone, for letters: 'November 21, 2026'."""
-    local = clock.as_utc(moment).astimezone(ZoneInfo("America/Chicago"))
+def local_date(session: Session, moment: datetime) -> str:
+    """A stored UTC time as a date in the City's time zone (settings), for letters: 'November 21, 2026'."""
+    local = clock.as_utc(moment).astimezone(ZoneInfo(session.info["settings"].timezone))
     return f"{local:%B} {local.day}, {local.year}"

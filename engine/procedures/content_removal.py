@@ -133,7 +133,8 @@ class ContentRemoval(Procedure):
         categories = "\n".join(f"  - {name}" for name in category_names(record["categories"]))
         body = (
             f"{instance.started_by.display_name} filed removal record {instance.id} on "
-            f"{local_date(instance.started_at)}, before deleting the content, as the Social Media Policy requires.\n\n"
+            f"{local_date(session, instance.started_at)}, before deleting the content, as the Social Media Policy "
+            "requires.\n\n"
             f"Account: {record['account_name']}\n"
             f"Stage: {stage}\n"
             f"Link to the content: {record['content_url']}\n"

@@ -87,7 +87,7 @@ class LegalityDispute(Procedure):
     def compose_letter(self, session, instance, letter):
         """The acknowledgement, sent at once, and the City's response."""
         record = instance.data
-        received = local_date(instance.started_at)
+        received = local_date(session, instance.started_at)
         if letter == ACKNOWLEDGEMENT_LETTER:
             body = (
                 f"Dear {record['disputant_name']},\n\n"

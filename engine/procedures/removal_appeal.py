@@ -125,8 +125,8 @@ class RemovalAppeal(Procedure):
                    else "The City has decided to uphold the removal of your comment.")
         body = (
             f"Dear {record['appellant_name']},\n\n"
-            f"Thank you for your appeal of {local_date(instance.started_at)} about the removal of your comment "
-            f"on {record['account_name']}.\n\n{outcome}\n\n{record['response_text']}\n\n"
+            f"Thank you for your appeal of {local_date(session, instance.started_at)} about the removal of your "
+            f"comment on {record['account_name']}.\n\n{outcome}\n\n{record['response_text']}\n\n"
             f"Reference: appeal {instance.id}\n\n{city_signature(session)}\n"
         )
         return [Letter(recipients=(record["appellant_email"],), subject="Your appeal of a removed comment",
