@@ -221,6 +221,18 @@ class Web:
         """How many pixels the page is wider than the window: a phone user would have to scroll sideways."""
         return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
+    def wider_than_window(self, page: Page) -> list[str]:
+        """The elements that stick out to the right of the window (tag, class, width, text): why a page overflows."""
+        return page.evaluate("""() => {
+            const limit = document.documentElement.clientWidth;
+            return [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > limit + 0.5)
+                .slice(0, 8)
+                .map(e => `${e.tagName.toLowerCase()}.${e.className} `
+                          + `right=${Math.round(e.getBoundingClientRect().right)} `
+                          + `"${(e.textContent || '').trim().slice(0, 60)}"`);
+        }""")
+
     def screenshot(self, page: Page, name: str) -> Path:
         """Save the whole page as test-artifacts/screenshots/<name>.png (gitignored)."""
         path = self.screenshot_path(name)

@@ -156,7 +156,7 @@ def test_a_removal_with_an_uploaded_screenshot_is_mailed_to_comms_then_deleted_i
         expect(record_value(comms, "Removal categories")).to_have_text(", ".join(CATEGORIES))
         expect(comms.locator("#diagram")).to_have_attribute("data-rendered", "true")
         assert web.console_errors(comms) == []
-        assert web.overflow(comms) == 0
+        assert web.overflow(comms) == 0, web.wider_than_window(comms)
         web.screenshot(comms, f"content-removal_record-comms_{name}")
     assert len(web.mail.messages) == 1  # one letter, nothing more, for the whole removal
 

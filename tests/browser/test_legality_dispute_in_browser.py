@@ -88,7 +88,7 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     expect(decisions).to_contain_text("Advised: amend the policy · Consult the City Attorney")
     expect(decisions).to_contain_text("Jordan Attorney (City Attorney)")
     comms.get_by_label("The City's written response to the disputant").fill(RESPONSE)
-    assert web.overflow(comms) == 0
+    assert web.overflow(comms) == 0, web.wider_than_window(comms)
     web.screenshot(comms, "legality-dispute_response-task_phone")
     comms.get_by_role("button", name="Submit").click()
     expect(comms.locator(".flash.success")).to_have_text(
@@ -151,4 +151,4 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
         expect(page.get_by_role("region", name="Record")).to_contain_text(ADVICE)
         assert web.console_errors(page) == []
         web.screenshot(page, f"legality-dispute_record-{name}_{'phone' if page is comms else 'desktop'}")
-    assert web.overflow(comms) == 0
+    assert web.overflow(comms) == 0, web.wider_than_window(comms)

@@ -66,7 +66,7 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     web.open_inbox(phone, "Available to me")
     row = phone.get_by_role("row").filter(has_text=TITLE)
     expect(row).to_contain_text("Communications Manager written approval")
-    assert web.overflow(phone) == 0
+    assert web.overflow(phone) == 0, web.wider_than_window(phone)
     web.screenshot(phone, "new-account-request_inbox_phone")
     row.get_by_role("button", name=re.compile("^Take")).click()
     expect(phone.get_by_role("heading", level=1)).to_have_text("Communications Manager written approval")
@@ -74,7 +74,7 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     expect(decisions).to_contain_text("Approved · Department Head approval")
     expect(decisions).to_contain_text("Dana Parks-Head (Department Head)")
     expect(decisions).to_contain_text("Parks needs its own channel for program news.")
-    assert web.overflow(phone) == 0
+    assert web.overflow(phone) == 0, web.wider_than_window(phone)
     web.screenshot(phone, "new-account-request_task_phone")
     phone.get_by_role("radio", name="Approve").check()
     phone.get_by_label(COMMENT_LABEL).fill("Approved in writing; follow the style guide.")
@@ -144,11 +144,11 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     # The same pages on the Communications Manager's phone: nothing wider than the screen.
     phone.get_by_role("navigation", name="Main").get_by_role("link", name="Registry").click()
     expect(phone.get_by_role("link", name=NAME, exact=True)).to_be_visible()
-    assert web.overflow(phone) == 0
+    assert web.overflow(phone) == 0, web.wider_than_window(phone)
     web.screenshot(phone, "new-account-request_registry_phone")
     phone.goto(page.url)
     expect(phone.locator("#diagram")).to_have_attribute("data-rendered", "true")
-    assert web.overflow(phone) == 0
+    assert web.overflow(phone) == 0, web.wider_than_window(phone)
     web.screenshot(phone, "new-account-request_instance_phone")
 
 
