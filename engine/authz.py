@@ -22,7 +22,7 @@ from engine.users import Actor
 def may_act(actor: Actor, task: Task, instance: ProcessInstance) -> bool:
     """Whether the actor holds the task's lane: the requester, the head of that department, or the role."""
     if task.role == REQUESTER:
-        return instance.started_by_id == actor.id
+        return actor.id is not None and instance.started_by_id == actor.id
     if task.role == DEPARTMENT_HEAD:
         return task.department_id is not None and task.department_id in actor.headed_department_ids
     if task.role == SOCIAL_MEDIA_MANAGER:
@@ -72,8 +72,11 @@ def visible_instances_clause(actor: Actor):
     overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER, CITY_ADMINISTRATOR})
     unrestricted = or_(involved, overseer) if overseer else involved
     restricted_ok = involved if actor.is_police else false()
+    # A member of the public (no id) owns nothing here: "started_by_id == None" would be IS NULL, every
+    # request filed through the public pages. They follow their own by its tracking code (engine/public.py).
+    own = ProcessInstance.started_by_id == actor.id if actor.id is not None else false()
     return or_(
-        ProcessInstance.started_by_id == actor.id,
+        own,
         and_(ProcessInstance.restricted.is_(False), unrestricted),
         and_(ProcessInstance.restricted.is_(True), restricted_ok),
     )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -123,14 +124,15 @@ class ProcessInstance(Base):
     outcome: Mapped[str | None] = mapped_column(String(40))
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
-    started_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # None for a request a member of the public filed through the public pages (see PublicRequest).
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
-    started_by: Mapped[User] = relationship(foreign_keys=[started_by_id])
+    started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id])
     department: Mapped[Department | None] = relationship()
     model: Mapped[ProcessModel] = relationship()
 
@@ -326,3 +328,45 @@ class Digest(Base):
     sent_at: Mapped[datetime] = mapped_column(DateTime)
     open_tasks: Mapped[int] = mapped_column(Integer)
     overdue_tasks: Mapped[int] = mapped_column(Integer)
+
+
+class PublicRequest(Base):
+    """An appeal or dispute a member of the public filed through the public pages, found by its tracking code.
+
+    Only the sha256 of the code is kept: the code itself is shown once, e-mailed in the receipt, and is the
+    unguessable key of the public status page.
+    """
+
+    __tablename__ = "public_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+    instance: Mapped[ProcessInstance] = relationship()
+
+
+class PublicNotice(Base):
+    """One version of the City's public notice (the page its accounts link to); the newest is in force."""
+
+    __tablename__ = "public_notice"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+    changed_by: Mapped[User | None] = relationship()
+
+
+class RateLimit(Base):
+    """A per-client counter of the public pages' rate limits (shared by every web worker, expiring)."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    # Seconds since the epoch (the clock the `limits` library's windows use).
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -54,7 +54,7 @@ def holders(session: Session, task: Task) -> Audience:
     if task.assignee_id is not None:
         return Audience(task.assignee.display_name, _active([task.assignee]))
     if task.role == REQUESTER:
-        return Audience("the requester", _active([instance.started_by]))
+        return Audience("the requester", _active([instance.started_by] if instance.started_by else []))
     if task.role == DEPARTMENT_HEAD:
         department = task.department
         head = department.head if department is not None else None

@@ -10,6 +10,8 @@ SOCIAL_MEDIA_MANAGER = "social_media_manager"
 CITY_ATTORNEY = "city_attorney"
 RECORDS_OFFICER = "records_officer"
 ADMIN = "admin"
+# Who filed through the public pages: no login, no lane, only the history names them so.
+PUBLIC = "public"
 # Hears of an overdue Communications Manager task (settings: communications_escalation_role).
 CITY_ADMINISTRATOR = "city_administrator"
 
@@ -40,7 +42,8 @@ POLICE_DEPARTMENT = "police"
 
 # Role codes as the policy names them, for pages, mail and records.
 ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {ADMIN: "Administrator",
-                                                                  CITY_ADMINISTRATOR: "City Administrator"}
+                                                                  CITY_ADMINISTRATOR: "City Administrator",
+                                                                  PUBLIC: "Member of the public"}
 
 
 def role_name(role: str | None) -> str:

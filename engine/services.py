@@ -204,8 +204,11 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
     notices.queue(session, instance, noted)
 
 
-def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessInstance:
-    """Start a request of a procedure with its start data (validated), as the actor."""
+def start_instance(session: Session, actor: Actor, key: str, data, *, role: str | None = None) -> ProcessInstance:
+    """Start a request of a procedure with its start data (validated), as the actor.
+
+    `role` is the lane the history names the filer by, when it is not the procedure's (the public's).
+    """
     procedure = startable_procedure(actor, key)
     model = published_model(session, key)
     clean = procedure.validate_start(session, actor, data)
@@ -224,7 +227,7 @@ def start_instance(session: Session, actor: Actor, key: str, data) -> ProcessIns
         )
         session.add(instance)
         session.flush()
-        audit.append(session, actor, "started", instance_id=instance.id, role=procedure.starter_role,
+        audit.append(session, actor, "started", instance_id=instance.id, role=role or procedure.starter_role,
                      detail={"process": key})
         procedure.on_start(session, actor, instance)
         _save(session, instance, workflow, loaded, mirrored=set(), letters=letters, noted=noted)

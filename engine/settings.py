@@ -10,6 +10,8 @@ from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
+
 from engine.errors import Invalid
 from engine.roles import COMMUNICATIONS_MANAGER, GRANTABLE_ROLES
 
@@ -95,6 +97,15 @@ def _business_hours(name: str, value: str) -> tuple[time, time]:
     return opens, closes
 
 
+def _rate_limit(name: str, value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise Invalid("A setting is not valid.",
+                      {name: [f'"{value}" is not a rate limit like "10 per minute;40 per day".']})
+    return value.strip()
+
+
 def _zone(name: str, value: str) -> str:
     try:
         ZoneInfo(value)
@@ -138,6 +149,13 @@ class Settings:
     communications_escalation_role: str = "city_administrator"
     # When the daily digest of open and overdue tasks goes out, on business days, in the City's time.
     digest_time: time = time(7, 0)
+    # The public pages' limits per client (address): submissions (the forms and the API together), and
+    # status lookups. The syntax of Flask-Limiter: "10 per minute;40 per day".
+    public_submission_limit: str = "10 per minute;40 per day"
+    public_lookup_limit: str = "60 per minute"
+    # Reverse proxies in front of civicflow whose X-Forwarded-For to trust (0: clients connect directly).
+    # Without it behind a proxy, every member of the public would share the proxy's address and its limit.
+    proxy_count: int = 0
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -196,6 +214,16 @@ def _time_settings(env) -> dict:
             message = f'"{role}" is not a role; use one of {known}.'
             raise Invalid("A setting is not valid.", {"CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE": [message]})
         values["communications_escalation_role"] = role
+    for variable, name in (("CIVICFLOW_PUBLIC_SUBMISSION_LIMIT", "public_submission_limit"),
+                           ("CIVICFLOW_PUBLIC_LOOKUP_LIMIT", "public_lookup_limit")):
+        if env.get(variable):
+            values[name] = _rate_limit(variable, env[variable])
+    if env.get("CIVICFLOW_PROXY_COUNT"):
+        value = env["CIVICFLOW_PROXY_COUNT"].strip()
+        if not value.isdigit() or int(value) > 5:
+            raise Invalid("A setting is not valid.",
+                          {"CIVICFLOW_PROXY_COUNT": [f'"{value}" is not a whole number from 0 to 5.']})
+        values["proxy_count"] = int(value)
     if env.get("CIVICFLOW_BASE_URL"):
         values["base_url"] = env["CIVICFLOW_BASE_URL"].strip().rstrip("/")
     return values

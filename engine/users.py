@@ -27,9 +27,12 @@ _DUMMY_HASH = generate_password_hash("civicflow-timing-equaliser", method="pbkdf
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a user with their roles, department and headships, as the engine checks them."""
+    """Who is acting: a user with their roles, department and headships, as the engine checks them.
 
-    id: int
+    A member of the public filing through the public pages is an Actor with no id and no roles.
+    """
+
+    id: int | None
     username: str
     display_name: str
     roles: frozenset[str]

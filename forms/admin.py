@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from forms.fields import CheckboxGroupField
@@ -113,3 +113,12 @@ class DepartmentHeadForm(Form):
         super().__init__(formdata, **kwargs)
         self.head.choices = [("", "(no head)"), *people]
         self.head.label.text = label
+
+
+class NoticeForm(Form):
+    """The public notice's text: plain text, paragraphs separated by a blank line, list items starting "- "."""
+
+    body = TextAreaField("Text of the public notice", validators=[InputRequired(), Length(max=20000), Storable()],
+                         description='Plain text. Leave a blank line between paragraphs; start a line with "- " '
+                                     "for a list item. The removal categories are listed under it by themselves.",
+                         render_kw={"rows": 18})

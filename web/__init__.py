@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Flask, send_from_directory
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.settings import REPO_ROOT, Settings
 from web import db, errors, present
@@ -47,13 +48,22 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     app.jinja_env.add_extension("jinja2.ext.do")
     logging.basicConfig(level=logging.INFO)
 
+    if settings.proxy_count:
+        # Behind reverse proxies: the client's address from their X-Forwarded-For (the rate limits, the audit).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
+                                x_host=settings.proxy_count)
+    from web.public import limit_body_size, public_pages
+
+    app.before_request(limit_body_size)  # before CSRFProtect reads a form
     db.init_app(app, settings)
     csrf.init_app(app)
     errors.init_app(app)
     present.init_app(app)
 
+    from web import public, ratelimit
     from web.admin import admin
     from web.api import api
+    from web.api import public as public_api
     from web.attachments import attachments
     from web.auth import auth, login_manager
     from web.home import home
@@ -65,10 +75,13 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
 
     login_manager.init_app(app)
     csrf.exempt(api)  # bearer tokens, never cookies: no cross-site request can carry them
-    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, vendor):
+    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, vendor, public_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(attachments)
     app.context_processor(nav_counts)
+    ratelimit.init_app(app, settings, app.extensions["civicflow.engine"],
+                       submissions=[*public.SUBMISSIONS, *public_api.SUBMISSIONS],
+                       lookups=[*public.LOOKUPS, *public_api.LOOKUPS])
 
     @app.after_request
     def security_headers(response):

@@ -1,4 +1,5 @@
-"""Administration: users (add, change roles and department, deactivate) and departments (add, set the head)."""
+"""Administration: users (add, change roles and department, deactivate), departments (add, set the head),
+undelivered letters, and the public notice."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine import admin as people_admin
+from engine import public
 from engine.errors import Invalid, NotAllowed
 from engine.roles import ADMIN, GRANTABLE_ROLES
-from forms.admin import DepartmentForm, DepartmentHeadForm, EditUserForm, NewUserForm
+from forms.admin import DepartmentForm, DepartmentHeadForm, EditUserForm, NewUserForm, NoticeForm
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import show_errors
@@ -232,3 +234,33 @@ def send_mail_again(mail_id):
     else:
         flash(f"“{letter.subject}” will be sent again at the next pass of the sender.", "success")
     return redirect(url_for("admin.mail"))
+
+
+def _notice_page(form: NoticeForm, status: int = 200):
+    session = get_session()
+    return render_template("admin/notice.html", form=form, current=public.notice(session),
+                           versions=public.notice_versions(session)), status
+
+
+@admin.get("/public-notice")
+def notice():
+    """The public notice the City's accounts link to, to edit; its earlier versions, with who saved them."""
+    return _notice_page(NoticeForm(data={"body": public.notice(get_session()).body}))
+
+
+@admin.post("/public-notice")
+@transactional
+def save_notice():
+    """Save a new version of the public notice; it is shown on the public pages at once."""
+    session = get_session()
+    form = NoticeForm(request.form)
+    if form.validate():
+        try:
+            public.change_notice(session, current_actor(), form.body.data)
+        except Invalid as exc:
+            session.rollback()
+            show_errors(form, exc)
+        else:
+            flash("The public notice is changed; the public pages show the new text now.", "success")
+            return redirect(url_for("admin.notice"))
+    return _notice_page(form, status=400)

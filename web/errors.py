@@ -41,6 +41,10 @@ HEADINGS = {400: "This could not be done", 401: "Please log in", 403: "Not yours
             429: "Too many attempts", 500: "Something went wrong"}
 
 
+TOO_MANY = ("Too many requests came from your connection in a short time, so this one was not accepted and "
+            "nothing was saved. Please wait a few minutes and try again.")
+
+
 def _is_api() -> bool:
     return request.path.startswith("/api/")
 
@@ -88,6 +92,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code == 429:
+            exc.description = TOO_MANY
         if not _is_api():
             if exc.code is None or exc.code < 400:
                 return exc

@@ -199,8 +199,21 @@ def next_step_message(session: Session, instance: ProcessInstance) -> str:
     return f"It now waits for: {', '.join(waiting)}." if waiting else "It is being processed."
 
 
+def asked_by(instance: ProcessInstance) -> str:
+    """Who filed a request: the staff member, or the member of the public by the name they wrote."""
+    if instance.started_by is not None:
+        return instance.started_by.display_name
+    name_field = procedures.get(instance.process_key).filer_name_field
+    return f"{(instance.data or {}).get(name_field) or 'Someone'} (member of the public)"
+
+
+def via_web(instance: ProcessInstance) -> bool:
+    """Whether the request came in through the public web form (marked so in the inbox and on its page)."""
+    return (instance.data or {}).get("received_via") == "web"
+
+
 def init_app(app) -> None:
     """Make the helpers available to every template."""
-    app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words)
-    app.jinja_env.globals.update(is_overdue=is_overdue, action_names=ACTION_NAMES, decision_names=DECISION_NAMES,
-                                 decision_words=decision_words)
+    app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words, asked_by=asked_by)
+    app.jinja_env.globals.update(is_overdue=is_overdue, via_web=via_web, action_names=ACTION_NAMES,
+                                 decision_names=DECISION_NAMES, decision_words=decision_words)

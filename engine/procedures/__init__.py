@@ -61,6 +61,14 @@ class Procedure:
     starter_role: str = REQUESTER
     # Record fields only the City Attorney and the Communications Manager may read (attorney-client privilege).
     privileged_fields: frozenset[str] = frozenset()
+    # Members of the public file these through the public pages (engine/public.py), as this kind.
+    public_kind: str | None = None
+    # The record fields holding the name and address of whoever wrote in (a member of the public has no user).
+    filer_name_field: str | None = None
+    filer_email_field: str | None = None
+    # The letters the public status page reports: the City acknowledged, and responded in writing.
+    acknowledgement_letter: str | None = None
+    response_letter: str | None = None
 
     def may_start(self, actor: Actor) -> bool:
         """Whether the actor may file a request of this procedure (any staff member, unless a rule says)."""
@@ -72,6 +80,10 @@ class Procedure:
 
     def start_fields(self, session: Session, actor: Actor | None = None) -> list[Field]:
         """The fields of the start form; choices may depend on who files it (e.g. the accounts they manage)."""
+        raise NotImplementedError
+
+    def public_fields(self, session: Session) -> list[Field]:
+        """The public form: the start fields a member of the public fills in, in their words (public kinds only)."""
         raise NotImplementedError
 
     def task_fields(self, session: Session, form_key: str, record: dict) -> list[Field]:

@@ -15,6 +15,9 @@ from engine.models import Account, AuditEvent, ProcessInstance, User, UserRole
 from engine.roles import ADMINISTRATIVE_LIEUTENANT, COMMUNICATIONS_MANAGER, role_name
 from engine.users import Actor
 
+# How long a member of the public's comment, explanation or basis may be: about 1,500 words.
+PUBLIC_TEXT_LIMIT = 10000
+
 PLATFORM_NAMES = {"facebook": "Facebook", "x": "X (Twitter)", "instagram": "Instagram", "youtube": "YouTube",
                   "vimeo": "Vimeo", "linkedin": "LinkedIn", "nextdoor": "Nextdoor", "tiktok": "TikTok",
                   "other": "Other"}

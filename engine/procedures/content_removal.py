@@ -35,6 +35,21 @@ CATEGORIES = (
     ("spam", "Commercial promotions or spam"),
     ("links_to_prohibited", "Hyperlinks to material that falls into one of the foregoing categories"),
 )
+# The same categories in plain words, for the public pages (the policy's words stay beside them).
+PLAIN_CATEGORIES = {
+    "obscene": "Sexual or pornographic words, pictures or video.",
+    "threat": "A threat to hurt someone or to damage property.",
+    "ip_violation": "Something a person says was copied from their work without permission, such as a photo, "
+                    "text or a logo.",
+    "unrelated": "Something that is not about City government or City services.",
+    "private_info": "Someone's personal information, such as a home address or phone number, posted without "
+                    "their permission.",
+    "public_safety_security": "Information that could weaken the security of police, fire or other public "
+                              "safety systems.",
+    "nonpublic_data": "Information the law says is private, confidential or not public.",
+    "spam": "Advertising, sales pitches or spam.",
+    "links_to_prohibited": "Links to anything in this list.",
+}
 STAGES = (("published", "Published, then removed"), ("pre_publication", "Denied before publication"))
 SCREENSHOT_LETTER = "screenshot_to_communications"
 

@@ -13,7 +13,7 @@ from engine.errors import Invalid
 from engine.fields import CHOICE, EMAIL, STRING, TEXT, Field, validate
 from engine.outbox import Letter
 from engine.procedures import Described, Procedure, Submission, register
-from engine.procedures.common import city_signature, local_date
+from engine.procedures.common import PUBLIC_TEXT_LIMIT, city_signature, local_date
 from engine.procedures.removal_appeal import RECEIVED_VIA
 
 RECOMMENDATIONS = (("no_change", "No change to the policy"), ("amend", "Amend the policy"))
@@ -30,6 +30,11 @@ class LegalityDispute(Procedure):
     # "The City should acknowledge the claim promptly": sent at once, and escalated if not sent by its deadline.
     letter_deadlines = {ACKNOWLEDGEMENT_LETTER: "dispute_acknowledgement"}
     privileged_fields = frozenset({"advice"})
+    public_kind = "dispute"
+    filer_name_field = "disputant_name"
+    filer_email_field = "disputant_email"
+    acknowledgement_letter = ACKNOWLEDGEMENT_LETTER
+    response_letter = RESPONSE_LETTER
 
     def start_fields(self, session, actor=None):
         """Who disputes, which portion of the policy, on what basis, and how it came in."""
@@ -42,6 +47,17 @@ class LegalityDispute(Procedure):
             Field("basis", TEXT, "The basis of the dispute", max_length=20000),
             Field("received_via", CHOICE, "Received by", choices=tuple(c for c, _ in RECEIVED_VIA),
                   choice_labels=RECEIVED_VIA),
+        ]
+
+    def public_fields(self, session):
+        """The dispute as a member of the public writes it: which portion of the policy, and why."""
+        return [
+            Field("disputant_name", STRING, "Your name"),
+            Field("disputant_email", EMAIL, "Your e-mail address", max_length=254,
+                  hint="The receipt, the City's acknowledgement and its written response are sent here."),
+            Field("policy_section", STRING, "The portion of the policy you dispute", max_length=500,
+                  hint='For example "Rules of Use, the removal categories".'),
+            Field("basis", TEXT, "Why you believe that portion is not lawful", max_length=PUBLIC_TEXT_LIMIT),
         ]
 
     def task_fields(self, session, form_key, record):

@@ -16,7 +16,15 @@ from engine.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Fie
 from engine.models import Account, ProcessInstance
 from engine.outbox import Letter
 from engine.procedures import Described, Procedure, Submission, TaskTarget, register
-from engine.procedures.common import account_facts, account_field, accounts_for, city_signature, local_date
+from engine.procedures.common import (
+    PUBLIC_TEXT_LIMIT,
+    account_facts,
+    account_field,
+    account_label,
+    accounts_for,
+    city_signature,
+    local_date,
+)
 from engine.roles import SOCIAL_MEDIA_MANAGER
 
 RECEIVED_VIA = (("web", "The public web form"), ("email", "E-mail"), ("mail", "Letter"))
@@ -38,6 +46,10 @@ class RemovalAppeal(Procedure):
     key = "removal_appeal"
     name = "Appeal of a removed comment"
     letters = frozenset({RESPONSE_LETTER})
+    public_kind = "appeal"
+    filer_name_field = "appellant_name"
+    filer_email_field = "appellant_email"
+    response_letter = RESPONSE_LETTER
 
     def start_fields(self, session, actor=None):
         """Who appeals, about which account and comment, why, and how the appeal came in."""
@@ -52,6 +64,21 @@ class RemovalAppeal(Procedure):
             Field("removal_id", RECORD, "Removal record number, if known", required=False),
             Field("received_via", CHOICE, "Received by", choices=tuple(c for c, _ in RECEIVED_VIA),
                   choice_labels=RECEIVED_VIA),
+        ]
+
+    def public_fields(self, session):
+        """The appeal as a member of the public writes it: about which account and comment, and why."""
+        return [
+            Field("appellant_name", STRING, "Your name"),
+            Field("appellant_email", EMAIL, "Your e-mail address", max_length=254,
+                  hint="The receipt and the City's written response are sent here."),
+            account_field("account", "The City account your comment was on",
+                          accounts_for(session, None, public_only=True)),
+            Field("comment_text", TEXT, "Your comment, as you remember it", max_length=PUBLIC_TEXT_LIMIT),
+            Field("explanation", TEXT, "Why your comment does not fall into any of the removal categories",
+                  max_length=PUBLIC_TEXT_LIMIT, hint="The categories are listed on this page."),
+            Field("removal_id", RECORD, "Removal number, if the City gave you one", required=False,
+                  hint="Leave it empty if you do not have one."),
         ]
 
     def task_fields(self, session, form_key, record):
@@ -77,6 +104,12 @@ class RemovalAppeal(Procedure):
         account = session.get(Account, clean["account"])
         if "removal_id" in clean:
             removal = removal_of(session, clean["removal_id"])
+            if actor.id is None:  # the public: one answer, whether the number is unknown or another account's
+                if removal is None or removal.restricted or removal.data.get("account_id") != account.id:
+                    raise Invalid("No such removal on this account.",
+                                  {"removal_id": [f"There is no removal {clean['removal_id']} on "
+                                                  f"{account_label(account)}. Leave the number empty if unsure."]})
+                return {**clean, **account_facts(account)}
             visible = removal is not None and authz.may_view(session, actor, removal)
             if removal is None or (removal.restricted and not visible):
                 raise Invalid("No such removal record.",

@@ -273,3 +273,6 @@ def get_attachment(attachment_id):
     session = get_session()
     attachment = attachments.viewable(session, g.actor, attachment_id)
     return image_response(attachment, attachments.content(session, attachment))
+
+
+from web.api import public  # noqa: E402,F401  (the public endpoints, on this blueprint)

@@ -9,6 +9,7 @@ ERRORS = {
     "403": "Authenticated but not allowed", "404": "Not found",
     "409": "Conflict: the task is no longer open, or the request changed concurrently",
     "413": "Body too large", "415": "Not JSON",
+    "429": "Too many requests from this client; Retry-After says when to try again",
 }
 
 
@@ -81,6 +82,15 @@ def _image_op():
     return op
 
 
+def _public_filing(summary, *required, **optional):
+    """POST /public/appeals or /public/disputes: no token; the body is the fields (or {"data": fields})."""
+    account = {"account": {"type": "integer", "description": "GET the public appeal page for the accounts"}}
+    fields = {name: account.get(name, S) for name in required} | optional | {
+        "received_via": {"type": "string", "enum": ["web"]}}
+    return _op(summary, "201", _obj(tracking_code=S), errors=("400", "413", "415", "429"), public=True,
+               body={"type": "object", "required": list(required), "properties": fields})
+
+
 @cache
 def openapi_document() -> dict:
     """The whole document."""
@@ -130,13 +140,25 @@ def openapi_document() -> dict:
         "/attachments": {"post": _upload_op()},
         "/attachments/{attachment_id}": {"get": _image_op()},
         "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
+        "/public/appeals": {"post": _public_filing("An appeal of a removed comment, by a member of the public",
+                                                   "appellant_name", "appellant_email", "account", "comment_text",
+                                                   "explanation", removal_id=INT)},
+        "/public/disputes": {"post": _public_filing("A dispute of the policy's legality, by a member of the public",
+                                                    "disputant_name", "disputant_email", "policy_section",
+                                                    "basis")},
+        "/public/requests/{tracking_code}": {"get": _op(
+            "The public facts of a request filed by the public: no names, comments or advice", "200",
+            _obj(kind={"type": "string", "enum": ["appeal", "dispute"]},
+                 status={"type": "string", "enum": ["received", "acknowledged", "responded"]},
+                 received_at=T, acknowledged_at=NT, responded_at=NT, response=NS),
+            errors=("404", "429"), public=True, params=[_param("tracking_code", "path")])},
     }
     event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
         "started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"]},
         task=NS, task_id=NS, decision=NS, comment=NS)
     task = _obj(id=S, instance_id=INT, process_key=S, name=S, form_key=S, role=S, department=NS, assignee=NS,
-                state=S, title=S, requested_by=S, created_at=T, due_at=NT, form=_ref("Form"))
-    summary = _obj(id=INT, key=S, version=S, title=S, status=S, outcome=NS, started_by=S, started_at=T, ended_at=NT)
+                state=S, title=S, requested_by=NS, created_at=T, due_at=NT, form=_ref("Form"))
+    summary = _obj(id=INT, key=S, version=S, title=S, status=S, outcome=NS, started_by=NS, started_at=T, ended_at=NT)
     instance = {"allOf": [_ref("InstanceSummary"), _obj(
         data={"type": "object"}, tasks={"type": "array", "items": _ref("Task")},
         history={"type": "array", "items": _ref("Event")})]}

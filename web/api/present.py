@@ -15,6 +15,11 @@ def _time(value):
     return moment.isoformat() if moment else None
 
 
+def _username(user) -> str | None:
+    """Who filed a request; null for one a member of the public filed through the public pages."""
+    return user.username if user is not None else None
+
+
 def me(actor: Actor) -> dict:
     """The caller."""
     return {"username": actor.username, "display_name": actor.display_name, "department": actor.department_code,
@@ -34,7 +39,7 @@ def task(row: Task, form: list[dict] | None = None) -> dict:
         "department": row.department.code if row.department else None,
         "assignee": row.assignee.username if row.assignee else None,
         "state": row.state, "title": row.instance.title,
-        "requested_by": row.instance.started_by.username,
+        "requested_by": _username(row.instance.started_by),
         "created_at": _time(row.created_at), "due_at": _time(row.due_at),
     }
     if form is not None:
@@ -52,7 +57,7 @@ def event(row: AuditEvent) -> dict:
 def instance_summary(row: ProcessInstance) -> dict:
     """An instance in a list."""
     return {"id": row.id, "key": row.process_key, "version": row.version_hash, "title": row.title,
-            "status": row.status, "outcome": row.outcome, "started_by": row.started_by.username,
+            "status": row.status, "outcome": row.outcome, "started_by": _username(row.started_by),
             "started_at": _time(row.started_at), "ended_at": _time(row.ended_at)}
 
 

@@ -1,0 +1,131 @@
+"""The public pages: no login. The City's public notice, the appeal and dispute forms, the confirmation with
+its tracking code, and the status page a tracking code opens.
+
+Abuse resistance: CSRF tokens on the forms (CSRFProtect), a honeypot field, size limits on every field and
+on the whole request, rate limits per client (web/ratelimit.py), and text only: what the public types is
+stored as text and always rendered escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, redirect, render_template, request, session, url_for
+
+from engine import procedures, public
+from engine.errors import Invalid
+from engine.procedures.content_removal import CATEGORIES, PLAIN_CATEGORIES
+from forms.public import HONEYPOT, lookup_form, public_form
+from web.db import get_session, transactional
+from web.pages import show_errors
+
+public_pages = Blueprint("public", __name__, url_prefix="/public")
+log = logging.getLogger("civicflow.public")
+# The largest filing (two texts of 10,000 characters, every character escaped) fits; nothing larger is read.
+PUBLIC_MAX_BYTES = 128 * 1024
+FILED = "civicflow.filed"  # the session key of the confirmation: the code of what this browser just filed
+TITLES = {"appeal": "Appeal the removal of your comment", "dispute": "Dispute the City's Social Media Policy"}
+EXAMPLE_CODE = "K7QM-4XPA-9RTD-2WEH-5NBC"
+
+
+def limit_body_size() -> None:
+    """Before anything reads it (CSRF included): a public request's body is at most PUBLIC_MAX_BYTES."""
+    if request.path.startswith(("/public/", "/api/v1/public/")):
+        request.max_content_length = PUBLIC_MAX_BYTES
+
+
+def categories() -> list[tuple[str, str]]:
+    """The removal categories: the policy's words and the same in plain words, in the policy's order."""
+    return [(label, PLAIN_CATEGORIES[code]) for code, label in CATEGORIES]
+
+
+def _notice_page_context() -> dict:
+    current = public.notice(get_session())
+    return {"notice": public.notice_blocks(current.body), "categories": categories()}
+
+
+@public_pages.get("/")
+def index():
+    """What a member of the public can do here: appeal, dispute, follow a request; the notice."""
+    return render_template("public/index.html", titles=TITLES, **_notice_page_context())
+
+
+@public_pages.get("/notice")
+def notice():
+    """The City's public notice: the page every City account links to (the policy's Rules of Use)."""
+    return render_template("public/notice.html", **_notice_page_context())
+
+
+def _form_page(kind, form, general_errors=(), status=200):
+    return render_template("public/form.html", kind=kind, title=TITLES[kind], form=form, honeypot=HONEYPOT,
+                           general_errors=list(general_errors), **_notice_page_context()), status
+
+
+@public_pages.route("/<any(appeal, dispute):kind>", methods=["GET", "POST"])
+@transactional
+def file(kind):
+    """The appeal or dispute form; a filing starts the procedure and e-mails a receipt with the tracking code."""
+    db = get_session()
+    form = public_form(db, kind)(request.form if request.method == "POST" else None)
+    if request.method == "GET":
+        return _form_page(kind, form)
+    if form[HONEYPOT].data:
+        log.info("public %s refused: the honeypot field was filled", kind)
+        return _form_page(kind, form, ['The field "Leave this field empty" must be left empty; nothing was '
+                                       "sent. Clear it and send the form again."], status=400)
+    general: list[str] = []
+    if form.validate():
+        data = {name: field.data for name, field in form._fields.items()
+                if name != HONEYPOT and field.data not in (None, "", [])}
+        try:
+            filed = public.submit(db, kind, data)
+        except Invalid as exc:
+            db.rollback()
+            general = show_errors(form, exc)
+        else:
+            session[FILED] = filed.code
+            return redirect(url_for("public.received"), code=303)
+    return _form_page(kind, form, general, status=400)
+
+
+@public_pages.get("/received")
+def received():
+    """The confirmation of what this browser just filed: the tracking code, its link, a copy of what was sent."""
+    code = session.get(FILED)
+    if not code:
+        return redirect(url_for("public.index"))
+    db = get_session()
+    filed = public.find(db, code)
+    procedure = procedures.get(filed.instance.process_key)
+    copy = public.what_was_sent(db, procedure, filed.instance.data)
+    return render_template("public/received.html", code=code, kind=filed.kind, title=TITLES[filed.kind],
+                           filed=filed, copy=copy, email=filed.instance.data.get(procedure.filer_email_field))
+
+
+@public_pages.get("/requests")
+def lookup():
+    """Find a request by its tracking code (typed from the receipt), then go to its status page."""
+    form = lookup_form()(request.args)
+    if "code" not in request.args:
+        return render_template("public/lookup.html", form=form, example=EXAMPLE_CODE)
+    raw = public.normalise(form.code.data or "")
+    if raw is None:
+        form.code.errors = [f"A tracking code has 20 letters and digits, like {EXAMPLE_CODE}."]
+        return render_template("public/lookup.html", form=form, example=EXAMPLE_CODE), 400
+    public.find(get_session(), raw)  # the same "no request has this code" for every wrong code
+    return redirect(url_for("public.status", tracking_code=public.format_code(raw)))
+
+
+@public_pages.get("/requests/<tracking_code>")
+def status(tracking_code):
+    """The public facts of one request: received, acknowledged, responded, and the City's written response."""
+    db = get_session()
+    found = public.find(db, tracking_code)
+    facts = public.status_of(db, found)
+    return render_template("public/status.html", facts=facts, code=public.format_code(public.normalise(tracking_code)),
+                           title=TITLES[facts.kind])
+
+
+# The views the rate limits apply to (web/__init__.py): what writes, and what looks a code up.
+SUBMISSIONS = ["public.file"]
+LOOKUPS = ["public.lookup", "public.status"]
