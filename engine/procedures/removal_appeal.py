@@ -76,7 +76,7 @@ class RemovalAppeal(Procedure):
                           accounts_for(session, None, public_only=True)),
             Field("comment_text", TEXT, "Your comment, as you remember it", max_length=PUBLIC_TEXT_LIMIT),
             Field("explanation", TEXT, "Why your comment does not fall into any of the removal categories",
-                  max_length=PUBLIC_TEXT_LIMIT, hint="The categories are listed on this page."),
+                  max_length=PUBLIC_TEXT_LIMIT, hint='The categories are under "What may be removed" on this page.'),
             Field("removal_id", RECORD, "Removal number, if the City gave you one", required=False,
                   hint="Leave it empty if you do not have one."),
         ]
