@@ -124,6 +124,7 @@ def serve(host, port, threads):
     # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the scheduler stop cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     click.echo(f"civicflow serving on http://{host}:{port}/ ({doing})")
+    click.echo(f"the public's page (no login): http://{host}:{port}/public/")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
     finally:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
 
 from engine import procedures, public
 from engine.errors import Invalid
 from engine.procedures.content_removal import CATEGORIES, PLAIN_CATEGORIES
 from forms.public import HONEYPOT, lookup_form, public_form
 from web.db import get_session, transactional
+from web.errors import error_page
 from web.pages import show_errors
 
 public_pages = Blueprint("public", __name__, url_prefix="/public")
@@ -88,6 +90,20 @@ def file(kind):
     return _form_page(kind, form, general, status=400)
 
 
+@public_pages.errorhandler(CSRFError)
+def form_expired(_exc):
+    """A form left open past its security token's lifetime: the same form again with what was written in it
+    (nothing is lost, nothing was sent) and a fresh token."""
+    kind = (request.view_args or {}).get("kind")
+    if request.endpoint != "public.file" or kind not in TITLES:
+        return error_page(400, "The form's security token was missing or has expired, so nothing was sent. "
+                               "Reload the page and try again.")
+    form = public_form(get_session(), kind)(request.form)
+    form[HONEYPOT].data = ""
+    return _form_page(kind, form, ["The page was open a long time, so for your security nothing was sent yet. "
+                                   "What you wrote is below: check it and send it again."], status=400)
+
+
 @public_pages.get("/received")
 def received():
     """The confirmation of what this browser just filed: the tracking code, its link, a copy of what was sent."""
@@ -122,8 +138,9 @@ def status(tracking_code):
     db = get_session()
     found = public.find(db, tracking_code)
     facts = public.status_of(db, found)
-    return render_template("public/status.html", facts=facts, code=public.format_code(public.normalise(tracking_code)),
-                           title=TITLES[facts.kind])
+    page = render_template("public/status.html", facts=facts, title=TITLES[facts.kind],
+                           code=public.format_code(public.normalise(tracking_code)))
+    return page, 200, {"X-Robots-Tag": "noindex"}
 
 
 # The views the rate limits apply to (web/__init__.py): what writes, and what looks a code up.

@@ -43,7 +43,9 @@ def public_dispute():
 def public_status(tracking_code):
     """The public facts of one request, found by its tracking code (404 alike for unknown and malformed)."""
     session = get_session()
-    return jsonify(public.status_of(session, public.find(session, tracking_code)).as_json())
+    response = jsonify(public.status_of(session, public.find(session, tracking_code)).as_json())
+    response.headers.update({"Cache-Control": "no-store", "X-Robots-Tag": "noindex"})
+    return response
 
 
 # The views the rate limits apply to (web/__init__.py).
