@@ -287,14 +287,30 @@ def change_notice(session: Session, actor: Actor, body) -> PublicNotice:
 
 
 def notice_blocks(text: str) -> list[tuple[str, list[str]]]:
-    """Plain text as blocks for a page: ("p", [paragraph]) or ("ul", [items]) for lines starting "- "."""
-    blocks = []
-    for chunk in (c.strip() for c in text.replace("\r\n", "\n").split("\n\n")):
-        if not chunk:
-            continue
-        lines = [line.strip() for line in chunk.split("\n") if line.strip()]
-        if all(line.startswith("- ") for line in lines):
-            blocks.append(("ul", [line[2:].strip() for line in lines]))
+    """Plain text as blocks for a page: ("p", [paragraph]) for lines run together, ("ul", [items]) for lines that
+    start "- ". A blank line ends a paragraph or a list."""
+    blocks: list[tuple[str, list[str]]] = []
+    paragraph: list[str] = []
+    items: list[str] = []
+
+    def close():
+        if paragraph:
+            blocks.append(("p", [" ".join(paragraph)]))
+        if items:
+            blocks.append(("ul", list(items)))
+        paragraph.clear()
+        items.clear()
+
+    for line in (raw.strip() for raw in text.replace("\r\n", "\n").split("\n")):
+        if not line:
+            close()
+        elif line.startswith("- "):
+            if paragraph:
+                close()
+            items.append(line[2:].strip())
         else:
-            blocks.append(("p", [" ".join(lines)]))
+            if items:
+                close()
+            paragraph.append(line)
+    close()
     return blocks
