@@ -65,6 +65,8 @@ def visible_instances_clause(actor: Actor):
     (who hears of the Communications Manager's overdue tasks);
     restricted (investigative) ones only for police roles among those.
     """
+    if actor.id is None:
+        return false()  # a member of the public: "== actor.id" would read IS NULL; they see by tracking code only
     involved = exists(select(Task.id).where(
         Task.instance_id == ProcessInstance.id,
         or_(_eligible_task_clause(actor), Task.completed_by_id == actor.id),
@@ -72,11 +74,8 @@ def visible_instances_clause(actor: Actor):
     overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER, CITY_ADMINISTRATOR})
     unrestricted = or_(involved, overseer) if overseer else involved
     restricted_ok = involved if actor.is_police else false()
-    # A member of the public (no id) owns nothing here: "started_by_id == None" would be IS NULL, every
-    # request filed through the public pages. They follow their own by its tracking code (engine/public.py).
-    own = ProcessInstance.started_by_id == actor.id if actor.id is not None else false()
     return or_(
-        own,
+        ProcessInstance.started_by_id == actor.id,
         and_(ProcessInstance.restricted.is_(False), unrestricted),
         and_(ProcessInstance.restricted.is_(True), restricted_ok),
     )

@@ -61,6 +61,11 @@ def is_storable_text(value: str) -> bool:
     return True
 
 
+def one_line_break(value):
+    """Text with every line break as one "\\n": a browser sends CRLF, and a limit counts what the person typed."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+
 UNSTORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
 
 
@@ -104,7 +109,7 @@ def _check(field: Field, value, errors: dict[str, list[str]]):
         return fail("Must be a string.")
     if not is_storable_text(value):
         return fail(UNSTORABLE)
-    text = value.strip()
+    text = one_line_break(value).strip() if field.type == TEXT else value.strip()
     if field.required and not text:
         return fail("This field is required.")
     if len(text) > field.max_length:

@@ -168,7 +168,7 @@ def receipt(session: Session, procedure: procedures.Procedure, instance: Process
         "What you sent:\n\n" + "\n\n".join(copy) + "\n\n"
         "City of West St. Paul\n"
     )
-    subject = f"We received your {KIND_WORDS[kind]}"
+    subject = f"Receipt: your {KIND_WORDS[kind]}"
     return outbox.Letter(recipients=(record[procedure.filer_email_field],),
                          subject=subject, body=body)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -95,6 +95,14 @@ def _run(step) -> None:
         raise
     except SpiffWorkflowException as exc:
         raise ExpressionError(f"The procedure's diagram failed: {exc}")
+
+
+TITLE_LENGTH = 300  # ProcessInstance.title
+
+
+def clip_title(title: str) -> str:
+    """A request's title as stored: a long name or policy section is cut with an ellipsis (the record is whole)."""
+    return title if len(title) <= TITLE_LENGTH else title[:TITLE_LENGTH - 1].rstrip() + "…"
 
 
 def _department_id(session: Session, code: str | None) -> int | None:
@@ -186,7 +194,7 @@ def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.L
             before = procedure.describe(instance.data)
             instance.data = {**instance.data, **record_updates}
             described = procedure.describe(instance.data)
-            instance.title, instance.restricted = described.title, described.restricted
+            instance.title, instance.restricted = clip_title(described.title), described.restricted
             if described.department_code != before.department_code:
                 instance.department_id = _department_id(session, described.department_code)
         _queue_letters(session, procedure, instance, letters)
@@ -219,7 +227,7 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
     with outbox.collecting() as letters, _running(session) as noted:
         _run(workflow.do_engine_steps)
         instance = ProcessInstance(
-            process_key=key, model_id=model.id, version_hash=model.version_hash, title=described.title,
+            process_key=key, model_id=model.id, version_hash=model.version_hash, title=clip_title(described.title),
             status="running", restricted=described.restricted,
             department_id=_department_id(session, described.department_code),
             started_by_id=actor.id, started_at=deadlines.moment().replace(tzinfo=None), data=clean,
@@ -346,6 +354,8 @@ def task_form(session: Session, task: Task) -> list[dict]:
 
 
 def _task_scope_clause(actor: Actor, scope: str):
+    if actor.id is None:
+        return false()  # a member of the public has no tasks ("assignee_id == None" would be every unclaimed one)
     if scope == "mine":
         return and_(Task.state == "open", Task.assignee_id == actor.id)
     if scope == "available":

@@ -12,7 +12,6 @@ from wtforms import (
     BooleanField,
     EmailField,
     Form,
-    IntegerField,
     PasswordField,
     RadioField,
     SelectChoice,
@@ -21,7 +20,7 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 from engine import fields as f
 from engine import procedures
@@ -30,8 +29,13 @@ from engine.users import Actor
 from forms.fields import AtLeastOne, CheckboxGroupField, ImageUploadField, UsernameListField
 from forms.validators import Storable
 
+RECORD_NUMBER = "Must be a number such as 12."
 ONE_OR_MORE = re.compile(r"\s*\(one or more\)\s*$")
 RADIO_LIMIT = 4  # a choice among this few is a set of radio buttons: every option visible, one keystroke each
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
 
 
 def choice_label(value: str) -> str:
@@ -65,8 +69,10 @@ def _field(spec: f.Field):
     if spec.type == f.IMAGE:
         return ImageUploadField(label, required=spec.required, description=hint)
     if spec.type == f.RECORD and not spec.choices:
-        return IntegerField(label, validators=[presence, NumberRange(min=1)], description=hint,
-                            render_kw={"inputmode": "numeric"})
+        # Text with one plain message (an IntegerField says "Not a valid integer value" and more); the engine
+        # takes the digits.
+        return StringField(label, validators=[presence, Regexp(r"^\s*[0-9]{1,9}\s*$", message=RECORD_NUMBER)],
+                           description=hint, filters=[_stripped], render_kw={"inputmode": "numeric"})
     if spec.type in (f.CHOICE, f.MULTICHOICE, f.RECORD):
         choices = [SelectChoice(c, spec.label_of(c) or choice_label(c)) for c in spec.choices]
         if spec.type == f.RECORD:
@@ -88,7 +94,8 @@ def _field(spec: f.Field):
     length = Length(max=spec.max_length)
     kind = {f.TEXT: TextAreaField, f.URL: URLField, f.SECRET: PasswordField, f.EMAIL: EmailField}.get(
         spec.type, StringField)
-    return kind(label, validators=[presence, length, Storable()], description=hint)
+    filters = [f.one_line_break] if spec.type == f.TEXT else []
+    return kind(label, validators=[presence, length, Storable()], description=hint, filters=filters)
 
 
 def form_class(name: str, specs: list[f.Field]) -> type[Form]:

@@ -45,6 +45,10 @@ TOO_MANY = ("Too many requests came from your connection in a short time, so thi
             "nothing was saved. Please wait a few minutes and try again.")
 
 
+TOO_LARGE_FOR_PUBLIC = ("What you sent is larger than this form accepts, so nothing was sent. Each text may be "
+                        "at most 10,000 characters; shorten it and send it again.")
+
+
 def _is_api() -> bool:
     return request.path.startswith("/api/")
 
@@ -94,6 +98,8 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code == 429:
             exc.description = TOO_MANY
+        if exc.code == 413 and request.path.startswith(("/public/", "/api/v1/public/")):
+            exc.description = TOO_LARGE_FOR_PUBLIC
         if not _is_api():
             if exc.code is None or exc.code < 400:
                 return exc

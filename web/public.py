@@ -9,6 +9,7 @@ stored as text and always rendered escaped.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
@@ -23,9 +24,12 @@ from web.pages import show_errors
 
 public_pages = Blueprint("public", __name__, url_prefix="/public")
 log = logging.getLogger("civicflow.public")
-# The largest filing (two texts of 10,000 characters, every character escaped) fits; nothing larger is read.
-PUBLIC_MAX_BYTES = 128 * 1024
+# The largest filing fits: two texts of 10,000 characters, each character up to 12 bytes once URL-encoded or
+# JSON-escaped (an emoji), with the short fields. Nothing larger is read.
+PUBLIC_MAX_BYTES = 256 * 1024
 FILED = "civicflow.filed"  # the session key of the confirmation: the code of what this browser just filed
+# How long the confirmation shows what was filed: long enough to note the code, short on a shared computer.
+CONFIRMATION_SECONDS = 15 * 60
 TITLES = {"appeal": "Appeal the removal of your comment", "dispute": "Dispute the City's Social Media Policy"}
 EXAMPLE_CODE = "K7QM-4XPA-9RTD-2WEH-5NBC"
 
@@ -73,6 +77,7 @@ def file(kind):
         return _form_page(kind, form)
     if form[HONEYPOT].data:
         log.info("public %s refused: the honeypot field was filled", kind)
+        form[HONEYPOT].data = ""  # a person who filled it by accident (an autofill) cannot reach it to clear it
         return _form_page(kind, form, ['The field "Leave this field empty" must be left empty; nothing was '
                                        "sent. Clear it and send the form again."], status=400)
     general: list[str] = []
@@ -85,7 +90,7 @@ def file(kind):
             db.rollback()
             general = show_errors(form, exc)
         else:
-            session[FILED] = filed.code
+            session[FILED] = {"code": filed.code, "at": time.time()}
             return redirect(url_for("public.received"), code=303)
     return _form_page(kind, form, general, status=400)
 
@@ -107,9 +112,11 @@ def form_expired(_exc):
 @public_pages.get("/received")
 def received():
     """The confirmation of what this browser just filed: the tracking code, its link, a copy of what was sent."""
-    code = session.get(FILED)
-    if not code:
+    filed_here = session.get(FILED)
+    if not isinstance(filed_here, dict) or time.time() - filed_here.get("at", 0) > CONFIRMATION_SECONDS:
+        session.pop(FILED, None)  # the next person at a shared computer does not see it
         return redirect(url_for("public.index"))
+    code = filed_here["code"]
     db = get_session()
     filed = public.find(db, code)
     procedure = procedures.get(filed.instance.process_key)

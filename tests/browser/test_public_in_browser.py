@@ -199,7 +199,7 @@ def test_a_member_of_the_public_appeals_a_removal_and_reads_the_response_in_the_
 
     # The receipt: the same code and the status page's link.
     [receipt] = web.mail.to(APPELLANT)
-    assert receipt["Subject"] == "We received your appeal of a removed comment"
+    assert receipt["Subject"] == "Receipt: your appeal of a removed comment"
     text = text_of(receipt)
     assert "Dear Jo Public," in text and f"Your tracking code: {code}" in text
     assert COMMENT in text and EXPLANATION in text and ACCOUNT in text
@@ -271,7 +271,7 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
 
     # The receipt and the acknowledgement arrive at once.
     letters = web.mail.to(DISPUTANT, count=2)
-    receipt = letter_with_subject(letters, "We received your dispute of the City's Social Media Policy")
+    receipt = letter_with_subject(letters, "Receipt: your dispute of the City's Social Media Policy")
     assert f"Your tracking code: {code}" in text_of(receipt)
     acknowledgement = letter_with_subject(letters, "We received your dispute of the Social Media Policy")
     assert SECTION in text_of(acknowledgement)
