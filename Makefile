@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/public.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

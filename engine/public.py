@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from engine import audit, clock, outbox, procedures, services
 from engine.errors import Invalid, NotAllowed, NotFound
@@ -80,7 +80,9 @@ def code_hash(raw: str) -> str:
 def find(session: Session, code) -> PublicRequest:
     """The public request a tracking code opens; NotFound, the same for a malformed and an unknown code."""
     raw = normalise(code)
-    found = session.scalar(select(PublicRequest).where(PublicRequest.code_hash == code_hash(raw))) if raw else None
+    # The request comes with its record, not its workflow state (kilobytes no public answer needs).
+    query = select(PublicRequest).options(joinedload(PublicRequest.instance).defer(ProcessInstance.state))
+    found = session.scalar(query.where(PublicRequest.code_hash == code_hash(raw))) if raw else None
     if found is None:
         raise NotFound("No request has this tracking code. Check it against your receipt.")
     return found
