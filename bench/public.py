@@ -46,7 +46,6 @@ import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from importlib.metadata import version  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
@@ -55,7 +54,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import event, func, insert, select, text  # noqa: E402
+from sqlalchemy import event, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from engine import audit, clock, deadlines, public, services, state, users  # noqa: E402
@@ -528,23 +527,14 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
 
 
 def _postgres_databases(admin_url: str):
-    """Two throwaway databases on the server of admin_url, and a function that drops them."""
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    stem = f"civicflow_public_bench_{uuid.uuid4().hex[:8]}"
-    names = {size: f"{stem}_{size}" for size in SIZES}
-    with admin.connect() as connection:
-        for name in names.values():
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            for name in names.values():
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    urls = {size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            for size, name in names.items()}
-    return urls, drop
+    """Two throwaway databases, one per size, on the server of admin_url, and a function that drops them
+    (bench/inbox.py's, for the same two sizes)."""
+    if "bench_inbox" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_inbox", _HERE / "inbox.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_inbox"]._postgres_databases(admin_url)
 
 
 def main(argv=None) -> None:
