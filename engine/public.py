@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from engine import audit, clock, outbox, procedures, services
 from engine.errors import Invalid, NotAllowed, NotFound
-from engine.fields import TEXT, Field, is_storable_text, validate
+from engine.fields import TEXT, Field, is_storable_text, one_line_break, validate
 from engine.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
 from engine.procedures.common import local_date
 from engine.roles import ADMIN, PUBLIC
@@ -31,7 +31,6 @@ GROUP = 4
 # Where a request's public status page is, under the City's base URL (the web app serves it there).
 STATUS_PATH = "/public/requests/"
 RECEIPT_LETTER = "public_receipt"
-STATUSES = ("received", "acknowledged", "responded")
 NOTICE_LIMIT = 20000
 
 
@@ -41,11 +40,6 @@ def procedure_of(kind: str) -> procedures.Procedure:
         if procedure.public_kind is not None and procedure.public_kind == kind:
             return procedure
     raise NotFound(f'The public cannot file "{kind}".')
-
-
-def kinds() -> dict[str, procedures.Procedure]:
-    """Every kind of request the public may file, by kind."""
-    return {p.public_kind: p for p in procedures.all_procedures() if p.public_kind}
 
 
 # ---- tracking codes ------------------------------------------------------------------------------
@@ -197,7 +191,8 @@ class Status:
                 "response": self.response}
 
 
-def _first_letter(session: Session, instance_id: int, letter: str | None, *, newest: bool = False):
+def _letter(session: Session, instance_id: int, letter: str | None, *, newest: bool = False):
+    """When the request's first (or newest) letter of this name was written, and its text."""
     if letter is None:
         return None
     order = OutboxMail.id.desc() if newest else OutboxMail.id
@@ -210,11 +205,11 @@ def status_of(session: Session, public: PublicRequest) -> Status:
     responded (the City's written response written, shown as it was sent)."""
     instance = public.instance
     procedure = procedures.get(instance.process_key)
-    acknowledgement = _first_letter(session, instance.id, procedure.acknowledgement_letter)
+    acknowledgement = _letter(session, instance.id, procedure.acknowledgement_letter)
     taken_up = session.scalar(select(func.min(AuditEvent.at)).where(
         AuditEvent.instance_id == instance.id, AuditEvent.action.in_(("claimed", "completed")),
         AuditEvent.actor_id.is_not(None)))
-    response = _first_letter(session, instance.id, procedure.response_letter, newest=True)
+    response = _letter(session, instance.id, procedure.response_letter, newest=True)
     moments = [m for m in (acknowledgement.created_at if acknowledgement else None, taken_up) if m is not None]
     acknowledged_at = min(moments) if moments else None
     responded_at = response.created_at if response else None
@@ -223,11 +218,6 @@ def status_of(session: Session, public: PublicRequest) -> Status:
     status = "responded" if responded_at else "acknowledged" if acknowledged_at else "received"
     return Status(kind=public.kind, status=status, received_at=public.received_at, acknowledged_at=acknowledged_at,
                   responded_at=responded_at, response=response.body if response else None)
-
-
-def public_request_of(session: Session, instance: ProcessInstance) -> PublicRequest | None:
-    """The public filing of a request, if a member of the public filed it through the public pages."""
-    return session.scalar(select(PublicRequest).where(PublicRequest.instance_id == instance.id))
 
 
 # ---- the public notice ---------------------------------------------------------------------------
@@ -273,7 +263,7 @@ def change_notice(session: Session, actor: Actor, body) -> PublicNotice:
         raise NotAllowed("Only administrators can change the public notice.")
     if not isinstance(body, str) or not is_storable_text(body):
         raise Invalid("The notice must be plain text.", {"body": ["Must be text without NUL characters."]})
-    text = body.replace("\r\n", "\n").strip()
+    text = one_line_break(body).strip()
     if not text:
         raise Invalid("The notice cannot be empty.", {"body": ["Write the notice's text."]})
     if len(text) > NOTICE_LIMIT:
