@@ -94,19 +94,65 @@ class ApiToken(Base):
 
 
 class ProcessModel(Base):
-    """One version of a procedure's diagram, identified by the sha256 of its XML."""
+    """One version of a procedure's diagram, identified by the sha256 of its XML and numbered per procedure.
+
+    Versions are never changed or deleted: running requests stay on the version they started with.
+    """
 
     __tablename__ = "process_model"
-    __table_args__ = (UniqueConstraint("key", "version_hash"),)
+    __table_args__ = (UniqueConstraint("key", "version_hash"), UniqueConstraint("key", "number"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(100), index=True)
+    number: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
     version_hash: Mapped[str] = mapped_column(String(64))
     bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Where it came from: "shipped" (workflows/ of this release), or an administrator's "editor", "upload" or "api".
+    source: Mapped[str] = mapped_column(String(20), default="shipped")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+
+
+class ProcessDraft(Base):
+    """An administrator's unpublished edit of a procedure's diagram: one per procedure, shared by administrators."""
+
+    __tablename__ = "process_draft"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Bumped on every save; a save that names an older revision is a conflict (two administrators at once).
+    revision: Mapped[int] = mapped_column(Integer)
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("process_model.id"))
+    source: Mapped[str] = mapped_column(String(20))
+    updated_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    based_on: Mapped[ProcessModel | None] = relationship()
+    updated_by: Mapped[User] = relationship()
+
+
+class ProcessPublication(Base):
+    """Each time a version was made the one new requests use: who published which version, and when."""
+
+    __tablename__ = "process_publication"
+    __table_args__ = (Index("ix_publication_key", "key", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+
+    model: Mapped[ProcessModel] = relationship()
+    published_by: Mapped[User | None] = relationship()
 
 
 class ProcessInstance(Base):

@@ -26,7 +26,13 @@ MAX_PER_PAGE = 100
 # ---- process models ------------------------------------------------------------------------------
 
 def sync_workflows(session: Session) -> list[ProcessModel]:
-    """Store each diagram of workflows/ whose content is new, and publish it for new requests."""
+    """Store each diagram of workflows/ whose content is new as the procedure's next version.
+
+    A new shipped diagram is published for new requests unless an administrator has published a version of
+    their own: the City's edit stays in use, and the shipped one waits in the version list.
+    """
+    from engine import editor
+
     settings = session.info["settings"]
     changed = []
     for path in specs.workflow_files(settings.workflows_dir):
@@ -38,10 +44,11 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
             continue
         procedure = procedures.get(key)
         loaded = specs.load_diagram(data, key, procedure.form_keys(), procedure.letters)
-        session.execute(update(ProcessModel).where(ProcessModel.key == key).values(published=False))
-        model = ProcessModel(key=key, name=loaded.name, version_hash=digest, bpmn_xml=data.decode(),
-                             published=True, published_at=clock.utcnow())
-        session.add(model)
+        model = editor.store_version(session, key, data, loaded, source="shipped", created_by_id=None)
+        current = session.scalar(select(ProcessModel).where(ProcessModel.key == key,
+                                                            ProcessModel.published.is_(True)))
+        if current is None or current.source == "shipped":
+            editor.publish_shipped(session, model)
         changed.append(model)
     session.flush()
     return changed

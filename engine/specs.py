@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -11,7 +13,6 @@ from threading import Lock
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
@@ -46,7 +47,8 @@ def _problem(message: str, element=None, line: int | None = None) -> dict:
     problem = {"message": message}
     if element is not None:
         owner = element
-        while owner is not None and owner.get("id") is None:
+        # The element a person sees in the drawing: a timer's event, not its (also identified) definition.
+        while owner is not None and (owner.get("id") is None or str(owner.tag).endswith("EventDefinition")):
             owner = owner.getparent()
         if owner is not None:
             problem["element"] = owner.get("id")
@@ -58,12 +60,36 @@ def _problem(message: str, element=None, line: int | None = None) -> dict:
     return problem
 
 
+_PROLOG_DOCTYPE = re.compile(r"\A\ufeff?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!DOCTYPE", re.DOTALL | re.IGNORECASE)
+
+
+def _prolog_text(data: bytes) -> str:
+    """The start of the document as text, enough to see a DOCTYPE in any encoding XML allows."""
+    head = data[:65536]
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(codec, errors="ignore")
+    if head.startswith(b"<\x00") or head.startswith(b"\x00<"):
+        return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="ignore")
+    return head.decode("latin-1")  # every ASCII-compatible encoding reads "<!DOCTYPE" the same
+
+
 def parse_xml_safely(data: bytes) -> etree._Element:
-    """Parse diagram XML with entities, DTDs and network access refused; raise DiagramError on any problem."""
+    """Parse diagram XML with entities, DTDs and network access refused; raise DiagramError on any problem.
+
+    The size and a DOCTYPE (the only way entities, and XXE, get in) are refused before any parsing;
+    the parser itself resolves nothing either, as a second line.
+    """
     if len(data) > MAX_DIAGRAM_BYTES:
         raise DiagramError(
             "The diagram is too large.",
             [_problem(f"The diagram is larger than {MAX_DIAGRAM_BYTES // 1024} KiB.")],
+        )
+    if _PROLOG_DOCTYPE.match(_prolog_text(data)):
+        raise DiagramError(
+            "The diagram declares a DOCTYPE, which is not allowed.",
+            [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.", line=1)],
         )
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
@@ -75,7 +101,6 @@ def parse_xml_safely(data: bytes) -> etree._Element:
             "The diagram is not well-formed XML.", [_problem(f"XML error: {exc.msg}", line=exc.lineno)]
         )
     if root.getroottree().docinfo.doctype:
-        # A DOCTYPE is how entities (and XXE) get in; BPMN never needs one.
         raise DiagramError(
             "The diagram declares a DOCTYPE, which is not allowed.",
             [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.", line=1)],
@@ -84,6 +109,11 @@ def parse_xml_safely(data: bytes) -> etree._Element:
         if isinstance(node, etree._Entity):
             raise DiagramError("The diagram uses XML entities, which are not allowed.",
                                [_problem("XML entity references are not allowed.", line=node.sourceline)])
+    if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
+        raise DiagramError("The file is not a BPMN 2.0 diagram.",
+                           [_problem(f"The document's root element is \"{etree.QName(root).localname}\"; a BPMN 2.0 "
+                                     f"diagram starts with \"definitions\" in the namespace {BPMN_NS}.",
+                                     line=root.sourceline)])
     return root
 
 
@@ -211,28 +241,191 @@ def deadline_of(task_spec) -> str | None:
     return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("deadline")
 
 
+_ACTIVITIES = ("task", "userTask", "serviceTask", "scriptTask", "manualTask", "sendTask", "receiveTask",
+               "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess")
+_GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
+_NAMESPACE_NAMES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
+                    "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+
+
+def _bpmn(*names: str) -> list[str]:
+    return [f"{{{BPMN_NS}}}{name}" for name in names]
+
+
+def _readable(message: str) -> str:
+    """An XSD message with namespace URIs written as the usual prefixes: "{...MODEL}task" -> "bpmn:task"."""
+    for namespace, prefix in _NAMESPACE_NAMES.items():
+        message = message.replace(f"{{{namespace}}}", f"{prefix}:")
+    return message
+
+
+def _schema_problems(root: etree._Element) -> list[dict]:
+    """Every XSD error of the diagram (BPMN 2.0 with SpiffWorkflow's extensions), each at its element and line."""
+    tree = etree.ElementTree(copy.deepcopy(root))
+    VALIDATOR.preprocess(tree)
+    if VALIDATOR.validator.validate(tree):
+        return []
+    problems = []
+    for entry in VALIDATOR.validator.error_log:
+        element = next((node for node in tree.iter() if isinstance(node.tag, str) and node.sourceline == entry.line),
+                       None)
+        problem = _problem(f"BPMN schema: {_readable(entry.message)}", element)
+        problem["line"] = entry.line
+        problems.append(problem)
+    return problems
+
+
+def _property(element: etree._Element, name: str) -> str | None:
+    """A spiffworkflow:property of an element (formKey, deadline), or None."""
+    for prop in element.iterfind(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}properties/{{{SPIFF_NS}}}property"):
+        if prop.get("name") == name:
+            return prop.get("value")
+    return None
+
+
+def _label(element: etree._Element) -> str:
+    return element.get("name") or element.get("id") or etree.QName(element).localname
+
+
+def _lane_problems(root: etree._Element) -> tuple[list[dict], dict[str, str]]:
+    """Lanes named after no role, and which lane (by name) each flow node is in."""
+    problems, lane_of = [], {}
+    roles = ", ".join(LANE_ROLES)
+    for lane in root.iter(*_bpmn("lane")):
+        if lane.find(f"{{{BPMN_NS}}}childLaneSet") is not None:
+            continue  # a lane holding lanes only groups them; its leaves are the roles
+        name = (lane.get("name") or "").strip()
+        if name not in LANE_ROLES:
+            what = f'Lane "{name}"' if name else "A lane with no name"
+            problems.append(_problem(f"{what} is not a role; the roles are {roles}.", lane))
+        for ref in lane.iterfind(f"{{{BPMN_NS}}}flowNodeRef"):
+            lane_of[(ref.text or "").strip()] = name
+    return problems, lane_of
+
+
+def _timer_value_problems(definition: etree._Element) -> list[dict]:
+    """A timer's value: a duration ("P2D"), a date ("2026-12-01T09:00:00-06:00") or a deadline helper."""
+    values = [child for child in definition if isinstance(child.tag, str) and etree.QName(child).localname in
+              ("timeDate", "timeDuration", "timeCycle")]
+    if not values:
+        return [_problem("This timer has no value (a timeDate or a timeDuration).", definition)]
+    problems = []
+    for value in values:
+        kind = etree.QName(value).localname
+        if kind == "timeCycle":
+            problems.append(_problem("Repeating timers (timeCycle) are not supported; use a timeDate or "
+                                     "timeDuration.", value))
+            continue
+        source = (value.text or "").strip()
+        if not source:
+            problems.append(_problem(f"This timer's {kind} is empty.", value))
+            continue
+        try:
+            tree = ast.parse(source, mode="eval")
+        except SyntaxError:
+            continue  # check_expressions reports it
+        node = tree.body
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in deadlines.TIMER_HELPERS:
+            known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
+            given = node.args[0].value if len(node.args) == 1 and isinstance(node.args[0], ast.Constant) else None
+            if node.keywords or given not in deadlines.DEADLINE_KINDS:
+                problems.append(_problem(f"{node.func.id}() takes one quoted deadline: {known}.", value))
+            elif kind != "timeDate":
+                problems.append(_problem(f"{node.func.id}() gives a date and time; put it in a timeDate, "
+                                         f"not a {kind}.", value))
+            continue
+        if not isinstance(node, ast.Constant):
+            continue  # computed from the request's data at run time; the sandbox has checked it
+        if not isinstance(node.value, str):
+            example = '"P2D"' if kind == "timeDuration" else '"2026-12-01T09:00:00-06:00"'
+            problems.append(_problem(f"This timer's {kind} must be a quoted ISO 8601 value, e.g. {example}.", value))
+            continue
+        try:
+            if kind == "timeDuration":
+                TimerEventDefinition.parse_iso_duration(node.value)
+            else:
+                TimerEventDefinition.get_datetime(node.value)
+        except Exception:  # noqa: BLE001 - SpiffWorkflow raises plain ValueError, KeyError or AttributeError
+            example = "P2D (two days) or PT4H (four hours)" if kind == "timeDuration" else \
+                "2026-12-01T09:00:00-06:00"
+            what = "duration" if kind == "timeDuration" else "date and time"
+            problems.append(_problem(f'"{node.value}" is not a valid ISO 8601 {what}; for example {example}.',
+                                     value))
+    return problems
+
+
+def structure_problems(root: etree._Element, key: str, known_form_keys: frozenset[str] | None) -> list[dict]:
+    """What civicflow needs of a diagram, read from the XML: roles, forms, ways out, timers, the process id."""
+    problems = []
+    processes = root.findall(f"{{{BPMN_NS}}}process")
+    if key not in [process.get("id") for process in processes]:
+        found = ", ".join(f'"{process.get("id")}"' for process in processes) or "none"
+        problems.append(_problem(f'No process with the id "{key}" (this procedure\'s key); the diagram\'s '
+                                 f'processes are: {found}.', line=root.sourceline))
+    lane_problems, lane_of = _lane_problems(root)
+    problems.extend(lane_problems)
+    flows_out: dict[str, list[etree._Element]] = {}
+    for flow in root.iter(*_bpmn("sequenceFlow")):
+        flows_out.setdefault(flow.get("sourceRef"), []).append(flow)
+    forms = ", ".join(sorted(known_form_keys)) if known_form_keys is not None else ""
+    for task in root.iter(*_bpmn("userTask")):
+        if task.get("id") not in lane_of:
+            problems.append(_problem(f'User task "{_label(task)}" is in no lane; draw it in the lane of the role '
+                                     f'that does it.', task))
+        form_key = _property(task, "formKey")
+        if not form_key:
+            problems.append(_problem("User task has no formKey property (the form it shows).", task))
+        elif known_form_keys is not None and form_key not in known_form_keys:
+            problems.append(_problem(f'Form key "{form_key}" has no form; the forms of this procedure are '
+                                     f'{forms}.', task))
+        deadline = _property(task, "deadline")
+        if deadline is not None and deadline not in deadlines.DEADLINE_KINDS:
+            known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
+            problems.append(_problem(f'Deadline "{deadline}" is unknown; the deadlines are {known}.', task))
+    for node in root.iter(*_bpmn(*_ACTIVITIES, *_GATEWAYS, "startEvent")):
+        if node.get("triggeredByEvent") == "true":
+            continue  # an event sub-process starts by its event and has no flows
+        if node.get("id") not in flows_out:
+            problems.append(_problem("This element has no way out (no outgoing sequence flow).", node))
+    for gateway in root.iter(*_bpmn("exclusiveGateway", "inclusiveGateway")):
+        leaving = flows_out.get(gateway.get("id"), [])
+        if len(leaving) < 2:
+            continue
+        for flow in leaving:
+            if flow.get("id") != gateway.get("default") and flow.find(f"{{{BPMN_NS}}}conditionExpression") is None:
+                problems.append(_problem(f'The flow "{_label(flow)}" out of the gateway "{_label(gateway)}" has no '
+                                         f'condition and is not its default flow.', flow))
+    for definition in root.iter(*_bpmn("timerEventDefinition")):
+        problems.extend(_timer_value_problems(definition))
+    return problems
+
+
+def diagram_problems(root: etree._Element, key: str, known_form_keys: frozenset[str] | None = None) -> list[dict]:
+    """Every problem that can be read off the XML: the schema, the sandbox's verdict, civicflow's rules."""
+    problems = _schema_problems(root) + check_expressions(root) + structure_problems(root, key, known_form_keys)
+    unique, seen = [], set()
+    for problem in problems:
+        marker = (problem.get("element"), problem.get("line"), problem["message"])
+        if marker not in seen:
+            seen.add(marker)
+            unique.append(problem)
+    return unique
+
+
 def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None,
                  known_letters: frozenset[str] | None = None) -> LoadedSpec:
     """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError."""
     root = parse_xml_safely(data)
-    problems = check_expressions(root)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    problems = diagram_problems(root, key, known_form_keys)
+    if problems:
+        raise DiagramError(_summary(problems), problems)
+    parser = SpiffBpmnParser(validator=None)  # the schema was checked above, with every error listed
     try:
         parser.add_bpmn_xml(etree.ElementTree(root), filename=f"{key}.bpmn")
-    except ValidationException as exc:
-        raise DiagramError("The diagram is not valid BPMN.",
-                           problems + [_problem(f"BPMN schema: {exc.args[0] if exc.args else exc}",
-                                                line=getattr(exc, "line_number", None))])
-    if key not in parser.get_process_ids():
-        raise DiagramError("The diagram does not define this procedure.",
-                           problems + [_problem(f'No executable process with id "{key}".')])
-    if problems:
-        raise DiagramError("The diagram has expressions the sandbox refuses.", problems)
-    try:
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
     except (ValidationException, SpiffWorkflowException) as exc:
-        raise DiagramError("The diagram cannot be executed.", [_problem(str(exc))])
+        raise DiagramError("The diagram cannot be executed.", [_spiff_problem(root, exc)])
     form_keys = set()
     for task_spec in _all_task_specs(spec, subprocess_specs):
         element = root.find(f".//*[@id='{task_spec.bpmn_id}']") if task_spec.bpmn_id else None
@@ -241,30 +434,38 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
                 problems.append(_problem(
                     f'User task "{task_spec.bpmn_name or task_spec.bpmn_id}" is in lane '
                     f'"{task_spec.lane}", which is not a role.', element))
-            form_key = form_key_of(task_spec)
-            if not form_key:
-                problems.append(_problem("User task has no formKey property.", element))
-            elif known_form_keys is not None and form_key not in known_form_keys:
-                problems.append(_problem(f'Form key "{form_key}" has no form.', element))
-            else:
-                form_keys.add(form_key)
-            deadline = deadline_of(task_spec)
-            if deadline is not None and deadline not in deadlines.DEADLINE_KINDS:
-                known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
-                problems.append(_problem(f'Deadline "{deadline}" is unknown; the deadlines are {known}.', element))
+            form_keys.add(form_key_of(task_spec))
         if isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition):
             problems.extend(_timer_problems(task_spec, element))
         if isinstance(task_spec, ServiceTask):
             problems.extend(_service_problems(task_spec, element, known_letters))
-        if (task_spec.bpmn_id and not task_spec.outputs and not isinstance(task_spec, CatchingEvent)
-                and element is not None and etree.QName(element).localname != "endEvent"):
-            problems.append(_problem("This element has no way out (no outgoing sequence flow).", element))
     if problems:
         raise DiagramError("The diagram cannot be used as it is.", problems)
     has_timers = any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
                      for t in _all_task_specs(spec, subprocess_specs))
     return LoadedSpec(key, spec.description or key, version_hash(data), spec, subprocess_specs,
                       frozenset(form_keys), has_timers)
+
+
+def _summary(problems: list[dict]) -> str:
+    """The headline of a refusal: what kind of problems, and how many."""
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    if all(p["message"].startswith("Expression refused") for p in problems):
+        return f"The diagram has expressions the sandbox refuses ({count})."
+    if all(p["message"].startswith("BPMN schema") for p in problems):
+        return f"The diagram is not valid BPMN ({count})."
+    return f"The diagram cannot be used as it is ({count})."
+
+
+def _spiff_problem(root: etree._Element, exc: Exception) -> dict:
+    """SpiffWorkflow's own refusal, at the element it names when it names one."""
+    bpmn_id = getattr(exc, "id", None) or getattr(exc, "task_id", None)
+    element = root.find(f".//*[@id='{bpmn_id}']") if isinstance(bpmn_id, str) else None
+    message = exc.args[0] if exc.args else str(exc)
+    problem = _problem(f"The engine cannot run this: {message}", element)
+    if getattr(exc, "line_number", None):
+        problem["line"] = exc.line_number
+    return problem
 
 
 def _all_task_specs(spec, subprocess_specs):

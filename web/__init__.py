@@ -70,12 +70,14 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from web.inbox import inbox
     from web.instances import instances
     from web.pages import nav_counts
+    from web.processes import processes
     from web.registry import registry
     from web.requests import requests
 
     login_manager.init_app(app)
     csrf.exempt(api)  # bearer tokens, never cookies: no cross-site request can carry them
-    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, vendor, public_pages):
+    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, processes, vendor,
+                      public_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(attachments)
     app.context_processor(nav_counts)

@@ -68,7 +68,11 @@ def db_upgrade():
         session.commit()
     click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
     for model in changed:
-        click.echo(f"published {model.key} version {model.version_hash[:12]}")
+        if model.published:
+            click.echo(f"published {model.key} version {model.number} ({model.version_hash[:12]})")
+        else:
+            click.echo(f"stored {model.key} version {model.number} ({model.version_hash[:12]}) from workflows/; "
+                       "the version an administrator published stays in use")
 
 
 @main.command()

@@ -29,7 +29,8 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return body
 
 
-def _status_for(exc: CivicflowError) -> int:
+def status_for(exc: CivicflowError) -> int:
+    """The HTTP status of an engine error."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -78,7 +79,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CivicflowError)
     def domain_error(exc: CivicflowError):
-        status = _status_for(exc)
+        status = status_for(exc)
         if status == 500:
             log.error("engine error on %s: %s", request.path, exc.message)
         if not _is_api():

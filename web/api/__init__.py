@@ -275,4 +275,5 @@ def get_attachment(attachment_id):
     return image_response(attachment, attachments.content(session, attachment))
 
 
-from web.api import public  # noqa: E402,F401  (the public endpoints, on this blueprint)
+# On this blueprint too: the public endpoints, and administrators' editing of the procedures.
+from web.api import processes, public  # noqa: E402,F401

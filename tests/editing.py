@@ -1,0 +1,58 @@
+"""Diagram edits the editor tests make, as an administrator would in the modeler, on the shipped XML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+def shipped(key: str) -> bytes:
+    """The diagram of workflows/ for a procedure."""
+    return (WORKFLOWS / f"{key}.bpmn").read_bytes()
+
+
+def _b(name: str) -> str:
+    return f"{{{BPMN}}}{name}"
+
+
+def add_step_before(xml: bytes, target: str, *, step_id: str = "records_check", name: str = "Records check",
+                    lane: str = "Records Officer", form_key: str = "communications_review") -> bytes:
+    """A new user task in `lane` (a new lane if there is none of that name) on every flow into `target`."""
+    root = etree.fromstring(xml)
+    process = root.find(_b("process"))
+    lanes = process.find(_b("laneSet"))
+    lane_element = next((e for e in lanes.iter(_b("lane")) if e.get("name") == lane), None)
+    if lane_element is None:
+        lane_element = etree.SubElement(lanes, _b("lane"), id=f"Lane_{step_id}", name=lane)
+    etree.SubElement(lane_element, _b("flowNodeRef")).text = step_id
+    task = etree.SubElement(process, _b("userTask"), id=step_id, name=name)
+    extensions = etree.SubElement(task, _b("extensionElements"))
+    properties = etree.SubElement(extensions, f"{{{SPIFF}}}properties")
+    etree.SubElement(properties, f"{{{SPIFF}}}property", name="formKey", value=form_key)
+    for flow in process.iter(_b("sequenceFlow")):
+        if flow.get("targetRef") == target:
+            flow.set("targetRef", step_id)
+    etree.SubElement(process, _b("sequenceFlow"), id=f"Flow_{step_id}", sourceRef=step_id, targetRef=target)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def set_attribute(xml: bytes, element_id: str, name: str, value: str) -> bytes:
+    """One attribute of one element changed (a lane renamed, a flow redirected)."""
+    root = etree.fromstring(xml)
+    [element] = root.xpath("//*[@id=$id]", id=element_id)
+    element.set(name, value)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def set_text(xml: bytes, element_id: str, child: str, text: str) -> bytes:
+    """The text of a child of an element (a condition, a timer value, a script) replaced."""
+    root = etree.fromstring(xml)
+    [element] = root.xpath("//*[@id=$id]", id=element_id)
+    node = next(element.iter(_b(child)))
+    node.text = text
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

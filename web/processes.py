@@ -1,0 +1,229 @@
+"""Administrators change the procedures in the browser: the editor, uploads and downloads, versions, differences."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import login_required
+from flask_wtf.csrf import generate_csrf
+from werkzeug.datastructures import CombinedMultiDict
+
+from engine import editor, procedures, specs
+from engine.errors import CivicflowError, DiagramError
+from engine.roles import LANE_ROLES
+from forms.processes import PublishForm, UploadForm
+from web.auth import current_actor
+from web.db import get_session, transactional
+from web.errors import error_body, status_for
+
+processes = Blueprint("processes", __name__, url_prefix="/admin/processes")
+XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
+
+
+@processes.before_request
+@login_required
+def require_admin():
+    """Only administrators."""
+    editor.require_admin(current_actor())
+
+
+def _label(code: str) -> str:
+    words = code.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _choices(key: str) -> dict:
+    """What the properties panel offers: the roles as lanes, the procedure's forms, the City's deadlines."""
+    settings = get_session().info["settings"]
+    return {
+        "lanes": [{"name": lane, "role": role} for lane, role in LANE_ROLES.items()],
+        "form_keys": [{"key": form_key, "label": _label(form_key)}
+                      for form_key in sorted(procedures.get(key).form_keys())],
+        "deadlines": [{"kind": kind, "label": f"{_label(kind)} ({days} business day{'s' if days != 1 else ''})"}
+                      for kind, days in sorted(settings.deadlines.items())],
+        "timer_helpers": ["due_time", "reminder_time", "escalation_time"],
+    }
+
+
+def _editor_page(key: str, draft: editor.Draft, *, refused: DiagramError | None = None,
+                 upload: UploadForm | None = None, status: int = 200):
+    """The editor with the draft (or the version in use), its problems, and a refused upload or publish."""
+    procedure = procedures.get(key)
+    config = {
+        "key": key, "name": procedure.name,
+        "xml_url": url_for("processes.draft_xml", key=key),
+        "save_url": url_for("processes.save_draft", key=key),
+        "download_url": url_for("processes.draft_xml", key=key, download=1),
+        "versions_url": url_for("processes.versions", key=key),
+        "csrf_token": generate_csrf(), "revision": draft.revision,
+        "problems": draft.problems, "publishable": draft.publishable, "is_draft": draft.is_draft,
+        **_choices(key),
+    }
+    return render_template(
+        "processes/edit.html", procedure=procedure, editor=config, draft=draft, refused=refused,
+        upload_form=upload or UploadForm(), publish_form=PublishForm(data={"revision": draft.revision}),
+        publish_form_action=url_for("processes.publish", key=key),
+        upload_action=url_for("processes.upload", key=key),
+        discard_action=url_for("processes.discard", key=key)), status
+
+
+@processes.get("/")
+def index():
+    """Every procedure with the version in use and its draft, if any."""
+    session, actor = get_session(), current_actor()
+    rows = []
+    for procedure in sorted(procedures.all_procedures(), key=lambda p: p.name):
+        listed = editor.versions(session, actor, procedure.key)
+        current = next((v for v in listed if v.current), None)
+        draft = editor.current_draft(session, actor, procedure.key, with_problems=False)
+        rows.append({"procedure": procedure, "current": current, "draft": draft if draft.is_draft else None,
+                     "count": len(listed)})
+    return render_template("processes/index.html", rows=rows)
+
+
+@processes.get("/<key>/edit")
+def edit(key):
+    """The BPMN editor on the procedure's draft (a new draft starts from the version in use)."""
+    return _editor_page(key, editor.current_draft(get_session(), current_actor(), key))
+
+
+@processes.get("/<key>/draft.bpmn")
+def draft_xml(key):
+    """The draft's XML (or the version in use), for the editor or as a download."""
+    draft = editor.current_draft(get_session(), current_actor(), key, with_problems=False)
+    response = Response(draft.xml, mimetype="application/xml")
+    if request.args.get("download"):
+        name = f"{key}-draft-{draft.revision}.bpmn" if draft.is_draft else f"{key}-version-{draft.based_on}.bpmn"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def _json_error(exc: CivicflowError, status: int):
+    body = error_body(exc.code, exc.message, exc.fields)
+    if isinstance(exc, DiagramError):
+        body["error"]["problems"] = exc.problems
+    return jsonify(body), status
+
+
+@processes.put("/<key>/draft")
+@transactional
+def save_draft(key):
+    """The editor saves the diagram on screen as the draft (XML body, X-CSRFToken, If-Match revision)."""
+    if request.mimetype not in XML_TYPES:
+        return jsonify(error_body("unsupported_media_type", "Send the diagram as application/xml.")), 415
+    if (request.content_length or 0) > specs.MAX_DIAGRAM_BYTES:
+        return jsonify(error_body("too_large", f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB; "
+                                               "nothing was saved.")), 413
+    raw = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
+    revision = int(raw) if raw.isdigit() else None
+    try:
+        draft = editor.save_draft(get_session(), current_actor(), key, request.get_data(cache=False),
+                                  source="editor", revision=revision)
+    except CivicflowError as exc:
+        get_session().rollback()
+        return _json_error(exc, status_for(exc))
+    return jsonify({"revision": draft.revision, "problems": draft.problems, "publishable": draft.publishable,
+                    "saved_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None})
+
+
+@processes.post("/<key>/upload")
+@transactional
+def upload(key):
+    """A .bpmn file becomes the draft; a file that is not a safe, well-formed BPMN document changes nothing."""
+    session, actor = get_session(), current_actor()
+    form = UploadForm(CombinedMultiDict((request.files, request.form)))
+    if not form.validate():
+        return _editor_page(key, editor.current_draft(session, actor, key), upload=form, status=400)
+    try:
+        draft = editor.save_draft(session, actor, key, form.file.data.read(specs.MAX_DIAGRAM_BYTES + 1),
+                                  source="upload")
+    except DiagramError as exc:
+        session.rollback()
+        form.file.errors = [f"{form.file.data.filename} was not saved: {exc.message}"]
+        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc, upload=form, status=400)
+    count = len(draft.problems)
+    flash(f"{form.file.data.filename} is the draft now (revision {draft.revision}). "
+          + (f"{count} problem{'s' if count != 1 else ''} must be fixed before it can be published."
+             if count else "It has no problems and can be published."), "success" if not count else "warning")
+    return redirect(url_for("processes.edit", key=key), 303)
+
+
+@processes.post("/<key>/publish")
+@transactional
+def publish(key):
+    """Publish the draft: new requests use it; requests already running finish on their own version."""
+    session, actor = get_session(), current_actor()
+    form = PublishForm(request.form)
+    revision = int(form.revision.data) if form.validate() and form.revision.data else None
+    try:
+        model = editor.publish(session, actor, key, revision=revision)
+    except DiagramError as exc:
+        session.rollback()
+        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc, status=400)
+    flash(f"Version {model.number} of “{procedures.get(key).name}” is published: new requests use it. "
+          "Requests already running finish on the version they started with.", "success")
+    return redirect(url_for("processes.versions", key=key), 303)
+
+
+@processes.post("/<key>/discard")
+@transactional
+def discard(key):
+    """Throw the draft away; the version in use stays."""
+    editor.discard_draft(get_session(), current_actor(), key)
+    flash("The draft is discarded; the editor shows the version in use.", "success")
+    return redirect(url_for("processes.edit", key=key), 303)
+
+
+@processes.get("/<key>/versions")
+def versions(key):
+    """Every version with who stored and published it, the publications, and a comparison form."""
+    session, actor = get_session(), current_actor()
+    listed = editor.versions(session, actor, key)
+    draft = editor.current_draft(session, actor, key, with_problems=False)
+    return render_template("processes/versions.html", procedure=procedures.get(key), versions=listed,
+                           publications=editor.publications(session, actor, key),
+                           draft=draft if draft.is_draft else None)
+
+
+@processes.get("/<key>/versions/<int:number>.bpmn")
+def version_xml(key, number):
+    """One version's XML, as a download."""
+    model = editor.version(get_session(), current_actor(), key, number)
+    response = Response(model.bpmn_xml, mimetype="application/xml")
+    response.headers["Content-Disposition"] = f'attachment; filename="{key}-version-{number}.bpmn"'
+    return response
+
+
+@processes.post("/<key>/versions/<int:number>/publish")
+@transactional
+def republish(key, number):
+    """Make an earlier version the one new requests use again."""
+    session = get_session()
+    try:
+        editor.republish(session, current_actor(), key, number)
+    except DiagramError as exc:
+        session.rollback()
+        flash(f"Version {number} cannot be published again: {exc.message} "
+              + " ".join(p["message"] for p in exc.problems[:5]), "error")
+        return redirect(url_for("processes.versions", key=key), 303)
+    flash(f"Version {number} is published again: new requests use it.", "success")
+    return redirect(url_for("processes.versions", key=key), 303)
+
+
+@processes.get("/<key>/diff")
+def diff(key):
+    """What changed between two versions (or a version and the draft), element by element."""
+    session, actor = get_session(), current_actor()
+    listed = editor.versions(session, actor, key)
+    current = next((v.number for v in listed if v.current), listed[0].number if listed else 1)
+    before = request.args.get("from", "")
+    after = request.args.get("to", "draft")
+    before_number = int(before) if before.isdigit() else max(current - 1, 1)
+    after_value: int | str = int(after) if after.isdigit() else "draft" if after == "draft" else current
+    draft = editor.current_draft(session, actor, key, with_problems=False)
+    if after_value == "draft" and not draft.is_draft:
+        after_value = current
+    difference = editor.compare(session, actor, key, before_number, after_value)
+    return render_template("processes/diff.html", procedure=procedures.get(key), versions=listed,
+                           before=before_number, after=after_value, difference=difference,
+                           has_draft=draft.is_draft)
+
