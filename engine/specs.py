@@ -25,6 +25,7 @@ from engine.roles import LANE_ROLES
 from engine.sandbox import check_source
 
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
+MAX_DIAGRAM_ELEMENTS = 15_000
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -97,15 +98,26 @@ def parse_xml_safely(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
+        message = exc.msg
+        if "XML_PARSE_HUGE" in message or "depth" in message.lower():
+            message = "the elements are nested too deeply (a BPMN diagram needs a few levels, not hundreds)."
+        elif "amplification" in message.lower():
+            message = "the document expands too much as it is read."
         raise DiagramError(
-            "The diagram is not well-formed XML.", [_problem(f"XML error: {exc.msg}", line=exc.lineno)]
+            "The diagram is not well-formed XML.", [_problem(f"XML error: {message}", line=exc.lineno)]
         )
     if root.getroottree().docinfo.doctype:
         raise DiagramError(
             "The diagram declares a DOCTYPE, which is not allowed.",
             [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.", line=1)],
         )
-    for node in root.iter():
+    for count, node in enumerate(root.iter(), 1):
+        if count > MAX_DIAGRAM_ELEMENTS:
+            # The schema check's error list grows quadratically with a file wrong on every line; no procedure
+            # comes near this (the largest shipped diagram, drawing included, has under 600 elements).
+            raise DiagramError("The diagram is too large.", [_problem(
+                f"The diagram has more than {MAX_DIAGRAM_ELEMENTS:,} XML elements; a procedure needs far fewer.",
+                line=node.sourceline)])
         if isinstance(node, etree._Entity):
             raise DiagramError("The diagram uses XML entities, which are not allowed.",
                                [_problem("XML entity references are not allowed.", line=node.sourceline)])
@@ -117,14 +129,26 @@ def parse_xml_safely(data: bytes) -> etree._Element:
     return root
 
 
+_FOREIGN_EXPRESSION = re.compile(r"^\s*(\$\{|#\{|=)")
+
+
 def check_expressions(root: etree._Element) -> list[dict]:
     """Problems with every expression and script in the diagram, by element."""
     problems = []
     for element in root.iter(*_EXPRESSION_ELEMENTS):
+        if len(element) or any(isinstance(node, etree._Comment | etree._ProcessingInstruction) for node in element):
+            # The engine reads only the text before the first child: the rest would silently vanish.
+            problems.append(_problem("An expression or script must be plain text: no elements, comments or "
+                                     "processing instructions inside it.", element))
+            continue
         source = (element.text or "").strip()
         if not source:
             continue
-        for reason in check_source(source, _EXPRESSION_ELEMENTS[element.tag]):
+        reasons = check_source(source, _EXPRESSION_ELEMENTS[element.tag])
+        if reasons and _FOREIGN_EXPRESSION.match(source):
+            reasons = [f"{reasons[0]} This looks like a Camunda (JUEL or FEEL) expression; civicflow's expressions "
+                       'are Python, for example decision == "approve".']
+        for reason in reasons:
             problems.append(_problem(f"Expression refused: {reason}", element))
     # A service task's parameter values are expressions too (SpiffWorkflow evaluates them).
     for element in root.iter(f"{{{SPIFF_NS}}}parameter"):
@@ -259,19 +283,28 @@ def _readable(message: str) -> str:
     return message
 
 
+MAX_PROBLEMS = 200  # a file wrong on every line gets the first ones and a count, not a page of thousands
+
+
 def _schema_problems(root: etree._Element) -> list[dict]:
     """Every XSD error of the diagram (BPMN 2.0 with SpiffWorkflow's extensions), each at its element and line."""
     tree = etree.ElementTree(copy.deepcopy(root))
     VALIDATOR.preprocess(tree)
     if VALIDATOR.validator.validate(tree):
         return []
+    entries = list(VALIDATOR.validator.error_log)
+    at_line: dict[int, etree._Element] = {}
+    for node in tree.iter():
+        if isinstance(node.tag, str):
+            at_line.setdefault(node.sourceline, node)
     problems = []
-    for entry in VALIDATOR.validator.error_log:
-        element = next((node for node in tree.iter() if isinstance(node.tag, str) and node.sourceline == entry.line),
-                       None)
-        problem = _problem(f"BPMN schema: {_readable(entry.message)}", element)
+    for entry in entries[:MAX_PROBLEMS]:
+        problem = _problem(f"BPMN schema: {_readable(entry.message)}", at_line.get(entry.line))
         problem["line"] = entry.line
         problems.append(problem)
+    if len(entries) > MAX_PROBLEMS:
+        problems.append(_problem(f"BPMN schema: and {len(entries) - MAX_PROBLEMS} more errors like these.",
+                                 line=entries[MAX_PROBLEMS].line))
     return problems
 
 
@@ -301,6 +334,9 @@ def _lane_problems(root: etree._Element) -> tuple[list[dict], dict[str, str]]:
         for ref in lane.iterfind(f"{{{BPMN_NS}}}flowNodeRef"):
             lane_of[(ref.text or "").strip()] = name
     return problems, lane_of
+
+
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 
 
 def _timer_value_problems(definition: etree._Element) -> list[dict]:
@@ -334,6 +370,10 @@ def _timer_value_problems(definition: etree._Element) -> list[dict]:
                 problems.append(_problem(f"{node.func.id}() gives a date and time; put it in a timeDate, "
                                          f"not a {kind}.", value))
             continue
+        if isinstance(node, ast.Name) and (_ISO_DURATION.match(node.id) or node.id[:1] == "P"):
+            problems.append(_problem(f'Write the {kind} in quotes, "{node.id}": unquoted, it is read as the name '
+                                     f"of a value in the request.", value))
+            continue
         if not isinstance(node, ast.Constant):
             continue  # computed from the request's data at run time; the sandbox has checked it
         if not isinstance(node.value, str):
@@ -342,6 +382,8 @@ def _timer_value_problems(definition: etree._Element) -> list[dict]:
             continue
         try:
             if kind == "timeDuration":
+                if not _ISO_DURATION.match(node.value):
+                    raise ValueError(node.value)  # SpiffWorkflow alone would take "2D", or "P" as no time at all
                 TimerEventDefinition.parse_iso_duration(node.value)
             else:
                 TimerEventDefinition.get_datetime(node.value)
@@ -354,23 +396,83 @@ def _timer_value_problems(definition: etree._Element) -> list[dict]:
     return problems
 
 
+# What civicflow can run, besides user, service and script tasks, gateways, sub-processes and plain events.
+_UNSUPPORTED = {
+    "task": "A plain task has no form and no service, so nobody could do it; make it a user task with a form.",
+    "manualTask": "A manual task has no form, so nobody could mark it done; make it a user task with a form.",
+    "sendTask": "Send tasks are not supported; a letter is sent by a service task (send_letter).",
+    "receiveTask": "Receive tasks are not supported: civicflow receives nothing from outside a task's form.",
+    "businessRuleTask": "Business rule (DMN) tasks are not supported; use a gateway with conditions.",
+    "callActivity": "Call activities are not supported; draw the steps in this procedure.",
+    "transaction": "Transactions are not supported; use a sub-process.",
+    "adHocSubProcess": "Ad-hoc sub-processes are not supported; use a sub-process.",
+    "complexGateway": "Complex gateways are not supported; use exclusive, inclusive or parallel gateways.",
+    "eventBasedGateway": "Event-based gateways are not supported; use a timer on a task.",
+    "dataInputAssociation": "Data associations are not supported: the steps read and write the request's record.",
+    "dataOutputAssociation": "Data associations are not supported: the steps read and write the request's record.",
+}
+# Events only wait for time here: nothing else (messages, signals...) ever reaches a request.
+_EVENT_DEFINITIONS = ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition",
+                      "escalationEventDefinition", "errorEventDefinition", "compensateEventDefinition",
+                      "linkEventDefinition", "cancelEventDefinition")
+_XINCLUDE = "{http://www.w3.org/2001/XInclude}"
+
+
+def _lane_of(node: etree._Element, lane_of: dict[str, str]) -> str | None:
+    """The lane of a flow node: its own, or (inside a sub-process) the sub-process's, as SpiffWorkflow reads it."""
+    while node is not None:
+        if node.get("id") in lane_of:
+            return lane_of[node.get("id")]
+        node = node.getparent()
+    return None
+
+
+def _service_operator_problems(task: etree._Element) -> list[dict]:
+    """A service task calls one of civicflow's services (the parameters are checked once it parses)."""
+    operator = task.find(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}serviceTaskOperator")
+    known = ", ".join([SEND_LETTER, *sorted(deadlines.NOTICE_OPERATORS)])
+    if operator is None:
+        return [_problem(f"Service task calls no civicflow service (a spiffworkflow:serviceTaskOperator: {known}).",
+                         task)]
+    if operator.get("id") not in {SEND_LETTER, *deadlines.NOTICE_OPERATORS}:
+        return [_problem(f'Service "{operator.get("id")}" is unknown; the services are {known}.', task)]
+    return []
+
+
 def structure_problems(root: etree._Element, key: str, known_form_keys: frozenset[str] | None) -> list[dict]:
-    """What civicflow needs of a diagram, read from the XML: roles, forms, ways out, timers, the process id."""
+    """What civicflow needs of a diagram, read from the XML: roles, forms, ways out, timers, the process id.
+
+    Only the procedure's own process is checked (other pools of a collaboration never run), or every process
+    when none has the procedure's id.
+    """
     problems = []
     processes = root.findall(f"{{{BPMN_NS}}}process")
-    if key not in [process.get("id") for process in processes]:
+    scope = [process for process in processes if process.get("id") == key]
+    if not scope:
         found = ", ".join(f'"{process.get("id")}"' for process in processes) or "none"
         problems.append(_problem(f'No process with the id "{key}" (this procedure\'s key); the diagram\'s '
                                  f'processes are: {found}.', line=root.sourceline))
-    lane_problems, lane_of = _lane_problems(root)
+        scope = processes
+    for include in root.iter(f"{_XINCLUDE}include"):
+        problems.append(_problem("XInclude is not allowed: a diagram cannot pull in other files.", include))
+
+    def each(*names):
+        for process in scope:
+            yield from process.iter(*_bpmn(*names))
+
+    lane_problems, lane_of = [], {}
+    for process in scope:
+        found_problems, found_lanes = _lane_problems(process)
+        lane_problems.extend(found_problems)
+        lane_of.update(found_lanes)
     problems.extend(lane_problems)
     flows_out: dict[str, list[etree._Element]] = {}
-    for flow in root.iter(*_bpmn("sequenceFlow")):
+    for flow in each("sequenceFlow"):
         flows_out.setdefault(flow.get("sourceRef"), []).append(flow)
     forms = ", ".join(sorted(known_form_keys)) if known_form_keys is not None else ""
-    for task in root.iter(*_bpmn("userTask")):
-        if task.get("id") not in lane_of:
-            problems.append(_problem(f'User task "{_label(task)}" is in no lane; draw it in the lane of the role '
+    for task in each("userTask"):
+        if _lane_of(task, lane_of) is None:
+            problems.append(_problem(f'User task "{_label(task)}" is in no lane: put it in the lane of the role '
                                      f'that does it.', task))
         form_key = _property(task, "formKey")
         if not form_key:
@@ -382,20 +484,37 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
         if deadline is not None and deadline not in deadlines.DEADLINE_KINDS:
             known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
             problems.append(_problem(f'Deadline "{deadline}" is unknown; the deadlines are {known}.', task))
-    for node in root.iter(*_bpmn(*_ACTIVITIES, *_GATEWAYS, "startEvent")):
-        if node.get("triggeredByEvent") == "true":
-            continue  # an event sub-process starts by its event and has no flows
+    for element in each(*_UNSUPPORTED):
+        problems.append(_problem(_UNSUPPORTED[etree.QName(element).localname], element))
+    for definition in each(*_EVENT_DEFINITIONS):
+        kind = etree.QName(definition).localname.removesuffix("EventDefinition")
+        problems.append(_problem(f"{kind.capitalize()} events are not supported: only timers (and plain start and "
+                                 f"end events) can be used.", definition))
+    for task in each("serviceTask"):
+        problems.extend(_service_operator_problems(task))
+    for script_task in each("scriptTask"):
+        script = script_task.find(f"{{{BPMN_NS}}}script")
+        language = (script_task.get("scriptFormat") or "python").lower()
+        if "python" not in language:
+            problems.append(_problem(f'The script is in "{script_task.get("scriptFormat")}"; civicflow\'s scripts '
+                                     f"are Python.", script_task))
+        elif script is None or not (script.text or "").strip() and not len(script):
+            problems.append(_problem("Script task has no script.", script_task))
+    for node in each(*_ACTIVITIES, *_GATEWAYS, "startEvent"):
+        if node.get("triggeredByEvent") == "true" or etree.QName(node).localname in _UNSUPPORTED:
+            continue  # an event sub-process starts by its event; unsupported elements are reported as such
         if node.get("id") not in flows_out:
             problems.append(_problem("This element has no way out (no outgoing sequence flow).", node))
-    for gateway in root.iter(*_bpmn("exclusiveGateway", "inclusiveGateway")):
+    for gateway in each("exclusiveGateway", "inclusiveGateway"):
         leaving = flows_out.get(gateway.get("id"), [])
         if len(leaving) < 2:
             continue
         for flow in leaving:
-            if flow.get("id") != gateway.get("default") and flow.find(f"{{{BPMN_NS}}}conditionExpression") is None:
+            condition = flow.find(f"{{{BPMN_NS}}}conditionExpression")
+            if flow.get("id") != gateway.get("default") and (condition is None or not (condition.text or "").strip()):
                 problems.append(_problem(f'The flow "{_label(flow)}" out of the gateway "{_label(gateway)}" has no '
                                          f'condition and is not its default flow.', flow))
-    for definition in root.iter(*_bpmn("timerEventDefinition")):
+    for definition in each("timerEventDefinition"):
         problems.extend(_timer_value_problems(definition))
     return problems
 
@@ -426,6 +545,9 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
         subprocess_specs = parser.get_subprocess_specs(key)
     except (ValidationException, SpiffWorkflowException) as exc:
         raise DiagramError("The diagram cannot be executed.", [_spiff_problem(root, exc)])
+    except RecursionError:
+        raise DiagramError("The diagram cannot be executed.", [_problem(
+            "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes.")])
     form_keys = set()
     for task_spec in _all_task_specs(spec, subprocess_specs):
         element = root.find(f".//*[@id='{task_spec.bpmn_id}']") if task_spec.bpmn_id else None
@@ -462,6 +584,8 @@ def _spiff_problem(root: etree._Element, exc: Exception) -> dict:
     bpmn_id = getattr(exc, "id", None) or getattr(exc, "task_id", None)
     element = root.find(f".//*[@id='{bpmn_id}']") if isinstance(bpmn_id, str) else None
     message = exc.args[0] if exc.args else str(exc)
+    if "RecursionError" in str(message):
+        message = "a chain of steps this long is more than it can follow; split it into sub-processes."
     problem = _problem(f"The engine cannot run this: {message}", element)
     if getattr(exc, "line_number", None):
         problem["line"] = exc.line_number

@@ -91,6 +91,61 @@ def _public_filing(summary, *required, **optional):
                body={"type": "object", "required": list(required), "properties": fields})
 
 
+XML_BODY = {"content": {kind: {"schema": {"type": "string"}} for kind in ("application/xml", "text/xml")}}
+
+
+def _xml_ok(op, description):
+    op["responses"]["200"] = {"description": description, **XML_BODY}
+    return op
+
+
+def _editing_paths() -> dict:
+    """Administrators change the procedures: the draft (BPMN XML), publishing, versions and differences."""
+    key = _param("key", "path")
+    problem = _obj(message=S, element=S, name=S, line=INT)
+    draft = _obj(key=S, revision=INT, is_draft=B, based_on_version={"type": "integer", "nullable": True},
+                 updated_by=NS, updated_at=NT, publishable=B, problems={"type": "array", "items": problem})
+    put = _op("Save BPMN XML as the procedure's draft (administrators). If-Match: the revision it was made from. "
+              "Problems are listed and block publishing only; a DOCTYPE, a document that is not well-formed BPMN "
+              "or one over 2 MiB is refused (400, 413) and nothing is stored", "200", draft,
+              errors=("400", "401", "403", "404", "409", "413", "415"),
+              params=[key, _param("If-Match", "header")])
+    put["requestBody"] = {"required": True, **XML_BODY}
+    put["responses"]["415"] = {"description": "Not application/xml", **_json(_ref("Error"))}
+    published = _obj(key=S, version=INT, version_hash=S, published_at=T, published_by=S)
+    publish = _op("Publish the draft (or, with {\"version\": N}, an earlier version again): new requests use "
+                  "it, running ones stay on theirs. 400 lists every problem in error.problems", "200", published,
+                  errors=("400", "401", "403", "404", "409", "413", "415"),
+                  params=[key, _param("If-Match", "header")])
+    publish["requestBody"] = {"required": False, **_json(_obj(version=INT))}
+    version = _obj(version=INT, version_hash=S, name=S, source=S, created_at=T, created_by=NS, current=B,
+                   published_at=NT, published_by=NS, running_requests=INT)
+    change = _obj(property=S, before=NS, after=NS)
+    element = _obj(id=S, type=S, name=S, properties={"type": "object", "additionalProperties": S})
+    changed = _obj(id=S, type=S, name=S, changes={"type": "array", "items": change})
+    listed = {"type": "array", "items": element}
+    return {
+        "/processes/{key}/draft": {
+            "get": _xml_ok(_op("The draft's BPMN XML, or the version in use when there is no draft (ETag: its "
+                               "revision, 0 for none); JSON with its problems when asked for", "200", None,
+                               errors=("401", "403", "404"), params=[key]), "The BPMN XML"),
+            "put": put,
+        },
+        "/processes/{key}/publish": {"post": publish},
+        "/processes/{key}/versions": {"get": _op("Every version, newest first: who stored and published it, what "
+                                                 "runs on it", "200", {"type": "array", "items": version},
+                                                 errors=("401", "403", "404"), params=[key])},
+        "/processes/{key}/versions/{number}": {"get": _xml_ok(_op(
+            "One version's BPMN XML", "200", None, errors=("401", "403", "404"),
+            params=[key, _param("number", "path", INT)]), "The BPMN XML")},
+        "/processes/{key}/diff": {"get": _op(
+            "What changed from one version to another (or the draft), element by element", "200",
+            _obj(added=listed, removed=listed, changed={"type": "array", "items": changed}, moved=listed),
+            errors=("400", "401", "403", "404"),
+            params=[key, _param("from", required=True, schema=INT), _param("to")])},
+    }
+
+
 @cache
 def openapi_document() -> dict:
     """The whole document."""
@@ -152,6 +207,7 @@ def openapi_document() -> dict:
                  status={"type": "string", "enum": ["received", "acknowledged", "responded"]},
                  received_at=T, acknowledged_at=NT, responded_at=NT, response=NS),
             errors=("404", "429"), public=True, params=[_param("tracking_code", "path")])},
+        **_editing_paths(),
     }
     event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
         "started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"]},
@@ -180,10 +236,11 @@ def openapi_document() -> dict:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": _obj(error=_obj(code=S, message=S, fields={
-                    "type": "object", "additionalProperties": {"type": "array", "items": S}})),
+                    "type": "object", "additionalProperties": {"type": "array", "items": S}}, problems={
+                    "type": "array", "items": _obj(message=S, element=S, name=S, line=INT)})),
                 "Me": _obj(username=S, display_name=S, department=NS, roles={"type": "array", "items": S},
                            heads={"type": "array", "items": S}),
-                "Process": _obj(key=S, name=S, version=S),
+                "Process": _obj(key=S, name=S, version=S, number=INT),
                 "Form": _obj(fields={"type": "array", "items": field}),
                 "Event": event, "Task": task, "InstanceSummary": summary, "Instance": instance,
                 "Account": _obj(id=INT, platform=S, name=S, url=NS, department=S, status=S, investigative=B,

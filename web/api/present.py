@@ -28,7 +28,7 @@ def me(actor: Actor) -> dict:
 
 def process(model: ProcessModel) -> dict:
     """A published procedure."""
-    return {"key": model.key, "name": model.name, "version": model.version_hash}
+    return {"key": model.key, "name": model.name, "version": model.version_hash, "number": model.number}
 
 
 def task(row: Task, form: list[dict] | None = None) -> dict:

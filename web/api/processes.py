@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
 from engine import editor, specs
 from engine.errors import Invalid
-from web.api import api, authenticated
+from web.api import api, authenticated, json_body
 from web.db import get_session, transactional
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
@@ -87,8 +87,7 @@ def publish(key):
     """Publish the draft, or with {"version": N} an earlier version again; 400 lists every problem."""
     editor.require_admin(g.actor)
     session = get_session()
-    body = request.get_json(silent=True) if request.content_length else None
-    number = body.get("version") if isinstance(body, dict) else None
+    number = json_body().get("version") if request.content_length else None
     if number is not None:
         if not isinstance(number, int) or isinstance(number, bool) or number < 1:
             raise Invalid("version must be a version number.", {"version": ["Must be a whole number from 1."]})
@@ -97,7 +96,7 @@ def publish(key):
         model = editor.publish(session, g.actor, key, revision=if_match_revision())
     return jsonify({"key": model.key, "version": model.number, "version_hash": model.version_hash,
                     "published_at": model.published_at.isoformat() + "+00:00",
-                    "published_by": g.actor.username})
+                    "published_by": g.actor.display_name})
 
 
 @api.get("/processes/<key>/versions")
