@@ -78,7 +78,7 @@ def problems_of(key: str, data: bytes) -> list[dict]:
     """Every problem that would stop this diagram from being published for the procedure (empty: none)."""
     procedure = _procedure(key)
     try:
-        specs.load_diagram(data, key, procedure.form_keys(), procedure.letters)
+        specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
     except DiagramError as exc:
         return exc.problems
     return []
@@ -244,7 +244,7 @@ def publish(session: Session, actor: Actor, key: str, *, revision: int | None = 
     if row is None:
         raise Conflict("There is no draft to publish: save a draft first, or publish an earlier version again.")
     data = row.bpmn_xml.encode("utf-8")
-    loaded = specs.load_diagram(data, key, procedure.form_keys(), procedure.letters)
+    loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
     current = _published(session, key)
     if current is not None and current.version_hash == loaded.version_hash:
         raise Conflict(f"The draft is the same as version {current.number}, which is already in use.")
@@ -262,7 +262,7 @@ def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessM
     model = version(session, actor, key, number)
     if model.published:
         raise Conflict(f"Version {number} is already the one in use.")
-    specs.load_diagram(model.bpmn_xml.encode("utf-8"), key, procedure.form_keys(), procedure.letters)
+    specs.load_diagram(model.bpmn_xml.encode("utf-8"), key, procedure.editor_form_keys(), procedure.letters)
     _make_current(session, actor, model, republished=True)
     return model
 

@@ -43,7 +43,7 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
                                                         ProcessModel.version_hash == digest)):
             continue
         procedure = procedures.get(key)
-        loaded = specs.load_diagram(data, key, procedure.form_keys(), procedure.letters)
+        loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
         model = editor.store_version(session, key, data, loaded, source="shipped", created_by_id=None)
         current = session.scalar(select(ProcessModel).where(ProcessModel.key == key,
                                                             ProcessModel.published.is_(True)))
@@ -321,7 +321,7 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     if task.assignee_id not in (None, actor.id):
         raise Conflict(f"This task is claimed by {task.assignee.display_name}.")
     procedure = procedures.get(instance.process_key)
-    submission = procedure.submit(session, actor, instance, task, data)
+    submission = procedure.submission_for(session, actor, instance, task, data)
     loaded = _instance_spec(instance)
     workflow = state.loads(instance.state, loaded)
     spiff_task = workflow.get_task_from_id(UUID(task.id))
@@ -357,7 +357,7 @@ def get_task(session: Session, actor: Actor, task_id: str) -> Task:
 def task_form(session: Session, task: Task) -> list[dict]:
     """The fields of a task's form, as the API describes them."""
     procedure = procedures.get(task.instance.process_key)
-    return [f.describe() for f in procedure.task_fields(session, task.form_key, task.instance.data)]
+    return [f.describe() for f in procedure.fields_for(session, task.form_key, task.instance.data)]
 
 
 def _task_scope_clause(actor: Actor, scope: str):

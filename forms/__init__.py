@@ -115,7 +115,7 @@ def start_form(session: Session, process_key: str, actor: Actor | None = None) -
 def task_form(session: Session, task: Task) -> type[Form]:
     """The form of a task, for its form key and its request's record."""
     procedure = procedures.get(task.instance.process_key)
-    return form_class(_class_name(task.form_key), procedure.task_fields(session, task.form_key, task.instance.data))
+    return form_class(_class_name(task.form_key), procedure.fields_for(session, task.form_key, task.instance.data))
 
 
 def uploads(form: Form) -> dict:

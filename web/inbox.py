@@ -59,7 +59,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
 
 def _prefill(session, task) -> dict:
     """A revision form starts from the request as it stands, so an untouched field keeps its value."""
-    fields = procedures.get(task.instance.process_key).task_fields(session, task.form_key, task.instance.data)
+    fields = procedures.get(task.instance.process_key).fields_for(session, task.form_key, task.instance.data)
     names = {field.name for field in fields} - {"action", "comment", "decision"}
     return {name: value for name, value in task.instance.data.items() if name in names}
 

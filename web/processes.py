@@ -37,7 +37,7 @@ def _choices(key: str) -> dict:
     return {
         "lanes": [{"name": lane, "role": role} for lane, role in LANE_ROLES.items()],
         "form_keys": [{"key": form_key, "label": _label(form_key)}
-                      for form_key in sorted(procedures.get(key).form_keys())],
+                      for form_key in sorted(procedures.get(key).editor_form_keys())],
         "deadlines": [{"kind": kind, "label": f"{_label(kind)} ({days} business day{'s' if days != 1 else ''})"}
                       for kind, days in sorted(settings.deadlines.items())],
         "timer_helpers": ["due_time", "reminder_time", "escalation_time"],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from engine.errors import NotFound
-from engine.fields import Field, check_review
+from engine.fields import APPROVAL_FIELDS, Field, check_review, validate
 from engine.models import ProcessInstance, Task
 from engine.outbox import Letter
 from engine.roles import REQUESTER
@@ -46,6 +46,11 @@ class Described:
     title: str
     department_code: str | None
     restricted: bool = False
+
+
+# A written approval any procedure's diagram may give a user task: the approver an administrator adds when the
+# policy adds one (approve, or reject with a written reason; a gateway after it reads `decision`).
+APPROVAL_FORM = "written_approval"
 
 
 class Procedure:
@@ -93,6 +98,23 @@ class Procedure:
     def form_keys(self) -> frozenset[str]:
         """Every form key this procedure's diagram may use."""
         raise NotImplementedError
+
+    def editor_form_keys(self) -> frozenset[str]:
+        """The forms an administrator may give a user task of this procedure: its own, and the written approval."""
+        return self.form_keys() | {APPROVAL_FORM}
+
+    def fields_for(self, session: Session, form_key: str, record: dict) -> list[Field]:
+        """The fields of the form a task shows: the written approval's, or the procedure's own."""
+        if form_key == APPROVAL_FORM:
+            return APPROVAL_FIELDS
+        return self.task_fields(session, form_key, record)
+
+    def submission_for(self, session: Session, actor: Actor, instance: ProcessInstance, task: Task,
+                       data: dict) -> Submission:
+        """A completed task's submission: the written approval's, or the procedure's own."""
+        if task.form_key == APPROVAL_FORM:
+            return written_review(validate(APPROVAL_FIELDS, data))
+        return self.submit(session, actor, instance, task, data)
 
     def validate_start(self, session: Session, actor: Actor, data: dict) -> dict:
         """Clean start data and check the domain rules; raise Invalid by field."""

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import editor, services
-from engine.errors import Conflict, DiagramError, NotAllowed
+from engine.errors import Conflict, DiagramError, Invalid, NotAllowed
 from engine.models import AuditEvent, ProcessDraft, ProcessModel
 from tests.conftest import START
 from tests.editing import add_step_before, set_attribute, set_text, shipped
-from tests.procedures import act
+from tests.procedures import act, actor
 
 KEY = "new_account_request"
 
@@ -180,3 +180,30 @@ def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_pub
     assert (stored.number, stored.published, stored.source) == (3, False, "shipped")
     assert services.published_model(session, KEY).number == 2
     assert session.scalar(select(func.count()).select_from(ProcessModel).where(ProcessModel.key == KEY)) == 3
+
+
+def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had_none(session, city):
+    """The policy adds the City Attorney's sign-off before an appeal is reviewed: a written approval in their lane."""
+    from tests.engine.test_removal_appeal import appeal
+
+    key = "removal_appeal"
+    data = add_step_before(shipped(key), "appeal_review", step_id="attorney_sign_off", name="City Attorney sign-off",
+                           lane="City Attorney", form_key="written_approval")
+    assert editor.save_draft(session, city.admin, key, data).publishable
+    editor.publish(session, city.admin, key)
+    session.commit()
+    instance = services.start_instance(session, city.records, key, appeal(city.facebook))
+    session.commit()
+    [task] = services.open_tasks_of(session, instance)
+    assert (task.name, task.role, task.form_key) == ("City Attorney sign-off", "city_attorney", "written_approval")
+    assert [f["name"] for f in services.task_form(session, task)] == ["decision", "comment"]
+    attorney = actor(session, "attorney")
+    with pytest.raises(Invalid) as refused:
+        services.complete_task(session, attorney, task.id, {"decision": "reject"})
+    session.rollback()
+    assert "comment" in refused.value.fields
+    act(session, attorney, instance, "written_approval", {"decision": "approve", "comment": "Reviewed."})
+    assert [t.form_key for t in services.open_tasks_of(session, instance)] == ["appeal_review"]
+    [completed] = [e for e in events(session, "completed") if e.instance_id == instance.id]
+    assert (completed.actor_name, completed.role, completed.decision, completed.comment) == (
+        "Attorney", "city_attorney", "approve", "Reviewed.")
