@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/inbox.py
 	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/public.py
+	$(BIN)/python bench/editor.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

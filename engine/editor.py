@@ -13,7 +13,7 @@ from datetime import datetime
 
 from lxml import etree
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, defer, joinedload
 
 from engine import audit, clock, procedures, specs
 from engine.errors import Conflict, DiagramError, NotAllowed, NotFound
@@ -285,7 +285,9 @@ def versions(session: Session, actor: Actor, key: str) -> list[Version]:
         select(ProcessInstance.model_id, func.count()).where(ProcessInstance.process_key == key,
                                                              ProcessInstance.status == "running")
         .group_by(ProcessInstance.model_id)).all())
-    models = session.scalars(select(ProcessModel).options(defer(ProcessModel.bpmn_xml))
+    models = session.scalars(select(ProcessModel).options(defer(ProcessModel.bpmn_xml),
+                                                          joinedload(ProcessModel.created_by).lazyload("*"),
+                                                          joinedload(ProcessModel.published_by).lazyload("*"))
                              .where(ProcessModel.key == key).order_by(ProcessModel.number.desc()))
     return [Version(m.number, m.version_hash, m.name, m.source, m.created_at,
                     m.created_by.display_name if m.created_by else None, m.published, m.published_at,

@@ -549,8 +549,9 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
         raise DiagramError("The diagram cannot be executed.", [_problem(
             "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes.")])
     form_keys = set()
+    by_id = {node.get("id"): node for node in root.iter() if isinstance(node.tag, str) and node.get("id")}
     for task_spec in _all_task_specs(spec, subprocess_specs):
-        element = root.find(f".//*[@id='{task_spec.bpmn_id}']") if task_spec.bpmn_id else None
+        element = by_id.get(task_spec.bpmn_id)
         if isinstance(task_spec, UserTask):
             if task_spec.lane not in LANE_ROLES:
                 problems.append(_problem(
