@@ -314,6 +314,9 @@ _SKIPPED = {"definitions", "extensionElements", "incoming", "outgoing", "flowNod
             "conditionExpression", "timeDate", "timeDuration", "timeCycle", "script", "documentation"}
 
 
+_REFERENCES = ("From", "To", "Attached to", "Default flow")
+
+
 def _type_name(element: etree._Element) -> str:
     """'userTask' -> 'User task'."""
     words = re.sub(r"(?<!^)(?=[A-Z])", " ", etree.QName(element).localname).lower()
@@ -402,22 +405,31 @@ def difference(before: str | bytes, after: str | bytes) -> Difference:
     new_root = specs.parse_xml_safely(after.encode() if isinstance(after, str) else after)
     old, new = _facts(old_root), _facts(new_root)
 
-    def entry(element_id, facts):
-        return {"id": element_id, "type": facts["Type"], "name": facts["Name"],
-                "properties": {k: v for k, v in facts.items() if k not in ("Type", "Name") and v != ""}}
+    def shown(facts: dict[str, dict], name: str, value: str | None) -> str | None:
+        """A reference reads as what it points at, "Budget check (Activity_0h91ott)"; compared by id only."""
+        target = facts.get(value or "") if name in _REFERENCES else None
+        return f'{target["Name"]} ({value})' if target is not None and target["Name"] else value
 
-    added = [entry(i, new[i]) for i in new if i not in old]
-    removed = [entry(i, old[i]) for i in old if i not in new]
+    def entry(element_id, facts, every):
+        return {"id": element_id, "type": facts["Type"], "name": facts["Name"],
+                "properties": {k: shown(every, k, v) for k, v in facts.items()
+                               if k not in ("Type", "Name") and v != ""}}
+
+    added = [entry(i, new[i], new) for i in new if i not in old]
+    removed = [entry(i, old[i], old) for i in old if i not in new]
     changed = []
     for element_id in (i for i in new if i in old and new[i] != old[i]):
-        changes = [{"property": name, "before": old[element_id].get(name), "after": new[element_id].get(name)}
+        changes = [{"property": name, "before": shown(old, name, old[element_id].get(name)),
+                    "after": shown(new, name, new[element_id].get(name))}
                    for name in dict.fromkeys([*old[element_id], *new[element_id]])
                    if old[element_id].get(name) != new[element_id].get(name)]
         changed.append({"id": element_id, "type": new[element_id]["Type"], "name": new[element_id]["Name"],
                         "changes": changes})
     old_bounds, new_bounds = _bounds(old_root), _bounds(new_root)
+    changed_ids = {c["id"] for c in changed}
     moved = [{"id": i, "type": new[i]["Type"], "name": new[i]["Name"]} for i in new
-             if i in old and old_bounds.get(i) != new_bounds.get(i) and i in old_bounds and i in new_bounds]
+             if i in old and i not in changed_ids and i in old_bounds and i in new_bounds
+             and old_bounds[i] != new_bounds[i]]
     return Difference(added, removed, changed, moved)
 
 

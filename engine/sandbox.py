@@ -83,6 +83,10 @@ def check_source(source: str, mode: str) -> list[str]:
             problems.append(f'Line {node.lineno}: "{node.id}" is not available in diagram expressions.')
         elif isinstance(node, ast.Import | ast.ImportFrom):
             problems.append(f"Line {node.lineno}: imports are not allowed in diagram expressions.")
+        elif isinstance(node, ast.Attribute) and node.attr in ("format", "format_map"):
+            # "{0.__class__}".format(x) walks attributes inside the string, where no name check sees it.
+            problems.append(f'Line {node.lineno}: ".{node.attr}()" is not available in diagram expressions '
+                            "(it reads attributes from inside a string); join strings with +.")
         elif isinstance(node, ast.While):
             problems.append(f"Line {node.lineno}: while loops are not allowed in diagram scripts.")
     return problems

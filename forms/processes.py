@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wtforms import FileField, Form, HiddenField
-from wtforms.validators import InputRequired, Optional, Regexp
+from wtforms.validators import InputRequired, Optional, Regexp, ValidationError
 
 UPLOAD_SUFFIXES = (".bpmn", ".xml")
 
@@ -20,7 +20,7 @@ class UploadForm(Form):
         """Only .bpmn and .xml files (the content is checked when it is read, before anything is stored)."""
         name = (getattr(field.data, "filename", "") or "").lower()
         if not name.endswith(UPLOAD_SUFFIXES):
-            raise ValueError("Upload a .bpmn or .xml file.")
+            raise ValidationError("Upload a .bpmn or .xml file.")
 
 
 class PublishForm(Form):

@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import CombinedMultiDict
 
 from engine import editor, procedures, specs
-from engine.errors import CivicflowError, DiagramError
+from engine.errors import CivicflowError, Conflict, DiagramError
 from engine.roles import LANE_ROLES
 from forms.processes import PublishForm, UploadForm
 from web.auth import current_actor
@@ -156,9 +156,11 @@ def publish(key):
     revision = int(form.revision.data) if form.validate() and form.revision.data else None
     try:
         model = editor.publish(session, actor, key, revision=revision)
-    except DiagramError as exc:
+    except (DiagramError, Conflict) as exc:
+        # The editor comes back with the reason (every problem, or the draft that moved on), not an error page.
         session.rollback()
-        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc, status=400)
+        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc,
+                            status=400 if isinstance(exc, DiagramError) else 409)
     flash(f"Version {model.number} of “{procedures.get(key).name}” is published: new requests use it. "
           "Requests already running finish on the version they started with.", "success")
     return redirect(url_for("processes.versions", key=key), 303)

@@ -155,8 +155,9 @@ def test_the_difference_lists_added_removed_and_changed_elements_in_the_editor_s
     assert {a["id"] for a in difference.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
     assert difference.removed == []
     by_id = {c["id"]: c["changes"] for c in difference.changed}
-    assert by_id["Flow_standard"] == [{"property": "To", "before": "communications_review",
-                                       "after": "records_check"}]
+    assert by_id["Flow_standard"] == [{"property": "To",
+                                       "before": "Communications Manager written approval (communications_review)",
+                                       "after": "Records check (records_check)"}]
     assert by_id["Flow_head_approved"] == [{"property": "Condition", "before": 'decision == "approve"',
                                             "after": 'decision == "approve" and True'}]
     assert by_id["communications_review"] == [{"property": "Name", "before": "Communications Manager written "
