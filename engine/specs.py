@@ -87,10 +87,13 @@ def parse_xml_safely(data: bytes) -> etree._Element:
             "The diagram is too large.",
             [_problem(f"The diagram is larger than {MAX_DIAGRAM_BYTES // 1024} KiB.")],
         )
-    if _PROLOG_DOCTYPE.match(_prolog_text(data)):
+    prolog = _prolog_text(data)
+    declared = _PROLOG_DOCTYPE.match(prolog)
+    if declared:
         raise DiagramError(
             "The diagram declares a DOCTYPE, which is not allowed.",
-            [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.", line=1)],
+            [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.",
+                      line=prolog.count("\n", 0, declared.end()) + 1)],
         )
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
