@@ -535,10 +535,15 @@ def diagram_problems(root: etree._Element, key: str, known_form_keys: frozenset[
 
 
 def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None,
-                 known_letters: frozenset[str] | None = None) -> LoadedSpec:
-    """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError."""
+                 known_letters: frozenset[str] | None = None, *, publishing: bool = True) -> LoadedSpec:
+    """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError.
+
+    `publishing=False` loads a version that was validated when it was published (for the requests running
+    on it): parsed as safely and its expressions checked by the sandbox as always, but not held to rules
+    added since, which would strand those requests.
+    """
     root = parse_xml_safely(data)
-    problems = diagram_problems(root, key, known_form_keys)
+    problems = diagram_problems(root, key, known_form_keys) if publishing else check_expressions(root)
     if problems:
         raise DiagramError(_summary(problems), problems)
     parser = SpiffBpmnParser(validator=None)  # the schema was checked above, with every error listed
@@ -611,7 +616,7 @@ def cached_spec(key: str, xml: str | bytes) -> LoadedSpec:
     digest = version_hash(data)
     loaded = _cache.get(digest)
     if loaded is None:
-        loaded = load_diagram(data, key)
+        loaded = load_diagram(data, key, publishing=False)
         with _cache_lock:
             _cache[digest] = loaded
     return loaded

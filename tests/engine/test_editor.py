@@ -208,3 +208,19 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
     [completed] = [e for e in events(session, "completed") if e.instance_id == instance.id]
     assert (completed.actor_name, completed.role, completed.decision, completed.comment) == (
         "Attorney", "city_attorney", "approve", "Reviewed.")
+
+
+def test_requests_running_on_a_version_are_not_held_to_rules_made_stricter_after_it_was_published(
+        session, people, monkeypatch):
+    from engine import specs
+
+    instance = services.start_instance(session, people.requester, KEY, START)
+    session.commit()
+    monkeypatch.setattr(specs, "_cache", {})  # a new process: the version is read again
+    monkeypatch.setattr(specs, "structure_problems", lambda *args: [{"message": "A rule of a later release."}])
+    act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
+    assert [t.form_key for t in services.open_tasks_of(session, instance)] == ["communications_review"]
+    editor.save_draft(session, people.admin, KEY, edited())
+    with pytest.raises(DiagramError) as refused:
+        editor.publish(session, people.admin, KEY)
+    assert [p["message"] for p in refused.value.problems] == ["A rule of a later release."]
