@@ -70,13 +70,9 @@ def require_admin(actor: Actor) -> None:
         raise NotAllowed("Only administrators can change the procedures.")
 
 
-def _procedure(key: str) -> procedures.Procedure:
-    return procedures.get(key)
-
-
 def problems_of(key: str, data: bytes) -> list[dict]:
     """Every problem that would stop this diagram from being published for the procedure (empty: none)."""
-    procedure = _procedure(key)
+    procedure = procedures.get(key)
     try:
         specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
     except DiagramError as exc:
@@ -116,7 +112,7 @@ def _draft_row(session: Session, key: str, *, lock: bool = False) -> ProcessDraf
 def current_draft(session: Session, actor: Actor, key: str, *, with_problems: bool = True) -> Draft:
     """The draft of a procedure, or (revision 0) the version in use, with its problems."""
     require_admin(actor)
-    procedure = _procedure(key)
+    procedure = procedures.get(key)
     row = _draft_row(session, key)
     if row is not None:
         xml = row.bpmn_xml
@@ -150,7 +146,7 @@ def save_draft(session: Session, actor: Actor, key: str, data: bytes, *, source:
     draft has moved on since, the save is refused (Conflict) rather than overwriting someone's work.
     """
     require_admin(actor)
-    procedure = _procedure(key)
+    procedure = procedures.get(key)
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
     data = stored_form(data)
@@ -181,7 +177,7 @@ def save_draft(session: Session, actor: Actor, key: str, data: bytes, *, source:
 def discard_draft(session: Session, actor: Actor, key: str) -> None:
     """Throw the draft away; the version in use is unchanged."""
     require_admin(actor)
-    _procedure(key)
+    procedures.get(key)
     row = _draft_row(session, key, lock=True)
     if row is None:
         raise Conflict("There is no draft to discard.")
@@ -238,7 +234,7 @@ def publish(session: Session, actor: Actor, key: str, *, revision: int | None = 
     stored version makes that version current again rather than storing it twice.
     """
     require_admin(actor)
-    procedure = _procedure(key)
+    procedure = procedures.get(key)
     row = _draft_row(session, key, lock=True)
     _check_revision(row, revision)
     if row is None:
@@ -258,7 +254,7 @@ def publish(session: Session, actor: Actor, key: str, *, revision: int | None = 
 def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessModel:
     """Make an earlier version the one new requests use again (it is validated again first)."""
     require_admin(actor)
-    procedure = _procedure(key)
+    procedure = procedures.get(key)
     model = version(session, actor, key, number)
     if model.published:
         raise Conflict(f"Version {number} is already the one in use.")
@@ -270,7 +266,7 @@ def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessM
 def version(session: Session, actor: Actor, key: str, number: int) -> ProcessModel:
     """One stored version of a procedure, by number."""
     require_admin(actor)
-    _procedure(key)
+    procedures.get(key)
     model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.number == number))
     if model is None:
         raise NotFound(f'"{key}" has no version {number}.')
@@ -280,7 +276,7 @@ def version(session: Session, actor: Actor, key: str, number: int) -> ProcessMod
 def versions(session: Session, actor: Actor, key: str) -> list[Version]:
     """Every stored version of a procedure, newest first, with who stored and last published it."""
     require_admin(actor)
-    _procedure(key)
+    procedures.get(key)
     running = dict(session.execute(
         select(ProcessInstance.model_id, func.count()).where(ProcessInstance.process_key == key,
                                                              ProcessInstance.status == "running")
@@ -299,7 +295,7 @@ def versions(session: Session, actor: Actor, key: str) -> list[Version]:
 def publications(session: Session, actor: Actor, key: str) -> list[ProcessPublication]:
     """Each publication of a procedure, newest first: which version, by whom, when."""
     require_admin(actor)
-    _procedure(key)
+    procedures.get(key)
     return list(session.scalars(select(ProcessPublication).where(ProcessPublication.key == key)
                                 .order_by(ProcessPublication.id.desc())))
 

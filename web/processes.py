@@ -11,12 +11,12 @@ from engine import editor, procedures, specs
 from engine.errors import CivicflowError, Conflict, DiagramError
 from engine.roles import LANE_ROLES
 from forms.processes import PublishForm, UploadForm
+from web.api.processes import XML_TYPES, if_match_revision
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.errors import error_body, status_for
 
 processes = Blueprint("processes", __name__, url_prefix="/admin/processes")
-XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
 
 
 @processes.before_request
@@ -113,11 +113,9 @@ def save_draft(key):
     if (request.content_length or 0) > specs.MAX_DIAGRAM_BYTES:
         return jsonify(error_body("too_large", f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB; "
                                                "nothing was saved.")), 413
-    raw = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
-    revision = int(raw) if raw.isdigit() else None
     try:
         draft = editor.save_draft(get_session(), current_actor(), key, request.get_data(cache=False),
-                                  source="editor", revision=revision)
+                                  source="editor", revision=if_match_revision())
     except CivicflowError as exc:
         get_session().rollback()
         return _json_error(exc, status_for(exc))
