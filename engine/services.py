@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, authz, clock, deadlines, notices, outbox, procedures, specs, state
+from engine import audit, authz, clock, deadlines, editor, notices, outbox, procedures, specs, state
 from engine.crypto import decrypt_credentials
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
 from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
@@ -31,8 +31,6 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
     A new shipped diagram is published for new requests unless an administrator has published a version of
     their own: the City's edit stays in use, and the shipped one waits in the version list.
     """
-    from engine import editor
-
     settings = session.info["settings"]
     changed = []
     for path in specs.workflow_files(settings.workflows_dir):
