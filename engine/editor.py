@@ -100,7 +100,8 @@ def stored_form(data: bytes) -> bytes:
     return etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
 
 
-def _published(session: Session, key: str) -> ProcessModel | None:
+def version_in_use(session: Session, key: str) -> ProcessModel | None:
+    """The published version of a procedure (the one new requests use), if any."""
     return session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.published.is_(True)))
 
 
@@ -119,7 +120,7 @@ def current_draft(session: Session, actor: Actor, key: str, *, with_problems: bo
         return Draft(key, procedure.name, xml, row.revision, row.based_on.number if row.based_on else None,
                      row.updated_by.display_name, row.updated_at,
                      problems_of(key, xml.encode()) if with_problems else [])
-    model = _published(session, key)
+    model = version_in_use(session, key)
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
     return Draft(key, procedure.name, model.bpmn_xml, 0, model.number, None, None,
@@ -157,7 +158,7 @@ def save_draft(session: Session, actor: Actor, key: str, data: bytes, *, source:
         return current_draft(session, actor, key)
     problems = problems_of(key, data)
     if row is None:
-        published = _published(session, key)
+        published = version_in_use(session, key)
         row = ProcessDraft(key=key, revision=0, based_on_id=published.id if published else None)
         session.add(row)
     row.bpmn_xml = xml
@@ -241,7 +242,7 @@ def publish(session: Session, actor: Actor, key: str, *, revision: int | None = 
         raise Conflict("There is no draft to publish: save a draft first, or publish an earlier version again.")
     data = row.bpmn_xml.encode("utf-8")
     loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
-    current = _published(session, key)
+    current = version_in_use(session, key)
     if current is not None and current.version_hash == loaded.version_hash:
         raise Conflict(f"The draft is the same as version {current.number}, which is already in use.")
     model = store_version(session, key, data, loaded, source=row.source, created_by_id=row.updated_by_id)

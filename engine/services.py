@@ -43,8 +43,7 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
         procedure = procedures.get(key)
         loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
         model = editor.store_version(session, key, data, loaded, source="shipped", created_by_id=None)
-        current = session.scalar(select(ProcessModel).where(ProcessModel.key == key,
-                                                            ProcessModel.published.is_(True)))
+        current = editor.version_in_use(session, key)
         if current is None or current.source == "shipped":
             editor.publish_shipped(session, model)
         changed.append(model)
