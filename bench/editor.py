@@ -7,7 +7,7 @@ same run: SpiffBpmnParser() as constructed by default, add_bpmn_xml of an lxml t
 bytes, get_spec and get_subprocess_specs. SpiffBpmnParser()'s default validator is None (no schema check),
 so, for context, the same with SpiffWorkflow's XSD validator (validator=VALIDATOR) is timed too.
 
-(2) The editor's operations through engine.editor on a SQLite file (and PostgreSQL with --postgres), each
+(2) The editor's operations through engine.versions.editor on a SQLite file (and PostgreSQL with --postgres), each
 in a session and write transaction of its own with its commit, as web.db.transactional runs them:
 save_draft of new_account_request with a Records Officer check added before the Communications Manager's
 approval (tests/editing.py's add_step_before), publish of a draft as a new version, difference between
@@ -54,13 +54,17 @@ from lxml import etree  # noqa: E402
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
 from sqlalchemy import event, func, select  # noqa: E402
 
-from engine import editor, procedures, services, specs, users  # noqa: E402
-from engine.db import begin_write, make_engine, make_sessionmaker  # noqa: E402
+from engine import procedures  # noqa: E402
+from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
+from engine.db.migrate import upgrade  # noqa: E402
+from engine.db.models import ProcessDraft, ProcessModel  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
+from engine.diagrams import specs  # noqa: E402
 from engine.errors import DiagramError  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import ProcessDraft, ProcessModel  # noqa: E402
+from engine.people import users  # noqa: E402
+from engine.requests import services  # noqa: E402
 from engine.settings import REPO_ROOT, Settings  # noqa: E402
+from engine.versions import editor  # noqa: E402
 from tests.editing import add_step_before, set_attribute, shipped  # noqa: E402
 
 KEY = "new_account_request"
@@ -314,7 +318,7 @@ def operations(kind: str, urls: dict[int, str], folder: Path, options, bench) ->
         print(f"-- (2) the editor's operations on {kind}: {options.runs} runs each in {options.rounds} interleaved "
               f"rounds after {options.warmup} warm-up runs, a session and a commit per write; medians")
         print(f"two databases built alike in {built:.1f} s, new_account_request stored in {STORED[0]} and in "
-              f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.editor)")
+              f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.versions.editor)")
 
         series = {stored: databases[stored].versions for stored in STORED}
         times = interleaved(series, options.runs, options.rounds, options.warmup)
@@ -421,8 +425,8 @@ def main(argv=None) -> None:
     bench = _bench_engine()
 
     began = time.perf_counter()
-    print("civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; engine.editor's "
-          "save_draft, publish, difference and versions; diagrams refused before parsing")
+    print("civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; "
+          "engine.versions.editor's save_draft, publish, difference and versions; diagrams refused before parsing")
     print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, lxml {version('lxml')} "
           f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), SQLAlchemy {version('SQLAlchemy')}, "
           f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs")

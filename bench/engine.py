@@ -6,7 +6,7 @@ approves, requester confirms the set-up):
   (a)  bare SpiffWorkflow in memory, its own default script engine;
   (b)  bare, persisted: BpmnWorkflowSerializer (SPIFF_CONFIG, full state WITH the spec),
        save after start, then load + complete + save around each user task;
-  (b2) informational: (b) with the spec cached, i.e. the spec-free JSON of engine/state.py;
+  (b2) informational: (b) with the spec cached, i.e. the spec-free JSON of engine/diagrams/serialization.py;
   (b3) informational: (b2) with civicflow's RestrictedPython script engine: the whole SpiffWorkflow
        part of what civicflow does, without the database;
   (c)  civicflow's services on a fresh SQLite file (WAL, synchronous=FULL): start_instance + commit,
@@ -54,12 +54,15 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from engine import deadlines, services, state, users  # noqa: E402
-from engine.db import begin_write, make_engine, make_sessionmaker  # noqa: E402
+from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
+from engine.db.migrate import upgrade  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.sandbox import SCRIPT_ENGINE  # noqa: E402
+from engine.diagrams import serialization as state  # noqa: E402
+from engine.diagrams.sandbox import SCRIPT_ENGINE  # noqa: E402
+from engine.people import users  # noqa: E402
+from engine.requests import services  # noqa: E402
 from engine.settings import REPO_ROOT, Settings  # noqa: E402
+from engine.time import deadlines  # noqa: E402
 
 KEY = "new_account_request"
 DIAGRAM = REPO_ROOT / "workflows" / f"{KEY}.bpmn"
@@ -151,7 +154,7 @@ class Bare:
         return state.loads(saved, self)  # self has the .spec and .subprocess_specs of a LoadedSpec
 
     def spec_cached(self, script_engine=None) -> None:
-        """(b2), or (b3) with civicflow's sandboxed script engine: engine/state.py's JSON without the spec."""
+        """(b2), or (b3) with civicflow's sandboxed script engine: engine.diagrams.serialization's JSON, no spec."""
         workflow = self._start(script_engine)
         saved = state.dumps(workflow)
         done = []

@@ -1,7 +1,7 @@
 """The inbox stays one indexed query: the inbox page at 1,000 and at 100,000 instances, on SQLite (and PostgreSQL).
 
 Two databases are built alike: the same people, and the same real requests started and decided through
-engine.services, so that the Parks Department Head and the Communications Manager have the same open tasks
+engine.requests.services, so that the Parks Department Head and the Communications Manager have the same open tasks
 in both. One database is then filled to 1,000 instances, the other to 100,000, with bulk inserts that copy
 real instances (their state JSON and task rows): mostly finished requests, the running ones waiting for
 other departments' heads, the Administrative Lieutenant or their own requesters. The inbox pages of the
@@ -45,13 +45,15 @@ from importlib.metadata import version  # noqa: E402
 from sqlalchemy import event, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import clock, services, users  # noqa: E402
-from engine.db import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.migrate import upgrade  # noqa: E402
+from engine.db.models import ProcessInstance, Task  # noqa: E402
 from engine.demo import DEPARTMENTS, create_departments  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import ProcessInstance, Task  # noqa: E402
-from engine.roles import REQUESTER  # noqa: E402
+from engine.people import users  # noqa: E402
+from engine.people.roles import REQUESTER  # noqa: E402
+from engine.requests import services  # noqa: E402
 from engine.settings import Settings  # noqa: E402
+from engine.time import clock  # noqa: E402
 
 KEY = "new_account_request"
 # Throwaway databases, deleted at the end: the key and the password protect nothing.

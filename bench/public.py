@@ -8,7 +8,7 @@ bench/engine.py's variant (a) does for procedure 1. And the rate limiter alone: 
 
 (2) A member of the public follows their request: GET /api/v1/public/requests/<code> among 1,000 and
 among 100,000 public requests. Two databases are built alike: the demo's people and accounts, and one
-real filing of each kind below, filed through engine.public and worked on through engine.services; one
+real filing of each kind below, filed through engine.requests.public and worked on through engine.requests.services; one
 database is then filled to 1,000 public requests, the other to 100,000, with bulk inserts that copy those
 real filings (their instance row, their public_request row with a fresh tracking code, their letters and
 their history, the audit chain kept whole). Received, acknowledged and responded requests are looked up
@@ -57,12 +57,16 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from engine import audit, clock, deadlines, public, services, state, users  # noqa: E402
-from engine.db import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.migrate import upgrade  # noqa: E402
+from engine.db.models import Account, AuditEvent, OutboxMail, ProcessInstance, PublicRequest, User  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import Account, AuditEvent, OutboxMail, ProcessInstance, PublicRequest, User  # noqa: E402
+from engine.diagrams import serialization as state  # noqa: E402
+from engine.people import users  # noqa: E402
+from engine.records import audit  # noqa: E402
+from engine.requests import public, services  # noqa: E402
 from engine.settings import REPO_ROOT, Settings  # noqa: E402
+from engine.time import clock, deadlines  # noqa: E402
 from web.ratelimit import DatabaseStorage  # noqa: E402
 
 KEY = "legality_dispute"
@@ -432,7 +436,7 @@ class Bare:
         self._start()
 
     def start_saved(self) -> None:
-        """[info] the start, serialized as civicflow stores it (engine/state.py, spec-free JSON)."""
+        """[info] the start, serialized as civicflow stores it (engine/diagrams/serialization.py, spec-free JSON)."""
         state.dumps(self._start())
 
 

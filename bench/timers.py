@@ -1,6 +1,6 @@
 """A timers pass costs what is due, not what waits: timers.fire_due with 100 due among 1,000 and 100,000 waiting.
 
-Two databases are built alike: the same people and 100 real requests started through engine.services
+Two databases are built alike: the same people and 100 real requests started through engine.requests.services
 some days ago, so that by the real clock the Department Head's reminder of each is due and its overdue
 escalation is not. One database is then filled to 1,000 waiting timers, the other to 100,000, with bulk
 inserts that copy a real request (its instance row and its two timer rows, due in the coming weeks).
@@ -51,12 +51,15 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import event, func, insert, select  # noqa: E402
 from sqlalchemy.engine import Connection, make_url  # noqa: E402
 
-from engine import clock, deadlines, services, state, timers, users  # noqa: E402
-from engine.db import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
+from engine.db.migrate import upgrade  # noqa: E402
+from engine.db.models import ProcessInstance, Timer  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import ProcessInstance, Timer  # noqa: E402
+from engine.diagrams import serialization as state  # noqa: E402
+from engine.people import users  # noqa: E402
+from engine.requests import services  # noqa: E402
 from engine.settings import REPO_ROOT, Settings  # noqa: E402
+from engine.time import clock, deadlines, timers  # noqa: E402
 
 KEY = "new_account_request"
 DIAGRAM = REPO_ROOT / "workflows" / f"{KEY}.bpmn"

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from engine import clock
-from engine.models import Account, AccountManager, Department, User, UserRole
-from engine.users import PASSWORD_METHOD, create_user, department_by_code
+from engine.db.models import Account, AccountManager, Department, User, UserRole
+from engine.people.users import PASSWORD_METHOD, create_user, department_by_code
+from engine.time import clock
 
 DEPARTMENTS = [
     ("administration", "Administration"),
@@ -56,7 +56,7 @@ ACCOUNTS = [
 
 
 def create_departments(session: Session) -> None:
-    """The demo's departments, under the codes of API.md."""
+    """The demo's departments, under the codes of docs/api.md."""
     for code, name in DEPARTMENTS:
         if department_by_code(session, code) is None:
             session.add(Department(code=code, name=name))

@@ -1,4 +1,4 @@
-"""Settings read from the environment (names fixed by API.md)."""
+"""Settings read from the environment (names fixed by docs/api.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from limits import parse_many
 
 from engine.errors import Invalid
-from engine.roles import COMMUNICATIONS_MANAGER, GRANTABLE_ROLES
+from engine.people.roles import COMMUNICATIONS_MANAGER, GRANTABLE_ROLES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,10 +22,10 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
-from engine import fields as f
 from engine import procedures
-from engine.models import Task
-from engine.users import Actor
+from engine.db.models import Task
+from engine.people.users import Actor
+from engine.procedures import fields as f
 from forms.fields import AtLeastOne, CheckboxGroupField, ImageUploadField, UsernameListField
 from forms.validators import Storable
 

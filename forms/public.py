@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from wtforms import Form, StringField
 
-from engine import public
+from engine.requests import public
 from forms import form_class
 
 # A field people never see nor reach (off screen, out of the tab order, hidden from screen readers) and

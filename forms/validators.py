@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wtforms.validators import ValidationError
 
-from engine.fields import UNSTORABLE, is_storable_text
+from engine.procedures.fields import UNSTORABLE, is_storable_text
 
 
 class Storable:

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from engine import services, users
-from engine.db import make_engine, make_sessionmaker
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.migrate import upgrade
+from engine.db.models import Base
 from engine.demo import create_departments
-from engine.migrate import upgrade
-from engine.models import Base
+from engine.people import users
+from engine.requests import services
 from engine.settings import Settings
 
 PG_URL = os.environ.get("CIVICFLOW_TEST_POSTGRES_URL")

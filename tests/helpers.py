@@ -1,6 +1,6 @@
 """Small helpers shared by the engine tests."""
 
-from engine import services
+from engine.requests import services
 from tests.conftest import START
 
 KEY = "new_account_request"

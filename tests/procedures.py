@@ -7,9 +7,11 @@ import io
 from PIL import Image
 from sqlalchemy import select
 
-from engine import clock, services, users
-from engine.models import Account, AccountManager, User
-from engine.users import department_by_code
+from engine.db.models import Account, AccountManager, User
+from engine.people import users
+from engine.people.users import department_by_code
+from engine.requests import services
+from engine.time import clock
 
 
 def png_bytes(width: int = 64, height: int = 48, color=(200, 30, 30)) -> bytes:

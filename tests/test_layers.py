@@ -3,7 +3,8 @@
 import ast
 from pathlib import Path
 
-from engine import procedures, specs
+from engine import procedures
+from engine.diagrams import specs
 from engine.settings import REPO_ROOT
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, services
-from engine.models import AuditEvent, OutboxMail, Timer
-from engine.notices import ESCALATION_LETTER, REMINDER_LETTER
+from engine.db.models import AuditEvent, OutboxMail, Timer
+from engine.requests import services
+from engine.time import clock
+from engine.time.reminders import ESCALATION_LETTER, REMINDER_LETTER
 from tests.conftest import SECRET, START
 from tests.smtp import free_port
 from tests.test_cli import civicflow_command

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, services
-from engine.models import OutboxMail, Timer
+from engine.db.models import OutboxMail, Timer
+from engine.requests import services
+from engine.time import clock
 from tests.conftest import SECRET, START
 from tests.test_cli import civicflow_command
 

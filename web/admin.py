@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import admin as people_admin
-from engine import public
 from engine.errors import Invalid, NotAllowed
-from engine.roles import ADMIN, GRANTABLE_ROLES
+from engine.people import directory
+from engine.people.roles import ADMIN, GRANTABLE_ROLES
+from engine.requests import public
 from forms.admin import DepartmentForm, DepartmentHeadForm, EditUserForm, NewUserForm, NoticeForm
 from web.auth import current_actor
 from web.db import get_session, transactional
@@ -30,7 +30,7 @@ def require_admin():
 
 
 def _department_choices() -> list[tuple[str, str]]:
-    return [(d.code, d.name) for d in people_admin.list_departments(get_session(), current_actor())]
+    return [(d.code, d.name) for d in directory.list_departments(get_session(), current_actor())]
 
 
 def _role_choices() -> list[tuple[str, str]]:
@@ -40,12 +40,12 @@ def _role_choices() -> list[tuple[str, str]]:
 def _people_choices() -> list[tuple[str, str]]:
     """Active users, who alone can head a department."""
     return [(u.username, f"{u.display_name} ({u.username})")
-            for u in people_admin.list_users(get_session(), current_actor()) if u.active]
+            for u in directory.list_users(get_session(), current_actor()) if u.active]
 
 
 def _users_page(form: NewUserForm, general_errors=(), status: int = 200):
     """The list of users with the form to add one."""
-    rows = people_admin.list_users(get_session(), current_actor())
+    rows = directory.list_users(get_session(), current_actor())
     return render_template("admin/users.html", rows=rows, form=form, general_errors=list(general_errors)), status
 
 
@@ -64,7 +64,7 @@ def add_user():
     general: list[str] = []
     if form.validate():
         try:
-            user = people_admin.create_user(
+            user = directory.add_user(
                 session, current_actor(), username=form.username.data.strip(), password=form.password.data,
                 display_name=form.display_name.data, email=form.email.data, department=form.department.data,
                 roles=form.roles.data, head_of=form.head_of.data)
@@ -77,7 +77,7 @@ def add_user():
     return _users_page(form, general, 400)
 
 
-def _edit_form(person: people_admin.UserSummary, formdata=None) -> EditUserForm:
+def _edit_form(person: directory.UserSummary, formdata=None) -> EditUserForm:
     """The edit form, filled in from the user as they are (or from what was posted)."""
     data = {"display_name": person.display_name, "email": person.email or "",
             "department": person.department_code or "", "roles": list(person.roles),
@@ -86,7 +86,7 @@ def _edit_form(person: people_admin.UserSummary, formdata=None) -> EditUserForm:
                         roles=_role_choices())
 
 
-def _user_page(person: people_admin.UserSummary, form: EditUserForm, general_errors=(), status: int = 200):
+def _user_page(person: directory.UserSummary, form: EditUserForm, general_errors=(), status: int = 200):
     """One user's page: who they are and the form to change them."""
     return render_template("admin/user.html", person=person, form=form, general_errors=list(general_errors),
                            is_self=person.id == current_actor().id), status
@@ -95,11 +95,11 @@ def _user_page(person: people_admin.UserSummary, form: EditUserForm, general_err
 @admin.get("/users/<int:user_id>")
 def user(user_id):
     """One user, with the form to change them and the button to deactivate or reactivate them."""
-    person = people_admin.get_user(get_session(), current_actor(), user_id)
+    person = directory.get_user(get_session(), current_actor(), user_id)
     return _user_page(person, _edit_form(person))
 
 
-def _change_message(change: people_admin.Change) -> str:
+def _change_message(change: directory.Change) -> str:
     """What an update did, in a sentence or two."""
     fields = change.fields
     parts = []
@@ -121,23 +121,23 @@ def _change_message(change: people_admin.Change) -> str:
 def update_user(user_id):
     """Save the edit form, or deactivate / reactivate with the one-button form (set_active=0 or 1)."""
     session = get_session()
-    person = people_admin.get_user(session, current_actor(), user_id)
+    person = directory.get_user(session, current_actor(), user_id)
     quick = request.form.get("set_active")
     form = _edit_form(person, None if quick is not None else request.form)
     if quick is None and not form.validate():
         return _user_page(person, form, status=400)
     try:
         if quick is not None:
-            change = people_admin.update_user(session, current_actor(), user_id, active=quick == "1")
+            change = directory.update_user(session, current_actor(), user_id, active=quick == "1")
         else:
-            change = people_admin.update_user(
+            change = directory.update_user(
                 session, current_actor(), user_id, display_name=form.display_name.data, email=form.email.data,
                 department=form.department.data, roles=form.roles.data, head_of=form.head_of.data,
                 active=form.active.data)
     except Invalid as exc:
         session.rollback()
         general = show_errors(form, exc)
-        return _user_page(people_admin.get_user(session, current_actor(), user_id), form, general, 400)
+        return _user_page(directory.get_user(session, current_actor(), user_id), form, general, 400)
     flash(_change_message(change), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
@@ -153,7 +153,7 @@ def _departments_page(form: DepartmentForm, failed_head: tuple[int, Invalid] | N
                       status: int = 200):
     """The departments with their heads, a form per row to change the head, and the form to add one."""
     session = get_session()
-    departments = people_admin.list_departments(session, current_actor())
+    departments = directory.list_departments(session, current_actor())
     people = _people_choices()
     head_forms, head_errors = {}, {}
     for department in departments:
@@ -181,7 +181,7 @@ def add_department():
     general: list[str] = []
     if form.validate():
         try:
-            department = people_admin.create_department(session, current_actor(), code=form.code.data,
+            department = directory.create_department(session, current_actor(), code=form.code.data,
                                                         name=form.name.data, head=form.head.data)
         except Invalid as exc:
             session.rollback()
@@ -200,7 +200,7 @@ def set_head(department_id):
     session = get_session()
     head = request.form.get(f"department-{department_id}-head")
     try:
-        change = people_admin.set_department_head(session, current_actor(), department_id, head)
+        change = directory.set_department_head(session, current_actor(), department_id, head)
     except Invalid as exc:
         session.rollback()
         return _departments_page(DepartmentForm(people=_people_choices()), (department_id, exc), status=400)
@@ -218,7 +218,7 @@ def set_head(department_id):
 @admin.get("/mail")
 def mail():
     """Letters the mail server refused or has not taken yet, with a way to send one again."""
-    rows = people_admin.undelivered_mail(get_session(), current_actor())
+    rows = directory.undelivered_mail(get_session(), current_actor())
     return render_template("admin/mail.html", rows=rows)
 
 
@@ -227,7 +227,7 @@ def mail():
 def send_mail_again(mail_id):
     """Put a letter back in the outbox for the next pass of the sender."""
     try:
-        letter = people_admin.send_again(get_session(), current_actor(), mail_id)
+        letter = directory.send_again(get_session(), current_actor(), mail_id)
     except Invalid as exc:
         get_session().rollback()
         flash(exc.message, "error")

@@ -9,8 +9,8 @@ from flask import Blueprint, Response
 from flask_login import login_required
 from werkzeug.http import quote_header_value
 
-from engine import attachments as engine_attachments
-from engine.models import Attachment
+from engine.db.models import Attachment
+from engine.records import attachments as engine_attachments
 from web.auth import current_actor
 from web.db import get_session
 

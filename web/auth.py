@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
-from engine import users
+from engine.db.models import User
 from engine.errors import NotAuthenticated
-from engine.models import User
+from engine.people import users
 from forms.auth import LoginForm
 from web.db import get_session, transactional
 

@@ -1,4 +1,4 @@
-"""The `civicflow` command: database, demo, server, scheduler, users, audit, mail, timers and digests (API.md)."""
+"""The `civicflow` command: database, demo, server, scheduler, users, audit, mail, timers and digests (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from engine import audit, clock, deadlines, outbox, services
-from engine import scheduler as jobs
-from engine.db import make_engine, make_sessionmaker
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.migrate import upgrade
+from engine.db.models import OutboxMail, ProcessInstance
 from engine.errors import CivicflowError
-from engine.migrate import upgrade
-from engine.models import OutboxMail, ProcessInstance
+from engine.mail import outbox
+from engine.records import audit
+from engine.requests import services
 from engine.settings import Settings
+from engine.time import clock, deadlines
+from engine.time import scheduler as jobs
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -187,7 +190,7 @@ def users():
 @click.option("--head-of", "head_of", multiple=True, help="Department code this user heads.")
 def users_add(username, password, name, email, department, roles, head_of):
     """Add a user."""
-    from engine.users import create_user
+    from engine.people.users import create_user
 
     settings, engine, factory = _sessions()
     upgrade(engine)
@@ -293,7 +296,7 @@ def timers_group():
               help="Fire what is due as of this time (with an offset, or the City's local time).")
 def timers_fire(moment):
     """Fire every timer due as of --now, and escalate promised letters late by then; one line per request."""
-    from engine import timers
+    from engine.time import timers
 
     settings, engine, factory = _sessions()
     try:
@@ -341,7 +344,7 @@ def digest_group():
               help="Write the digests due as of this time (with an offset, or the City's local time).")
 def digest_send(moment):
     """Write today's digests once (each person's once per day); the scheduler or `mail send` sends them."""
-    from engine import digest
+    from engine.mail import digest
 
     settings, engine, factory = _sessions()
     try:

@@ -9,10 +9,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import outbox, services
-from engine.db import begin_write, make_engine, make_sessionmaker
+from engine.db.connection import begin_write, make_engine, make_sessionmaker
+from engine.db.migrate import upgrade
 from engine.errors import Conflict
-from engine.migrate import upgrade
+from engine.mail import outbox
+from engine.requests import services
 from engine.settings import Settings
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger("civicflow.web")
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    """The error format of API.md."""
+    """The error format of docs/api.md."""
     body = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
-from engine import services
+from engine.requests import services
 from web.db import get_session
 
 home = Blueprint("home", __name__)

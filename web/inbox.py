@@ -6,8 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 import forms
-from engine import authz, procedures, services
+from engine import procedures
 from engine.errors import Conflict, Invalid
+from engine.requests import authz, services
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import PER_PAGE, page_number, show_errors

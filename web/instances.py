@@ -6,8 +6,10 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine import outbox, procedures, services
-from engine.models import ProcessModel
+from engine import procedures
+from engine.db.models import ProcessModel
+from engine.mail import outbox
+from engine.requests import services
 from web.auth import current_actor
 from web.db import get_session
 from web.pages import PER_PAGE, page_number

@@ -1,7 +1,7 @@
-"""The mail sender alone, in a background thread: the scheduler's mail_sender job (engine/scheduler.py).
+"""The mail sender alone, in a background thread: the scheduler's mail_sender job (engine/time/scheduler.py).
 
 `civicflow serve` runs all the scheduler's jobs (timers, mail, digest) through
-`engine.scheduler.start_embedded`; this starts only the sender, for an app that wants nothing else
+`engine.time.scheduler.start_embedded`; this starts only the sender, for an app that wants nothing else
 in-process (the tests of the mail pages and of the browser).
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from engine import scheduler
 from engine.settings import Settings
+from engine.time import scheduler
 
 EVERY_SECONDS = scheduler.EVERY[scheduler.MAIL_SENDER]
 

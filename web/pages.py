@@ -6,8 +6,8 @@ from flask import request
 from flask_login import current_user
 from wtforms import Form
 
-from engine import services
 from engine.errors import Invalid
+from engine.requests import services
 from web.auth import current_actor
 from web.db import get_session
 

@@ -11,11 +11,13 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import authz, clock, procedures, services
-from engine.fields import IMAGE, SECRET, STRING
-from engine.models import Department, ProcessInstance
-from engine.roles import role_name
-from engine.users import Actor
+from engine import procedures
+from engine.db.models import Department, ProcessInstance
+from engine.people.roles import role_name
+from engine.people.users import Actor
+from engine.procedures.fields import IMAGE, SECRET, STRING
+from engine.requests import authz, services
+from engine.time import clock
 from forms import choice_label
 
 FORM_INSTRUCTION = re.compile(r"\s*\([^()]*\)\s*$")

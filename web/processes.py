@@ -7,9 +7,11 @@ from flask_login import login_required
 from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import CombinedMultiDict
 
-from engine import editor, procedures, specs
+from engine import procedures
+from engine.diagrams import specs
 from engine.errors import CivicflowError, Conflict, DiagramError
-from engine.roles import LANE_ROLES
+from engine.people.roles import LANE_ROLES
+from engine.versions import editor
 from forms.processes import PublishForm, UploadForm
 from web.api.processes import XML_TYPES, if_match_revision
 from web.auth import current_actor

@@ -14,9 +14,10 @@ import time
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 
-from engine import procedures, public
+from engine import procedures
 from engine.errors import Invalid
 from engine.procedures.content_removal import CATEGORIES, PLAIN_CATEGORIES
+from engine.requests import public
 from forms.public import HONEYPOT, lookup_form, public_form
 from web.db import get_session, transactional
 from web.errors import error_page

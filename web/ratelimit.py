@@ -1,7 +1,7 @@
 """Rate limits per client on the public pages and endpoints (Flask-Limiter), counted in civicflow's database.
 
 The counters live in the database every web worker shares (the table rate_limit), not in one worker's
-memory: DESIGN.md's web workers are stateless, on one host or many, and a limit must hold across them.
+memory: docs/architecture.md's web workers are stateless, on one host or many, and a limit must hold across them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine.db import WRITE_OPTION
-from engine.models import RateLimit
+from engine.db.connection import WRITE_OPTION
+from engine.db.models import RateLimit
 from engine.settings import Settings
 
 # One statement counts a hit atomically on SQLite and PostgreSQL alike: a new window starts when the

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, make_response, render_template
 from flask_login import login_required
 
-from engine import services
-from engine.models import Account
+from engine.db.models import Account
+from engine.requests import services
 from web.auth import current_actor
 from web.db import get_session, transactional
 

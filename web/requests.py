@@ -8,8 +8,10 @@ from werkzeug.datastructures import CombinedMultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import forms
-from engine import attachments, procedures, services
+from engine import procedures
 from engine.errors import Invalid, NotAllowed, NotFound
+from engine.records import attachments
+from engine.requests import services
 from forms.fields import ImageUploadField
 from web.auth import current_actor
 from web.db import get_session, transactional
@@ -17,7 +19,7 @@ from web.pages import show_errors
 from web.present import next_step_message
 
 requests = Blueprint("requests", __name__, url_prefix="/requests")
-# The procedures as the policy (and PROCEDURES.md) takes them up; a diagram added later comes after them.
+# The procedures as the policy (and docs/procedures.md) takes them up; a diagram added later comes after them.
 POLICY_ORDER = ("new_account_request", "manager_change", "content_removal", "removal_appeal", "legality_dispute")
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from engine.db.models import ProcessInstance, Task
 from engine.errors import NotFound
-from engine.fields import APPROVAL_FIELDS, Field, check_review, validate
-from engine.models import ProcessInstance, Task
-from engine.outbox import Letter
-from engine.roles import REQUESTER
-from engine.users import Actor
+from engine.mail.outbox import Letter
+from engine.people.roles import REQUESTER
+from engine.people.users import Actor
+from engine.procedures.fields import APPROVAL_FIELDS, Field, check_review, validate
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Procedure:
     starter_role: str = REQUESTER
     # Record fields only the City Attorney and the Communications Manager may read (attorney-client privilege).
     privileged_fields: frozenset[str] = frozenset()
-    # Members of the public file these through the public pages (engine/public.py), as this kind.
+    # Members of the public file these through the public pages (engine/requests/public.py), as this kind.
     public_kind: str | None = None
     # The record fields holding the name and address of whoever wrote in (a member of the public has no user).
     filer_name_field: str | None = None

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine.db.models import Account, AuditEvent, ProcessInstance, User, UserRole
 from engine.errors import Invalid
-from engine.fields import RECORD, Field
-from engine.models import Account, AuditEvent, ProcessInstance, User, UserRole
-from engine.roles import ADMINISTRATIVE_LIEUTENANT, COMMUNICATIONS_MANAGER, role_name
-from engine.users import Actor
+from engine.people.roles import ADMINISTRATIVE_LIEUTENANT, COMMUNICATIONS_MANAGER, role_name
+from engine.people.users import Actor
+from engine.procedures.fields import RECORD, Field
+from engine.time import clock
 
 # How long a member of the public's comment, explanation or basis may be: about 1,500 words.
 PUBLIC_TEXT_LIMIT = 10000

@@ -8,11 +8,10 @@ the screenshot is e-mailed, and only then does the manager's "deleted" step open
 
 from __future__ import annotations
 
-from engine import attachments
+from engine.db.models import Account
 from engine.errors import Invalid
-from engine.fields import BOOLEAN, CHOICE, IMAGE, MULTICHOICE, STRING, TEXT, URL, Field, validate
-from engine.models import Account
-from engine.outbox import Letter
+from engine.mail.outbox import Letter
+from engine.people.roles import SOCIAL_MEDIA_MANAGER
 from engine.procedures import Described, Procedure, Submission, TaskTarget, register
 from engine.procedures.common import (
     account_facts,
@@ -21,7 +20,8 @@ from engine.procedures.common import (
     communications_manager_addresses,
     local_date,
 )
-from engine.roles import SOCIAL_MEDIA_MANAGER
+from engine.procedures.fields import BOOLEAN, CHOICE, IMAGE, MULTICHOICE, STRING, TEXT, URL, Field, validate
+from engine.records import attachments
 
 # The policy's categories, in its own words (one or more must be chosen).
 CATEGORIES = (

@@ -10,10 +10,10 @@ Attorney and the Communications Manager read it, and no letter carries it.
 from __future__ import annotations
 
 from engine.errors import Invalid
-from engine.fields import CHOICE, EMAIL, STRING, TEXT, Field, validate
-from engine.outbox import Letter
+from engine.mail.outbox import Letter
 from engine.procedures import Described, Procedure, Submission, register
 from engine.procedures.common import PUBLIC_TEXT_LIMIT, city_signature, local_date
+from engine.procedures.fields import CHOICE, EMAIL, STRING, TEXT, Field, validate
 from engine.procedures.removal_appeal import RECEIVED_VIA
 
 RECOMMENDATIONS = (("no_change", "No change to the policy"), ("amend", "Amend the policy"))

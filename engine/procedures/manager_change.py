@@ -10,13 +10,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.crypto import decrypt_credentials, encrypt_credentials, fingerprint
+from engine.db.models import Account, AccountManager, User
 from engine.errors import Invalid
-from engine.fields import APPROVAL_FIELDS, BOOLEAN, CHOICE, SECRET, STRING, TEXT, Field, validate
-from engine.models import Account, AccountManager, User
 from engine.procedures import Described, Procedure, Submission, register, written_review
 from engine.procedures.common import account_facts, account_field, accounts_for, visible_account, written_approval
+from engine.procedures.fields import APPROVAL_FIELDS, BOOLEAN, CHOICE, SECRET, STRING, TEXT, Field, validate
+from engine.records.crypto import decrypt_credentials, encrypt_credentials, fingerprint
+from engine.time import clock
 
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
 ACTIONS = (("add", "Add as a manager"), ("remove", "Remove as a manager"))

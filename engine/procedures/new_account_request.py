@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.crypto import encrypt_credentials, fingerprint
+from engine.db.models import Account, AccountManager, AuditEvent, Department, User
 from engine.errors import Invalid
-from engine.fields import (
+from engine.people.roles import POLICE_DEPARTMENT, role_name
+from engine.procedures import Described, Procedure, Submission, register, written_review
+from engine.procedures.fields import (
     BOOLEAN,
     CHOICE,
     REVIEW_FIELDS,
@@ -20,9 +21,8 @@ from engine.fields import (
     Field,
     validate,
 )
-from engine.models import Account, AccountManager, AuditEvent, Department, User
-from engine.procedures import Described, Procedure, Submission, register, written_review
-from engine.roles import POLICE_DEPARTMENT, role_name
+from engine.records.crypto import encrypt_credentials, fingerprint
+from engine.time import clock
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")

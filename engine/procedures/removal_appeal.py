@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from engine import authz
+from engine.db.models import Account, ProcessInstance
 from engine.errors import Invalid
-from engine.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
-from engine.models import Account, ProcessInstance
-from engine.outbox import Letter
+from engine.mail.outbox import Letter
+from engine.people.roles import SOCIAL_MEDIA_MANAGER
 from engine.procedures import Described, Procedure, Submission, TaskTarget, register
 from engine.procedures.common import (
     PUBLIC_TEXT_LIMIT,
@@ -25,7 +24,8 @@ from engine.procedures.common import (
     city_signature,
     local_date,
 )
-from engine.roles import SOCIAL_MEDIA_MANAGER
+from engine.procedures.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
+from engine.requests import authz
 
 RECEIVED_VIA = (("web", "The public web form"), ("email", "E-mail"), ("mail", "Letter"))
 APPEAL_DECISIONS = (("uphold", "Uphold the removal"), ("reinstate", "Reinstate the comment"))

@@ -25,8 +25,8 @@ import waitress
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from waitress import wasyncore
 
-from engine import outbox
 from engine.demo import load_demo
+from engine.mail import outbox
 from engine.settings import REPO_ROOT, Settings
 from tests.conftest import SECRET
 from tests.smtp import SmtpServer

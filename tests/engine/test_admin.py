@@ -5,9 +5,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import admin, services, users
+from engine.db.models import ApiToken, AuditEvent, Department, User
 from engine.errors import Invalid, NotAllowed, NotAuthenticated, NotFound
-from engine.models import ApiToken, AuditEvent, Department, User
+from engine.people import directory, users
+from engine.requests import services
 from tests.helpers import only_open_task, start_request
 
 PASSWORD = "correct horse battery"
@@ -45,14 +46,14 @@ def boss(make_user):
 
 
 @pytest.mark.parametrize("call", [
-    lambda s, a: admin.list_users(s, a),
-    lambda s, a: admin.get_user(s, a, a.id),
-    lambda s, a: admin.create_user(s, a, username="newbie", password=PASSWORD, display_name="New Bie"),
-    lambda s, a: admin.update_user(s, a, a.id, display_name="Renamed"),
-    lambda s, a: admin.update_user(s, a, a.id, roles=["admin"]),
-    lambda s, a: admin.list_departments(s, a),
-    lambda s, a: admin.create_department(s, a, code="library", name="Library"),
-    lambda s, a: admin.set_department_head(s, a, _department(s, "parks").id, a.username),
+    lambda s, a: directory.list_users(s, a),
+    lambda s, a: directory.get_user(s, a, a.id),
+    lambda s, a: directory.add_user(s, a, username="newbie", password=PASSWORD, display_name="New Bie"),
+    lambda s, a: directory.update_user(s, a, a.id, display_name="Renamed"),
+    lambda s, a: directory.update_user(s, a, a.id, roles=["admin"]),
+    lambda s, a: directory.list_departments(s, a),
+    lambda s, a: directory.create_department(s, a, code="library", name="Library"),
+    lambda s, a: directory.set_department_head(s, a, _department(s, "parks").id, a.username),
 ], ids=["list_users", "get_user", "create_user", "update_user", "grant_self_admin", "list_departments",
         "create_department", "set_department_head"])
 def test_every_admin_service_refuses_someone_who_is_not_an_administrator(session, make_user, call):
@@ -67,8 +68,8 @@ def test_every_admin_service_refuses_someone_who_is_not_an_administrator(session
 def test_list_users_shows_department_roles_headships_and_whether_active(session, boss, make_user):
     make_user("dana", department="parks", head_of=["parks", "finance"], name="Dana Head")
     make_user("chris", department="communications", roles=["social_media_manager", "communications_manager"])
-    rows = {row.username: row for row in admin.list_users(session, boss)}
-    assert [row.username for row in admin.list_users(session, boss)] == ["boss", "chris", "dana"]
+    rows = {row.username: row for row in directory.list_users(session, boss)}
+    assert [row.username for row in directory.list_users(session, boss)] == ["boss", "chris", "dana"]
     assert rows["dana"].display_name == "Dana Head"
     assert rows["dana"].department_name == "Parks and Recreation"
     assert rows["dana"].head_of == ("finance", "parks")
@@ -80,15 +81,15 @@ def test_list_users_shows_department_roles_headships_and_whether_active(session,
 
 def test_get_user_of_an_unknown_id_is_not_found(session, boss):
     with pytest.raises(NotFound):
-        admin.get_user(session, boss, 999_999)
+        directory.get_user(session, boss, 999_999)
 
 
 def test_a_created_user_can_log_in_and_the_creation_is_audited_as_the_administrator(session, boss):
-    user = admin.create_user(session, boss, username="pat.lee", password="a long enough one", display_name=" Pat Lee ",
+    user = directory.add_user(session, boss, username="pat.lee", password="a long enough one", display_name=" Pat Lee ",
                              email="pat@wspmn.gov", department="parks", roles=["records_officer"])
     session.commit()
     assert users.authenticate(session, "pat.lee", "a long enough one").id == user.id
-    row = admin.get_user(session, boss, user.id)
+    row = directory.get_user(session, boss, user.id)
     assert (row.display_name, row.email, row.department_code, row.roles, row.active) == \
         ("Pat Lee", "pat@wspmn.gov", "parks", ("records_officer",), True)
     [event] = [e for e in _events(session, "user_created") if e.detail["username"] == "pat.lee"]
@@ -100,7 +101,7 @@ def test_creating_a_user_reports_every_bad_field_at_once_and_creates_nothing(ses
     make_user("taken")
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.create_user(session, boss, username="taken", password="short", display_name="  ",
+        directory.add_user(session, boss, username="taken", password="short", display_name="  ",
                           email="not an address", department="atlantis", roles=["emperor", "department_head"],
                           head_of=["narnia"])
     assert refused.value.fields == {
@@ -118,7 +119,7 @@ def test_creating_a_user_reports_every_bad_field_at_once_and_creates_nothing(ses
 def test_a_user_refused_only_for_a_bad_email_is_not_created(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.create_user(session, boss, username="pat.lee", password=PASSWORD, display_name="Pat Lee",
+        directory.add_user(session, boss, username="pat.lee", password=PASSWORD, display_name="Pat Lee",
                           email="pat@", department="parks", head_of=["parks"])
     assert set(refused.value.fields) == {"email"}
     session.commit()
@@ -130,29 +131,29 @@ def test_a_user_refused_only_for_a_bad_email_is_not_created(session, boss):
 def test_text_the_database_cannot_store_is_refused_by_field_not_by_a_database_error(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.create_user(session, boss, username="pat.lee", password="pass\udc80word123", display_name="Pat\x00",
+        directory.add_user(session, boss, username="pat.lee", password="pass\udc80word123", display_name="Pat\x00",
                           department="par\x00ks", roles=["admin\x00"], head_of=["x\x00"])
     assert set(refused.value.fields) == {"password", "display_name", "department", "roles", "head_of"}
     with pytest.raises(Invalid) as refused:
-        admin.create_department(session, boss, code="lib\x00", name="Library\x00", head="boss\x00")
+        directory.create_department(session, boss, code="lib\x00", name="Library\x00", head="boss\x00")
     assert set(refused.value.fields) == {"code", "name", "head"}
     assert _snapshot(session) == before
 
 
 def test_a_new_head_replaces_the_previous_one_and_the_replacement_is_audited(session, boss, make_user):
     make_user("old_head", head_of=["parks"])
-    user = admin.create_user(session, boss, username="new_head", password=PASSWORD, display_name="New Head",
+    user = directory.add_user(session, boss, username="new_head", password=PASSWORD, display_name="New Head",
                              department="parks", head_of=["parks"])
     session.commit()
     assert _department(session, "parks").head_id == user.id
-    assert admin.get_user(session, boss, user.id).head_of == ("parks",)
+    assert directory.get_user(session, boss, user.id).head_of == ("parks",)
     [event] = _events(session, "department_head_set")
     assert event.detail == {"department": "parks", "head": "new_head", "previous": "old_head"}
 
 
 def test_updating_a_user_changes_each_field_given_and_audits_before_and_after(session, boss, make_user):
     pat = make_user("pat", department="parks", roles=["records_officer"], name="Pat")
-    change = admin.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat.lee@wspmn.gov",
+    change = directory.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat.lee@wspmn.gov",
                                department="finance", roles=["city_attorney", "social_media_manager"])
     session.commit()
     assert change.name == "Pat Lee"
@@ -160,7 +161,7 @@ def test_updating_a_user_changes_each_field_given_and_audits_before_and_after(se
                              "email": ["pat@example.org", "pat.lee@wspmn.gov"],
                              "department": ["parks", "finance"],
                              "roles": [["records_officer"], ["city_attorney", "social_media_manager"]]}
-    row = admin.get_user(session, boss, pat.id)
+    row = directory.get_user(session, boss, pat.id)
     assert (row.display_name, row.email, row.department_code, row.roles) == \
         ("Pat Lee", "pat.lee@wspmn.gov", "finance", ("city_attorney", "social_media_manager"))
     [event] = _events(session, "user_updated")
@@ -171,16 +172,16 @@ def test_updating_a_user_changes_each_field_given_and_audits_before_and_after(se
 
 def test_clearing_email_and_department_leaves_the_user_without_them(session, boss, make_user):
     pat = make_user("pat", department="parks")
-    admin.update_user(session, boss, pat.id, email="", department="")
+    directory.update_user(session, boss, pat.id, email="", department="")
     session.commit()
-    row = admin.get_user(session, boss, pat.id)
+    row = directory.get_user(session, boss, pat.id)
     assert (row.email, row.department_code) == (None, None)
 
 
 def test_an_update_that_changes_nothing_is_not_audited(session, boss, make_user):
     pat = make_user("pat", department="parks", roles=["records_officer"], name="Pat")
     before = _snapshot(session)
-    change = admin.update_user(session, boss, pat.id, display_name="Pat", email="pat@example.org",
+    change = directory.update_user(session, boss, pat.id, display_name="Pat", email="pat@example.org",
                                department="parks", roles=["records_officer"], head_of=[], active=True)
     assert change.fields == {}
     assert _snapshot(session) == before
@@ -190,7 +191,7 @@ def test_an_update_with_an_unknown_department_or_role_changes_nothing(session, b
     pat = make_user("pat", department="parks", name="Pat")
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat@wspmn.gov",
+        directory.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat@wspmn.gov",
                           department="atlantis", roles=["records_officer", "wizard"], head_of=["parks", "narnia"])
     assert refused.value.fields == {"department": ['No department with code "atlantis".'],
                                     "roles": ['Unknown role "wizard".'],
@@ -200,13 +201,13 @@ def test_an_update_with_an_unknown_department_or_role_changes_nothing(session, b
 
 def test_updating_an_unknown_user_is_not_found(session, boss):
     with pytest.raises(NotFound):
-        admin.update_user(session, boss, 999_999, active=False)
+        directory.update_user(session, boss, 999_999, active=False)
 
 
 def test_an_administrator_cannot_deactivate_themselves(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.update_user(session, boss, boss.id, active=False)
+        directory.update_user(session, boss, boss.id, active=False)
     assert refused.value.fields == {"active": ["You cannot deactivate yourself; ask another administrator."]}
     assert _snapshot(session) == before
 
@@ -214,7 +215,7 @@ def test_an_administrator_cannot_deactivate_themselves(session, boss):
 def test_an_administrator_cannot_remove_their_own_admin_role(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.update_user(session, boss, boss.id, roles=["records_officer"])
+        directory.update_user(session, boss, boss.id, roles=["records_officer"])
     assert refused.value.fields == {
         "roles": ["You cannot remove your own administrator role; ask another administrator."]}
     assert _snapshot(session) == before
@@ -222,16 +223,16 @@ def test_an_administrator_cannot_remove_their_own_admin_role(session, boss):
 
 def test_an_administrator_can_remove_another_administrators_role(session, boss, make_user):
     other = make_user("other_admin", roles=["admin"])
-    admin.update_user(session, boss, other.id, roles=[])
+    directory.update_user(session, boss, other.id, roles=[])
     session.commit()
-    assert admin.get_user(session, boss, other.id).roles == ()
+    assert directory.get_user(session, boss, other.id).roles == ()
 
 
 def test_deactivating_a_user_revokes_their_tokens_and_they_cannot_log_in(session, boss, make_user):
     pat = make_user("pat")
     token = users.issue_token(session, _user(session, "pat"), timedelta(hours=1))
     session.commit()
-    change = admin.update_user(session, boss, pat.id, active=False)
+    change = directory.update_user(session, boss, pat.id, active=False)
     session.commit()
     assert change.fields == {"active": [True, False]}
     assert change.tokens_revoked == 1
@@ -240,7 +241,7 @@ def test_deactivating_a_user_revokes_their_tokens_and_they_cannot_log_in(session
     assert session.scalar(select(ApiToken.revoked_at).where(ApiToken.user_id == pat.id)) is not None
     with pytest.raises(NotAuthenticated):
         users.authenticate(session, "pat", PASSWORD)
-    assert admin.get_user(session, boss, pat.id).active is False
+    assert directory.get_user(session, boss, pat.id).active is False
     [event] = _events(session, "user_deactivated")
     assert event.detail == {"username": "pat", "changes": {"active": [True, False]}, "tokens_revoked": 1,
                             "tasks_released": 0}
@@ -252,7 +253,7 @@ def test_deactivating_a_user_gives_their_taken_tasks_back_to_the_lane(session, b
     services.complete_task(session, people.parks_head, only_open_task(session, instance).id, {"decision": "approve"})
     services.claim_task(session, deputy, only_open_task(session, instance).id)
     session.commit()
-    admin.update_user(session, boss, deputy.id, active=False)
+    directory.update_user(session, boss, deputy.id, active=False)
     session.commit()
     reopened = only_open_task(session, instance)
     assert reopened.assignee_id is None
@@ -262,8 +263,8 @@ def test_deactivating_a_user_gives_their_taken_tasks_back_to_the_lane(session, b
 def test_a_reactivated_user_can_log_in_again_but_revoked_tokens_stay_revoked(session, boss, make_user):
     pat = make_user("pat")
     token = users.issue_token(session, _user(session, "pat"), timedelta(hours=1))
-    admin.update_user(session, boss, pat.id, active=False)
-    change = admin.update_user(session, boss, pat.id, active=True)
+    directory.update_user(session, boss, pat.id, active=False)
+    change = directory.update_user(session, boss, pat.id, active=True)
     session.commit()
     assert change.fields == {"active": [False, True]}
     assert users.authenticate(session, "pat", PASSWORD).username == "pat"
@@ -276,11 +277,11 @@ def test_a_department_head_is_deactivated_only_with_their_headship_cleared(sessi
     dana = make_user("dana", head_of=["parks"], name="Dana")
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.update_user(session, boss, dana.id, active=False)
+        directory.update_user(session, boss, dana.id, active=False)
     assert refused.value.fields == {"active": [
         "Dana heads Parks and Recreation; choose another head (or clear the headship) before deactivating."]}
     assert _snapshot(session) == before
-    change = admin.update_user(session, boss, dana.id, active=False, head_of=[])
+    change = directory.update_user(session, boss, dana.id, active=False, head_of=[])
     session.commit()
     assert change.fields == {"active": [True, False], "head_of": [["parks"], []]}
     assert _department(session, "parks").head_id is None
@@ -288,14 +289,14 @@ def test_a_department_head_is_deactivated_only_with_their_headship_cleared(sessi
 
 def test_a_deactivated_user_cannot_be_made_a_head(session, boss, make_user):
     pat = make_user("pat", name="Pat")
-    admin.update_user(session, boss, pat.id, active=False)
+    directory.update_user(session, boss, pat.id, active=False)
     session.commit()
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.update_user(session, boss, pat.id, head_of=["parks"])
+        directory.update_user(session, boss, pat.id, head_of=["parks"])
     assert refused.value.fields == {"head_of": ["Pat is deactivated and cannot head a department."]}
     with pytest.raises(Invalid) as refused:
-        admin.set_department_head(session, boss, _department(session, "parks").id, "pat")
+        directory.set_department_head(session, boss, _department(session, "parks").id, "pat")
     assert refused.value.fields == {"head": ["Pat is deactivated and cannot head a department."]}
     assert _snapshot(session) == before
 
@@ -303,19 +304,19 @@ def test_a_deactivated_user_cannot_be_made_a_head(session, boss, make_user):
 def test_head_of_moves_headships_and_takes_departments_from_their_previous_heads(session, boss, make_user):
     pat = make_user("pat", head_of=["parks"])
     make_user("fin", head_of=["finance"])
-    change = admin.update_user(session, boss, pat.id, head_of=["finance", "police"])
+    change = directory.update_user(session, boss, pat.id, head_of=["finance", "police"])
     session.commit()
     assert change.fields == {"head_of": [["parks"], ["finance", "police"]]}
     assert _department(session, "parks").head_id is None
     assert _department(session, "finance").head_id == pat.id
-    assert admin.get_user(session, boss, pat.id).head_of == ("finance", "police")
+    assert directory.get_user(session, boss, pat.id).head_of == ("finance", "police")
     [event] = _events(session, "user_updated")
     assert event.detail["replaced_heads"] == {"finance": "fin"}
 
 
 def test_list_departments_names_each_head(session, boss, make_user):
     make_user("dana", head_of=["parks"], name="Dana")
-    rows = {d.code: d for d in admin.list_departments(session, boss)}
+    rows = {d.code: d for d in directory.list_departments(session, boss)}
     assert rows["parks"].head.display_name == "Dana"
     assert rows["finance"].head is None
     assert len(rows) == 7
@@ -323,10 +324,10 @@ def test_list_departments_names_each_head(session, boss, make_user):
 
 def test_a_created_department_can_be_chosen_for_a_user_at_once_and_is_audited(session, boss, make_user):
     make_user("lib_head", name="Libby")
-    department = admin.create_department(session, boss, code="library_2", name=" Library ", head="lib_head")
+    department = directory.create_department(session, boss, code="library_2", name=" Library ", head="lib_head")
     session.commit()
     assert (department.code, department.name, department.head.username) == ("library_2", "Library", "lib_head")
-    user = admin.create_user(session, boss, username="reader", password=PASSWORD, display_name="Reader",
+    user = directory.add_user(session, boss, username="reader", password=PASSWORD, display_name="Reader",
                              department="library_2")
     assert user.department.code == "library_2"
     [event] = _events(session, "department_created")
@@ -344,7 +345,7 @@ def test_a_created_department_can_be_chosen_for_a_user_at_once_and_is_audited(se
 def test_a_department_with_a_bad_field_is_refused_and_not_created(session, boss, code, name, head, fields):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.create_department(session, boss, code=code, name=name, head=head)
+        directory.create_department(session, boss, code=code, name=name, head=head)
     assert refused.value.fields == fields
     assert _snapshot(session) == before
 
@@ -352,14 +353,14 @@ def test_a_department_with_a_bad_field_is_refused_and_not_created(session, boss,
 def test_setting_and_clearing_a_head_is_audited_and_setting_the_same_head_changes_nothing(session, boss, make_user):
     make_user("dana", name="Dana")
     parks = _department(session, "parks")
-    change = admin.set_department_head(session, boss, parks.id, "dana")
+    change = directory.set_department_head(session, boss, parks.id, "dana")
     session.commit()
     assert (change.name, change.fields) == ("Parks and Recreation", {"head": [None, "dana"]})
-    assert admin.list_users(session, boss)[1].head_of == ("parks",)
+    assert directory.list_users(session, boss)[1].head_of == ("parks",)
     before = _snapshot(session)
-    assert admin.set_department_head(session, boss, parks.id, "dana").fields == {}
+    assert directory.set_department_head(session, boss, parks.id, "dana").fields == {}
     assert _snapshot(session) == before
-    change = admin.set_department_head(session, boss, parks.id, "")
+    change = directory.set_department_head(session, boss, parks.id, "")
     session.commit()
     assert change.fields == {"head": ["dana", None]}
     assert _department(session, "parks").head_id is None
@@ -372,8 +373,8 @@ def test_setting_and_clearing_a_head_is_audited_and_setting_the_same_head_change
 def test_setting_an_unknown_head_or_the_head_of_an_unknown_department_is_refused(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        admin.set_department_head(session, boss, _department(session, "parks").id, "nobody")
+        directory.set_department_head(session, boss, _department(session, "parks").id, "nobody")
     assert refused.value.fields == {"head": ['No user named "nobody".']}
     with pytest.raises(NotFound):
-        admin.set_department_head(session, boss, 999_999, "boss")
+        directory.set_department_head(session, boss, 999_999, "boss")
     assert _snapshot(session) == before

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from engine import attachments, audit
+from engine.db.models import Attachment, AuditEvent, Blob
 from engine.errors import Invalid, NotAllowed, NotFound
-from engine.models import Attachment, AuditEvent, Blob
+from engine.records import attachments, audit
 from tests.helpers import start_request
 
 # ---- real files, made with Pillow ------------------------------------------------------------------

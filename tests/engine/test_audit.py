@@ -2,8 +2,9 @@
 
 from sqlalchemy import func, select, text
 
-from engine import audit, services
-from engine.models import AuditEvent
+from engine.db.models import AuditEvent
+from engine.records import audit
+from engine.requests import services
 from tests.conftest import SETUP, START
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from engine import services
+from engine.db.models import ProcessInstance
 from engine.errors import Conflict, NotAllowed
-from engine.models import ProcessInstance
+from engine.requests import services
 from tests.conftest import SETUP, START
 from tests.helpers import only_open_task, start_request
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from engine.business_days import BusinessCalendar, minnesota_holidays
+from engine.time.business_days import BusinessCalendar, minnesota_holidays
 
 FIXED_DATE_HOLIDAYS = [("New Year's Day", 1, 1), ("Juneteenth", 6, 19), ("Independence Day", 7, 4),
                        ("Veterans Day", 11, 11), ("Christmas Day", 12, 25)]

@@ -20,11 +20,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, services, users
-from engine.db import make_engine, make_sessionmaker
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.models import AuditEvent, Base, ProcessInstance, Task
 from engine.demo import create_departments
 from engine.errors import Conflict
-from engine.models import AuditEvent, Base, ProcessInstance, Task
+from engine.people import users
+from engine.records import audit
+from engine.requests import services
 from engine.settings import Settings
 from tests.conftest import SECRET, START
 

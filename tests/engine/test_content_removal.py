@@ -5,9 +5,12 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from engine import attachments, clock, outbox, services
+from engine.db.models import Attachment, AuditEvent, Blob, OutboxMail, ProcessInstance, User
 from engine.errors import Invalid, NotAllowed
-from engine.models import Attachment, AuditEvent, Blob, OutboxMail, ProcessInstance, User
+from engine.mail import outbox
+from engine.records import attachments
+from engine.requests import services
+from engine.time import clock
 from tests.procedures import act, png_bytes
 
 KEY = "content_removal"

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine import deadlines
 from engine.errors import ExpressionError, Invalid
 from engine.settings import Settings
+from engine.time import deadlines
 
 CITY = ZoneInfo("America/Chicago")
 

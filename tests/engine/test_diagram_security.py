@@ -4,9 +4,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from engine.diagrams.sandbox import RestrictedEnvironment
+from engine.diagrams.specs import MAX_DIAGRAM_BYTES, load_diagram, parse_xml_safely
 from engine.errors import DiagramError, ExpressionError
-from engine.sandbox import RestrictedEnvironment
-from engine.specs import MAX_DIAGRAM_BYTES, load_diagram, parse_xml_safely
 
 TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
 {doctype}<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

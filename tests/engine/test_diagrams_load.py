@@ -6,9 +6,9 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
-from engine.roles import LANE_ROLES
+from engine.diagrams.specs import form_key_of, load_diagram, workflow_files
+from engine.people.roles import LANE_ROLES
 from engine.settings import REPO_ROOT
-from engine.specs import form_key_of, load_diagram, workflow_files
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 BPMNDI = "{http://www.omg.org/spec/BPMN/20100524/DI}"

@@ -5,8 +5,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from engine import clock, digest, outbox, services
-from engine.models import Digest
+from engine.db.models import Digest
+from engine.mail import digest, outbox
+from engine.requests import services
+from engine.time import clock
 from tests.conftest import START
 from tests.procedures import act
 

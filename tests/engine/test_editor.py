@@ -8,9 +8,10 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from engine import editor, services
+from engine.db.models import AuditEvent, ProcessDraft, ProcessModel
 from engine.errors import Conflict, DiagramError, Invalid, NotAllowed
-from engine.models import AuditEvent, ProcessDraft, ProcessModel
+from engine.requests import services
+from engine.versions import editor
 from tests.conftest import START
 from tests.editing import add_step_before, set_attribute, set_text, shipped
 from tests.procedures import act, actor
@@ -212,7 +213,7 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
 
 def test_requests_running_on_a_version_are_not_held_to_rules_made_stricter_after_it_was_published(
         session, people, monkeypatch):
-    from engine import specs
+    from engine.diagrams import specs
 
     instance = services.start_instance(session, people.requester, KEY, START)
     session.commit()

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from engine import procedures
+from engine.diagrams.specs import MAX_DIAGRAM_BYTES, load_diagram
 from engine.errors import DiagramError
-from engine.specs import MAX_DIAGRAM_BYTES, load_diagram
 
 KEY = "removal_appeal"
 FOREIGN = Path(__file__).resolve().parents[1] / "fixtures" / "foreign"
@@ -303,7 +303,7 @@ def test_a_long_chain_of_steps_loads_or_is_refused_in_plain_words():
 _CHILD = """
 import json, sys, time
 from engine.errors import DiagramError
-from engine.specs import load_diagram
+from engine.diagrams.specs import load_diagram
 data = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
 try:

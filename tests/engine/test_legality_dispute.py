@@ -4,9 +4,10 @@ confidence, answered in writing; on both databases."""
 import pytest
 from sqlalchemy import func, select
 
-from engine import outbox, services
+from engine.db.models import AuditEvent, OutboxMail, ProcessInstance
 from engine.errors import Invalid, NotAllowed
-from engine.models import AuditEvent, OutboxMail, ProcessInstance
+from engine.mail import outbox
+from engine.requests import services
 from tests.procedures import act, open_form_keys
 
 KEY = "legality_dispute"

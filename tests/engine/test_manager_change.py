@@ -3,10 +3,10 @@
 import pytest
 from sqlalchemy import func, select
 
-from engine import services
-from engine.crypto import encrypt_credentials
+from engine.db.models import Account, AccountManager, ProcessInstance
 from engine.errors import Invalid, NotAllowed
-from engine.models import Account, AccountManager, ProcessInstance
+from engine.records.crypto import encrypt_credentials
+from engine.requests import services
 from tests.conftest import SECRET
 from tests.procedures import act, actor, open_form_keys
 

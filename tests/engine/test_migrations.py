@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
-from engine import authz
-from engine.models import Base, Task
+from engine.db.models import Base, Task
+from engine.requests import authz
 
 
 def test_the_migrated_database_matches_the_models(db_engine):

@@ -1,11 +1,11 @@
-"""Procedure 1, a new account request: every path through engine.services, on both databases."""
+"""Procedure 1, a new account request: every path through engine.requests.services, on both databases."""
 
 import pytest
 from sqlalchemy import func, select
 
-from engine import services
+from engine.db.models import AuditEvent, Base, ProcessInstance, Task
 from engine.errors import Invalid, NotFound
-from engine.models import AuditEvent, Base, ProcessInstance, Task
+from engine.requests import services
 from tests.conftest import SETUP, START
 from tests.helpers import KEY, only_open_task, start_request
 

@@ -28,9 +28,10 @@ from aiosmtpd.controller import Controller
 from PIL import Image
 from sqlalchemy import select
 
-from engine import clock, outbox
-from engine.models import Attachment, Blob, OutboxMail
-from engine.outbox import Delivery, Letter
+from engine.db.models import Attachment, Blob, OutboxMail
+from engine.mail import outbox
+from engine.mail.outbox import Delivery, Letter
+from engine.time import clock
 from tests.conftest import SECRET
 from tests.smtp import free_port
 from tests.test_cli import civicflow_command

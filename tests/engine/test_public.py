@@ -14,12 +14,15 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
-from engine import attachments, authz, outbox, public, services, users
-from engine.db import make_engine, make_sessionmaker
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.migrate import alembic_config, upgrade
+from engine.db.models import AuditEvent, Base, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
 from engine.demo import create_departments
 from engine.errors import Invalid, NotAllowed, NotFound
-from engine.migrate import alembic_config, upgrade
-from engine.models import AuditEvent, Base, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
+from engine.mail import outbox
+from engine.people import users
+from engine.records import attachments
+from engine.requests import authz, public, services
 from engine.settings import Settings
 from tests.conftest import SECRET, START
 from tests.engine.test_content_removal import removal
@@ -454,7 +457,7 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
         session.commit()
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
-        raw.execute("PRAGMA foreign_keys=OFF")  # as engine.migrate does: SQLite rebuilds tables
+        raw.execute("PRAGMA foreign_keys=OFF")  # as engine.db.migrate does: SQLite rebuilds tables
         with connection.begin():
             config.attributes["connection"] = connection
             command.downgrade(config, "0004")

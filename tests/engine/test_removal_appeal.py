@@ -3,9 +3,12 @@
 import pytest
 from sqlalchemy import func, select
 
-from engine import attachments, outbox, procedures, services
+from engine import procedures
+from engine.db.models import OutboxMail, ProcessInstance
 from engine.errors import Invalid, NotAllowed
-from engine.models import OutboxMail, ProcessInstance
+from engine.mail import outbox
+from engine.records import attachments
+from engine.requests import services
 from tests.engine.test_content_removal import removal
 from tests.procedures import act, open_form_keys, png_bytes
 

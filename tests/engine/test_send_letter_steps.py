@@ -4,10 +4,11 @@ import re
 
 import pytest
 
-from engine import outbox, procedures
+from engine import procedures
+from engine.diagrams.specs import load_diagram
 from engine.errors import DiagramError, ExpressionError
+from engine.mail import outbox
 from engine.settings import REPO_ROOT
-from engine.specs import load_diagram
 
 KEY = "content_removal"
 SHIPPED = (REPO_ROOT / "workflows" / f"{KEY}.bpmn").read_text()

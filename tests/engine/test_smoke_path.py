@@ -1,6 +1,7 @@
 """The standard path through the services, end to end, on both databases."""
 
-from engine import audit, services
+from engine.records import audit
+from engine.requests import services
 from tests.conftest import SETUP, START
 
 

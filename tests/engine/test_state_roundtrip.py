@@ -12,8 +12,11 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock, deadlines, outbox, specs, state
+from engine.diagrams import serialization as state
+from engine.diagrams import specs
+from engine.mail import outbox
 from engine.settings import REPO_ROOT
+from engine.time import clock, deadlines
 
 DIAGRAMS = specs.workflow_files(REPO_ROOT / "workflows")
 # SpiffWorkflow's own serializer (spec included), taught civicflow's clocked timers, to compare sizes with.

@@ -1,6 +1,6 @@
 """Reminders and escalations fire by the one clock, on business days, and arrive at a real SMTP server.
 
-Time is moved with engine.clock (never by sleeping). The dates run across Thanksgiving 2026 (Thursday
+Time is moved with engine.time.clock (never by sleeping). The dates run across Thanksgiving 2026 (Thursday
 Nov 26 and the Friday after, both closed by default) and the weekend after it.
 """
 
@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, outbox, services, timers
-from engine.models import AuditEvent, OutboxMail, Task, Timer
+from engine.db.models import AuditEvent, OutboxMail, Task, Timer
+from engine.mail import outbox
+from engine.requests import services
+from engine.time import clock, timers
 from tests.conftest import START
 from tests.procedures import act
 

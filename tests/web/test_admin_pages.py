@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Department, User
+from engine.db.models import Department, User
 
 PASSWORD = "correct horse battery"
 

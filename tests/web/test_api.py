@@ -1,4 +1,4 @@
-"""The JSON API of API.md: a new account request end to end; every bad input refused, nothing changed."""
+"""The JSON API of docs/api.md: a new account request end to end; every bad input refused, nothing changed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ START_URL = "/api/v1/processes/new_account_request/instances"
 
 
 def error_of(response, status: int, code: str | None = None) -> dict:
-    """The API.md error object of a response, after checking its status, media type and shape."""
+    """The docs/api.md error object of a response, after checking its status, media type and shape."""
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]

@@ -1,4 +1,4 @@
-"""The four newer procedures through the JSON API of API.md: a removal with its uploaded screenshot, and the
+"""The four newer procedures through the JSON API of docs/api.md: a removal with its uploaded screenshot, and the
 privileged advice of a dispute kept out of every response but the attorney's and the Communications Manager's."""
 
 from __future__ import annotations

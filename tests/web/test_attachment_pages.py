@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.http import parse_options_header
 from werkzeug.test import encode_multipart
 
-from engine import attachments
+from engine.records import attachments
 from tests.engine.test_attachments import REFUSED, image_bytes, stored_counts
 from tests.helpers import start_request
 from tests.web.test_api import error_of
@@ -128,7 +128,7 @@ def test_request_over_six_mib_is_a_json_413_not_an_html_page(api, sessions):
     assert len(huge) > 6 * 1024 * 1024
     before = stored_counts(sessions)
     response = upload(api("requester"), huge)
-    error_of(response, 413, "too_large")  # checks application/json and the error shape of API.md
+    error_of(response, 413, "too_large")  # checks application/json and the error shape of docs/api.md
     assert b"<html" not in response.get_data().lower()
     assert stored_counts(sessions) == before
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine import clock, timers
+from engine.time import clock, timers
 from tests.helpers import only_open_task, start_request
 from tests.web.pages import text_of
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine.models import ProcessDraft
+from engine.db.models import ProcessDraft
 from tests.web.pages import csrf_token
 
 FOREIGN = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "foreign").glob("*.bpmn"))

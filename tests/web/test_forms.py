@@ -3,7 +3,8 @@
 from werkzeug.datastructures import MultiDict
 
 import forms
-from engine import procedures, services
+from engine import procedures
+from engine.requests import services
 from tests.conftest import START
 
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from engine import clock, services
-from engine.models import Task
+from engine.db.models import Task
+from engine.requests import services
+from engine.time import clock
 from tests.conftest import START
 from tests.helpers import only_open_task, start_request
 from tests.web.pages import csrf_token, error_next_to, post_form, text_of

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from engine import clock, outbox, services
+from engine.mail import outbox
+from engine.requests import services
+from engine.time import clock
 from tests.web.pages import csrf_token, login, text_of
 
 DISPUTE = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
-from engine.models import AccountManager, Attachment, Blob, OutboxMail, ProcessInstance, Task, User
+from engine.db.models import AccountManager, Attachment, Blob, OutboxMail, ProcessInstance, Task, User
 from tests.engine.test_attachments import image_bytes
 from tests.procedures import add_account, png_bytes
 from tests.web.pages import csrf_token, error_next_to, post_form, text_of

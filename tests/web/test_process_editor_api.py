@@ -14,8 +14,8 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine import procedures
-from engine.models import AuditEvent
-from engine.specs import MAX_DIAGRAM_BYTES
+from engine.db.models import AuditEvent
+from engine.diagrams.specs import MAX_DIAGRAM_BYTES
 from tests.conftest import SETUP, START
 from tests.editing import BPMN, SPIFF, add_step_before, set_text, shipped
 from tests.web.pages import csrf_token
@@ -64,7 +64,7 @@ def draft_json(client, api) -> dict:
 
 
 def error_of(response, status: int, code: str | None = None) -> dict:
-    """The API.md error object of a response, after checking its status and media type."""
+    """The docs/api.md error object of a response, after checking its status and media type."""
     assert response.status_code == status, response.get_data(as_text=True)[:800]
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]

@@ -15,9 +15,9 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine import procedures
-from engine.deadlines import DEADLINE_KINDS
-from engine.models import AuditEvent
-from engine.roles import LANE_ROLES
+from engine.db.models import AuditEvent
+from engine.people.roles import LANE_ROLES
+from engine.time.deadlines import DEADLINE_KINDS
 from tests.conftest import START
 from tests.editing import SPIFF, add_step_before, set_attribute, shipped
 from tests.web.pages import csrf_token, error_next_to, text_of

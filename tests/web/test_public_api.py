@@ -1,4 +1,4 @@
-"""The public endpoints of API.md: members of the public file and follow appeals and disputes with no token;
+"""The public endpoints of docs/api.md: members of the public file and follow appeals and disputes with no token;
 bad bodies are refused and create nothing; every client is rate limited, across web workers; on both databases."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import OutboxMail, ProcessInstance, RateLimit
+from engine.db.models import OutboxMail, ProcessInstance, RateLimit
 from tests.engine.test_public import CODE_RE, appeal, dispute, near_codes, row_counts
 from tests.web.test_api import error_of
 from web.public import PUBLIC_MAX_BYTES

@@ -14,9 +14,9 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import func, select
 
-from engine import public
-from engine.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
+from engine.db.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
 from engine.procedures.content_removal import CATEGORIES
+from engine.requests import public
 from tests.web.pages import csrf_token, error_next_to, post_form, text_of
 from tests.web.test_procedure_pages import complete, letters, open_task
 from web.public import PUBLIC_MAX_BYTES

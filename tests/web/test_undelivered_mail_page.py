@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import outbox, services
-from engine.models import AuditEvent, OutboxMail
+from engine.db.models import AuditEvent, OutboxMail
+from engine.mail import outbox
+from engine.requests import services
 from tests.web.pages import csrf_token, login, text_of
 
 DISPUTE = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",

@@ -1,4 +1,4 @@
-"""The JSON API of API.md: the same engine services as the inbox, for city systems and scripts."""
+"""The JSON API of docs/api.md: the same engine services as the inbox, for city systems and scripts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from datetime import timedelta
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from engine import attachments, procedures, services, users
+from engine import procedures
 from engine.errors import Invalid, NotAuthenticated, NotFound
-from engine.fields import UNSTORABLE, is_storable_text
+from engine.people import users
+from engine.procedures.fields import UNSTORABLE, is_storable_text
+from engine.records import attachments
+from engine.requests import services
 from web.api import present
 from web.api.openapi import openapi_document
 from web.attachments import image_response

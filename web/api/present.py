@@ -1,11 +1,11 @@
-"""How engine records look in the API's JSON (names fixed by API.md)."""
+"""How engine records look in the API's JSON (names fixed by docs/api.md)."""
 
 from __future__ import annotations
 
-from engine import services
-from engine.clock import as_utc
-from engine.models import Account, AuditEvent, ProcessInstance, ProcessModel, Task
-from engine.users import Actor
+from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessModel, Task
+from engine.people.users import Actor
+from engine.requests import services
+from engine.time.clock import as_utc
 
 STATUSES = ("running", "completed", "cancelled", "error")
 

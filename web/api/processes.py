@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from engine import editor, specs
+from engine.diagrams import specs
 from engine.errors import Invalid
+from engine.versions import editor
 from web.api import api, authenticated, json_body
 from web.db import get_session, transactional
 

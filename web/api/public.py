@@ -1,4 +1,4 @@
-"""The public endpoints of API.md: members of the public file appeals and disputes and follow them, no token.
+"""The public endpoints of docs/api.md: members of the public file appeals and disputes and follow them, no token.
 
 Every one is rate limited per client (web/ratelimit.py); a body is at most web.public.PUBLIC_MAX_BYTES.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from engine import public
+from engine.requests import public
 from web.api import api, json_body
 from web.db import get_session, transactional
 

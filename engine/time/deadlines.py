@@ -8,7 +8,7 @@ first business day after the due date, so that both arrive on a day the City is 
 
 The diagrams ask for these times through sandbox helpers (`reminder_time("appeal_response")` in a
 timeDate), which read the deadlines and the moment of the running engine step from a context
-variable that the engine's services set; a timer compares with the one clock (engine/clock.py).
+variable that the engine's services set; a timer compares with the one clock (engine/time/clock.py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
-from engine import clock
-from engine.business_days import BusinessCalendar
 from engine.errors import ExpressionError
 from engine.settings import DEFAULT_DEADLINES, Settings
+from engine.time import clock
+from engine.time.business_days import BusinessCalendar
 
 # The service operators of the steps that follow a reminder or an overdue timer.
 SEND_REMINDER = "send_reminder"

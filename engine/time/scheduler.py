@@ -1,4 +1,4 @@
-"""The scheduler: timers, the mail sender and the daily digest as interval jobs (DESIGN.md, "Time, timers").
+"""The scheduler: timers, the mail sender and the daily digest as interval jobs (docs/architecture.md, "Time, timers").
 
 Every job reads the database (the `timer` and `outbox_mail` tables), so any number of passes can run
 anywhere without sharing APScheduler state. `run_dedicated` is the `civicflow scheduler` process: on
@@ -34,11 +34,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from engine import digest, outbox, timers
-from engine.db import make_engine, make_sessionmaker
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.migrate import upgrade
 from engine.errors import Invalid
-from engine.migrate import upgrade
+from engine.mail import digest, outbox
 from engine.settings import Settings
+from engine.time import timers
 
 TIMERS, MAIL_SENDER, DIGEST = "timers", "mail_sender", "digest"
 # Seconds between passes of each job.

@@ -26,9 +26,9 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 
-from engine import deadlines
 from engine.errors import ExpressionError
-from engine.outbox import request_letter
+from engine.mail.outbox import request_letter
+from engine.time import deadlines
 
 # Names a diagram may never use, even where RestrictedPython would compile them:
 # they are absent at run time too, but refusing them at load gives a clear message.

@@ -15,11 +15,14 @@ from lxml import etree
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer, joinedload
 
-from engine import audit, clock, procedures, specs
+from engine import procedures
+from engine.db.models import ProcessDraft, ProcessInstance, ProcessModel, ProcessPublication
+from engine.diagrams import specs
 from engine.errors import Conflict, DiagramError, NotAllowed, NotFound
-from engine.models import ProcessDraft, ProcessInstance, ProcessModel, ProcessPublication
-from engine.roles import ADMIN
-from engine.users import Actor
+from engine.people.roles import ADMIN
+from engine.people.users import Actor
+from engine.records import audit
+from engine.time import clock
 
 SOURCES = ("editor", "upload", "api")
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from engine.clock import utcnow
+from engine.time.clock import utcnow
 
 
 class Base(DeclarativeBase):
@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
 
 
 class Department(Base):
-    """A City department (code as in API.md), with its head."""
+    """A City department (code as in docs/api.md), with its head."""
 
     __tablename__ = "department"
 

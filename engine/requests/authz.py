@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
+from engine.db.models import ProcessInstance, Task
 from engine.errors import NotAllowed
-from engine.models import ProcessInstance, Task
-from engine.roles import (
+from engine.people.roles import (
     CITY_ADMINISTRATOR,
     CITY_ATTORNEY,
     COMMUNICATIONS_MANAGER,
@@ -16,7 +16,7 @@ from engine.roles import (
     REQUESTER,
     SOCIAL_MEDIA_MANAGER,
 )
-from engine.users import Actor
+from engine.people.users import Actor
 
 
 def may_act(actor: Actor, task: Task, instance: ProcessInstance) -> bool:

@@ -17,10 +17,11 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import audit, authz
+from engine.db.models import Attachment, Blob, ProcessInstance
 from engine.errors import Invalid, NotFound
-from engine.models import Attachment, Blob, ProcessInstance
-from engine.users import Actor
+from engine.people.users import Actor
+from engine.records import audit
+from engine.requests import authz
 
 # Pillow's format name -> the content type we serve; the client's claimed type is never used.
 ACCEPTED = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}

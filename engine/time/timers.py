@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import clock, deadlines, notices, services
-from engine.db import begin_write
+from engine.db.connection import begin_write
+from engine.db.models import OutboxMail, ProcessInstance, Timer
 from engine.errors import CivicflowError
-from engine.models import OutboxMail, ProcessInstance, Timer
+from engine.requests import services
+from engine.time import clock, deadlines
+from engine.time import reminders as notices
 
 log = logging.getLogger("civicflow.timers")
 

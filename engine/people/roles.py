@@ -1,4 +1,4 @@
-"""Roles: the BPMN lanes of PROCEDURES.md and the role codes of API.md."""
+"""Roles: the BPMN lanes of docs/procedures.md and the role codes of docs/api.md."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ PUBLIC = "public"
 # Hears of an overdue Communications Manager task (settings: communications_escalation_role).
 CITY_ADMINISTRATOR = "city_administrator"
 
-# Lane names exactly as in PROCEDURES.md -> role codes of API.md.
+# Lane names exactly as in docs/procedures.md -> role codes of docs/api.md.
 LANE_ROLES = {
     "Requester": REQUESTER,
     "Department Head": DEPARTMENT_HEAD,

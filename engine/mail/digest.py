@@ -12,10 +12,13 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, deadlines, notices, outbox, services
-from engine.db import begin_write
-from engine.models import Digest, Task, User
-from engine.users import actor_for
+from engine.db.connection import begin_write
+from engine.db.models import Digest, Task, User
+from engine.mail import outbox
+from engine.people.users import actor_for
+from engine.requests import services
+from engine.time import clock, deadlines
+from engine.time import reminders as notices
 
 DIGEST_LETTER = "digest"
 MOST_LISTED = 50

@@ -13,12 +13,20 @@ from sqlalchemy.orm import Session, defer, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, authz, clock, deadlines, editor, notices, outbox, procedures, specs, state
-from engine.crypto import decrypt_credentials
+from engine import procedures
+from engine.db.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
+from engine.diagrams import serialization as state
+from engine.diagrams import specs
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
-from engine.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
-from engine.roles import LANE_ROLES, REQUESTER
-from engine.users import Actor
+from engine.mail import outbox
+from engine.people.roles import LANE_ROLES, REQUESTER
+from engine.people.users import Actor
+from engine.records import audit
+from engine.records.crypto import decrypt_credentials
+from engine.requests import authz
+from engine.time import clock, deadlines
+from engine.time import reminders as notices
+from engine.versions import editor
 
 MAX_PER_PAGE = 100
 

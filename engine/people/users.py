@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from engine import audit, clock
+from engine.db.models import AccountManager, ApiToken, Department, User, UserRole
 from engine.errors import Invalid, NotAuthenticated
-from engine.models import AccountManager, ApiToken, Department, User, UserRole
-from engine.roles import ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
+from engine.people.roles import ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
+from engine.records import audit
+from engine.time import clock
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)

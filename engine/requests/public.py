@@ -16,13 +16,17 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from engine import audit, clock, outbox, procedures, services
+from engine import procedures
+from engine.db.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
 from engine.errors import Invalid, NotAllowed, NotFound
-from engine.fields import TEXT, Field, is_storable_text, one_line_break, validate
-from engine.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
+from engine.mail import outbox
+from engine.people.roles import ADMIN, PUBLIC
+from engine.people.users import Actor
 from engine.procedures.common import local_date
-from engine.roles import ADMIN, PUBLIC
-from engine.users import Actor
+from engine.procedures.fields import TEXT, Field, is_storable_text, one_line_break, validate
+from engine.records import audit
+from engine.requests import services
+from engine.time import clock
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied from a letter is not misread.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -183,7 +187,7 @@ class Status:
     response: str | None
 
     def as_json(self) -> dict:
-        """The API's shape (API.md), times in ISO 8601 UTC."""
+        """The API's shape (docs/api.md), times in ISO 8601 UTC."""
         def iso(moment):
             return clock.as_utc(moment).isoformat() if moment else None
         return {"kind": self.kind, "status": self.status, "received_at": iso(self.received_at),

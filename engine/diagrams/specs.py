@@ -18,11 +18,11 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
-from engine import deadlines
+from engine.diagrams.sandbox import check_source
 from engine.errors import DiagramError
-from engine.outbox import SEND_LETTER
-from engine.roles import LANE_ROLES
-from engine.sandbox import check_source
+from engine.mail.outbox import SEND_LETTER
+from engine.people.roles import LANE_ROLES
+from engine.time import deadlines
 
 MAX_DIAGRAM_BYTES = 2 * 1024 * 1024
 MAX_DIAGRAM_ELEMENTS = 15_000

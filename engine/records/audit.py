@@ -10,9 +10,9 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.db import is_postgres
-from engine.models import AuditEvent
+from engine.db.connection import is_postgres
+from engine.db.models import AuditEvent
+from engine.time import clock
 
 GENESIS = "0" * 64
 _CHAIN_LOCK_ID = 0x63697669  # "civi": one advisory lock guards the chain's tail on PostgreSQL

@@ -21,11 +21,11 @@ from email.utils import format_datetime, parseaddr
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.db import begin_write
+from engine.db.connection import begin_write
+from engine.db.models import Attachment, Blob, OutboxMail
 from engine.errors import ExpressionError
-from engine.models import Attachment, Blob, OutboxMail
 from engine.settings import Settings
+from engine.time import clock
 
 SEND_LETTER = "send_letter"
 # Set in a session's info when it queued mail, so whoever commits it can wake the sender at once.

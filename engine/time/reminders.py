@@ -1,7 +1,7 @@
 """Reminders and escalations: who hears of a task that is nearly due or overdue, and what they read.
 
 A diagram's timer leads to a `send_reminder` or `escalate` step; the engine notes which task it is
-about (engine/deadlines.py) and the service saving the request calls `queue` in the same
+about (engine/time/deadlines.py) and the service saving the request calls `queue` in the same
 transaction, so the mail and the history event are written together or not at all.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, deadlines, outbox
-from engine.models import AccountManager, Department, OutboxMail, ProcessInstance, Task, User, UserRole
-from engine.roles import (
+from engine.db.models import AccountManager, Department, OutboxMail, ProcessInstance, Task, User, UserRole
+from engine.mail import outbox
+from engine.people.roles import (
     ADMINISTRATIVE_LIEUTENANT,
     COMMUNICATIONS_MANAGER,
     DEPARTMENT_HEAD,
@@ -23,6 +23,8 @@ from engine.roles import (
     SOCIAL_MEDIA_MANAGER,
     role_name,
 )
+from engine.records import audit
+from engine.time import deadlines
 
 REMINDER_LETTER = "reminder"
 ESCALATION_LETTER = "escalation"

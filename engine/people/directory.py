@@ -10,12 +10,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from engine import audit, clock, users
+from engine.db.models import ApiToken, Department, OutboxMail, Task, User, UserRole
 from engine.errors import Invalid, NotAllowed, NotFound
-from engine.fields import UNSTORABLE, is_storable_text
-from engine.models import ApiToken, Department, OutboxMail, Task, User, UserRole
-from engine.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES, REQUESTER
-from engine.users import Actor
+from engine.people import users
+from engine.people.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES, REQUESTER
+from engine.people.users import Actor
+from engine.procedures.fields import UNSTORABLE, is_storable_text
+from engine.records import audit
+from engine.time import clock
 
 DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces. Delivery is the real test.
@@ -171,10 +173,10 @@ def get_user(session: Session, actor: Actor, user_id: int) -> UserSummary:
     return _summary(user, _headships(session).get(user.id, []))
 
 
-def create_user(session: Session, actor: Actor, *, username: str, password: str, display_name: str,
+def add_user(session: Session, actor: Actor, *, username: str, password: str, display_name: str,
                 email: str | None = None, department: str | None = None, roles: Iterable[str] = (),
                 head_of: Iterable[str] = ()) -> User:
-    """Add a user (engine.users.create_user does the rest); every problem is reported by field, nothing is saved."""
+    """Add a user (people.users.create_user does the rest); every problem is reported by field, nothing is saved."""
     _require_admin(actor)
     errors: dict[str, list[str]] = {}
     name = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
@@ -371,7 +373,7 @@ def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
     if mail.status == "sent":
         raise Invalid("This letter was already sent.", {"mail": ["Already sent; it is not sent twice."]})
     mail.status, mail.next_attempt_at = "pending", clock.utcnow()
-    # Queued again: the history's own word for it (API.md's fixed list of actions), marked as a resend.
+    # Queued again: the history's own word for it (docs/api.md's fixed list of actions), marked as a resend.
     audit.append(session, actor, "mail_queued", instance_id=mail.instance_id,
                  detail={"letter": mail.letter, "subject": mail.subject, "resent_after": mail.last_error})
     return mail

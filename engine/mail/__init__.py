@@ -1,0 +1,1 @@
+"""Mail: the transactional outbox and the daily digest."""

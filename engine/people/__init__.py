@@ -1,0 +1,1 @@
+"""People: users and departments, logging in, API tokens, roles."""

@@ -1,0 +1,1 @@
+"""Time: the one clock, business days, deadlines, timers, reminders and escalations, the scheduler."""

@@ -1,0 +1,1 @@
+"""Versions of a procedure: drafts, publishing, republishing and the differences between versions."""
