@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
 
 from flask import Blueprint, Flask, send_from_directory
 from flask_wtf.csrf import CSRFProtect
@@ -12,6 +13,9 @@ from engine.settings import REPO_ROOT, Settings
 from web import db, errors, present
 
 csrf = CSRFProtect()
+# Static files take their Content-Type from the mimetypes module, which the system's own table (/etc/mime.types, the
+# Windows registry) can change; browsers run a module script (the editor's) only if it is served as JavaScript.
+mimetypes.add_type("text/javascript", ".js")
 # bpmn-js, installed from the npm registry by `make assets` (npm ci) and served from here, never from a CDN.
 VIEWER_DIR = REPO_ROOT / "node_modules" / "bpmn-js" / "dist"
 vendor = Blueprint("vendor", __name__, url_prefix="/vendor")

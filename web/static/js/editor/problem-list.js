@@ -1,0 +1,73 @@
+// The problems that block publishing (#problem-list), as the server lists them on the page: the element's name in
+// bold, then where it is ("(element id, line 3)"; "Line 3" alone for a problem of the file), then the message. Once
+// the diagram is open, a problem at an element is a button that shows that element in the diagram and the panel.
+import { node } from "./dom.js";
+import { reveal } from "./diagram-view.js";
+import { canvas, modeler, registry, selection } from "./modeler.js";
+import { focusHeading, renderPanel } from "./properties-panel.js";
+import { say } from "./status.js";
+
+const problemList = document.getElementById("problem-list");
+
+// The shape a problem names: the element itself, or the shape holding what it names (a timer, a condition, the
+// process of a pool).
+function findShape(id) {
+  const shape = registry.get(id);
+  if (shape) return shape;
+  return registry.filter(function (e) {
+    const bo = e.businessObject;
+    if (!bo || e.labelTarget) return false;
+    if (bo.processRef && bo.processRef.id === id) return true;
+    if (bo.conditionExpression && bo.conditionExpression.id === id) return true;
+    if (bo.loopCharacteristics && bo.loopCharacteristics.id === id) return true;
+    return (bo.eventDefinitions || []).some(function (d) { return d.id === id; });
+  })[0] || null;
+}
+
+function showElement(id) {
+  const shape = findShape(id);
+  if (!shape) {
+    say("The element " + id + " is not in the diagram on screen (it may have been removed since the last save).", "warn");
+    return;
+  }
+  if (shape === canvas.getRootElement()) {
+    selection.select(null);
+  } else {
+    reveal(shape);
+    selection.select(shape);
+  }
+  renderPanel();
+  focusHeading();
+}
+
+function problemItem(problem, index) {
+  const where = [];
+  if (problem.element) where.push(problem.element);
+  if (problem.line) where.push("line " + problem.line);
+  const title = problem.name || problem.element || "";
+  const messageId = "problem-" + index + "-message";
+  const message = node("span", { className: "message", id: messageId, text: problem.message });
+  if (problem.element && modeler) {
+    const button = node("button", { type: "button", className: "link-like", "data-element": problem.element,
+                                    "aria-describedby": messageId }, [
+      node("strong", { text: title }), where.length ? " (" + where.join(", ") + ")" : ""
+    ]);
+    button.addEventListener("click", function () { showElement(problem.element); });
+    return node("li", {}, [button, ": ", message]);
+  }
+  if (!title) {
+    return node("li", {}, [problem.line ? "Line " + problem.line + ": " : null, message]);
+  }
+  return node("li", {}, [node("strong", { text: title }), where.length ? " (" + where.join(", ") + ")" : null, ": ",
+    message]);
+}
+
+// The list of problems, or that there are none.
+export function renderProblems(problems) {
+  problemList.textContent = "";
+  if (!problems || !problems.length) {
+    problemList.appendChild(node("p", { className: "ok", text: "No problems: this draft can be published." }));
+    return;
+  }
+  problemList.appendChild(node("ul", { className: "problems" }, problems.map(problemItem)));
+}
