@@ -26,7 +26,7 @@ $(VIEWER): package.json package-lock.json
 assets: $(VIEWER)
 
 $(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
 
 browser: $(CHROMIUM)
 
@@ -36,8 +36,10 @@ demo: install
 	$(BIN)/civicflow demo
 	$(BIN)/civicflow serve --port $(PORT)
 
-lint: install
+lint: install assets
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	npm run --silent lint:js
 
 test: install browser lint
 	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q

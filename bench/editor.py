@@ -78,11 +78,14 @@ EDITED = add_step_before(shipped(KEY), "communications_review")  # a Records Off
 # The 2 MiB + 1 byte body: a real diagram followed by a comment (allowed after the root) that makes it too big.
 _PADDING = specs.MAX_DIAGRAM_BYTES + 1 - len(shipped(KEY)) - len(b"<!---->")
 TOO_LARGE = shipped(KEY) + b"<!--" + b"x" * _PADDING + b"-->"
-LARGEST_ALLOWED = TOO_LARGE[:-len(b"x-->")] + b"-->"  # the same, one byte shorter: parsed
-BILLION_LAUGHS = b"".join([
-    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n  <!ENTITY lol "lol">\n',
-    *(f'  <!ENTITY lol{n} "{f"&lol{n - 1};" * 10 if n > 1 else "&lol;" * 10}">\n'.encode() for n in range(1, 10)),
-    b']>\n<lolz>&lol9;</lolz>\n'])
+LARGEST_ALLOWED = TOO_LARGE[: -len(b"x-->")] + b"-->"  # the same, one byte shorter: parsed
+BILLION_LAUGHS = b"".join(
+    [
+        b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n  <!ENTITY lol "lol">\n',
+        *(f'  <!ENTITY lol{n} "{f"&lol{n - 1};" * 10 if n > 1 else "&lol;" * 10}">\n'.encode() for n in range(1, 10)),
+        b"]>\n<lolz>&lol9;</lolz>\n",
+    ]
+)
 
 
 def _named(xml: bytes, name: str) -> bytes:
@@ -110,7 +113,7 @@ def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
     keys = list(series)
     for number in range(rounds):
         gc.collect()
-        for key in keys[number % len(keys):] + keys[:number % len(keys)]:
+        for key in keys[number % len(keys) :] + keys[: number % len(keys)]:
             setup, run = series[key]
             for _ in range(per_round):
                 setup()
@@ -121,6 +124,7 @@ def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
 
 
 # ---- (1) validation: civicflow against bare SpiffWorkflow ---------------------------------------
+
 
 class Diagram:
     """One shipped diagram, validated the three ways timed."""
@@ -179,8 +183,13 @@ class Diagram:
             assert set(subprocess_specs) == set(loaded.subprocess_specs), self.key
 
 
-STAGES = {"stage_parse": "safe parse", "stage_schema": "XSD, every error", "stage_sandbox": "sandbox",
-          "stage_structure": "structure rules", "stage_spiff": "SpiffWorkflow parser"}
+STAGES = {
+    "stage_parse": "safe parse",
+    "stage_schema": "XSD, every error",
+    "stage_sandbox": "sandbox",
+    "stage_structure": "structure rules",
+    "stage_spiff": "SpiffWorkflow parser",
+}
 
 
 def validation(options) -> tuple[dict[str, float], dict[str, float]]:
@@ -192,21 +201,29 @@ def validation(options) -> tuple[dict[str, float], dict[str, float]]:
     series = {(d.key, variant): getattr(d, variant) for d in diagrams for variant in (*variants, *STAGES)}
     times = interleaved(series, options.runs, options.rounds, options.warmup)
     timed = len(next(iter(times.values())))
-    print(f"-- (1) validation of the shipped diagrams: {timed} runs per diagram and variant in {options.rounds} "
-          f"interleaved rounds after {options.warmup} warm-up runs; medians in ms")
+    print(
+        f"-- (1) validation of the shipped diagrams: {timed} runs per diagram and variant in {options.rounds} "
+        f"interleaved rounds after {options.warmup} warm-up runs; medians in ms"
+    )
     print("    civicflow: specs.load_diagram(data, key, form_keys, letters)")
-    print("    bare:      SpiffBpmnParser() (default validator: None) .add_bpmn_xml(lxml tree of the bytes) "
-          "+ .get_spec + .get_subprocess_specs")
+    print(
+        "    bare:      SpiffBpmnParser() (default validator: None) .add_bpmn_xml(lxml tree of the bytes) "
+        "+ .get_spec + .get_subprocess_specs"
+    )
     print("    [info] bare + XSD: the same with SpiffBpmnParser(validator=VALIDATOR)")
     print(f"{'diagram':<22}{'bytes':>8}{'civicflow':>11}{'bare':>9}{'ratio':>8}{'[info] bare+XSD':>17}{'ratio':>8}")
     ratios, ratios_xsd = {}, {}
     for d in diagrams:
         civicflow, bare, bare_xsd = (statistics.median(times[d.key, v]) for v in variants)
         ratios[d.key], ratios_xsd[d.key] = civicflow / bare, civicflow / bare_xsd
-        print(f"{d.key:<22}{len(d.data):>8,}{civicflow * 1000:>11.3f}{bare * 1000:>9.3f}{ratios[d.key]:>8.2f}"
-              f"{bare_xsd * 1000:>17.3f}{ratios_xsd[d.key]:>8.2f}")
-    print("[info] civicflow's stages timed alone, medians in ms; the rest (the checks on the parsed spec: lanes, "
-          "timers, letters, form keys) is civicflow's median less the stages")
+        print(
+            f"{d.key:<22}{len(d.data):>8,}{civicflow * 1000:>11.3f}{bare * 1000:>9.3f}{ratios[d.key]:>8.2f}"
+            f"{bare_xsd * 1000:>17.3f}{ratios_xsd[d.key]:>8.2f}"
+        )
+    print(
+        "[info] civicflow's stages timed alone, medians in ms; the rest (the checks on the parsed spec: lanes, "
+        "timers, letters, form keys) is civicflow's median less the stages"
+    )
     print(f"{'diagram':<22}" + "".join(f"{label:>{len(label) + 3}}" for label in STAGES.values()) + f"{'rest':>9}")
     for d in diagrams:
         stages = {stage: statistics.median(times[d.key, stage]) for stage in STAGES}
@@ -217,6 +234,7 @@ def validation(options) -> tuple[dict[str, float], dict[str, float]]:
 
 
 # ---- (2) the editor's operations on a database ------------------------------------------------------
+
 
 class EditorDatabase:
     """A migrated database with the departments, the shipped diagrams, an administrator, and `stored` versions
@@ -231,8 +249,15 @@ class EditorDatabase:
         with self.sessions() as session:
             create_departments(session)
             services.sync_workflows(session)
-            admin = users.create_user(session, "admin", PASSWORD, name="Admin", email="admin@example.org",
-                                      department="administration", roles=["admin"])
+            admin = users.create_user(
+                session,
+                "admin",
+                PASSWORD,
+                name="Admin",
+                email="admin@example.org",
+                department="administration",
+                roles=["admin"],
+            )
             session.commit()
             self.admin = users.actor_for(session, admin)
         self.published = 0
@@ -290,8 +315,10 @@ class EditorDatabase:
         if setup is not None:
             setup()
         seen, commits = [], []
-        listeners = [("before_cursor_execute", lambda *_args: seen.append(1)),
-                     ("commit", lambda _conn: commits.append(1))]
+        listeners = [
+            ("before_cursor_execute", lambda *_args: seen.append(1)),
+            ("commit", lambda _conn: commits.append(1)),
+        ]
         for name, listener in listeners:
             event.listen(self.engine, name, listener)
         try:
@@ -315,21 +342,29 @@ def operations(kind: str, urls: dict[int, str], folder: Path, options, bench) ->
             databases[stored] = EditorDatabase(urls[stored], folder / f"{kind}-{stored}", stored)
         built = time.perf_counter() - began
         one = databases[STORED[0]]
-        print(f"-- (2) the editor's operations on {kind}: {options.runs} runs each in {options.rounds} interleaved "
-              f"rounds after {options.warmup} warm-up runs, a session and a commit per write; medians")
-        print(f"two databases built alike in {built:.1f} s, new_account_request stored in {STORED[0]} and in "
-              f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.versions.editor)")
+        print(
+            f"-- (2) the editor's operations on {kind}: {options.runs} runs each in {options.rounds} interleaved "
+            f"rounds after {options.warmup} warm-up runs, a session and a commit per write; medians"
+        )
+        print(
+            f"two databases built alike in {built:.1f} s, new_account_request stored in {STORED[0]} and in "
+            f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.versions.editor)"
+        )
 
         series = {stored: databases[stored].versions for stored in STORED}
         times = interleaved(series, options.runs, options.rounds, options.warmup)
         for stored in STORED:
             label = f"versions, {stored} stored version{'' if stored == 1 else 's'}"
-            print(bench._line(label, times[stored], "lists", width=46)
-                  + f"  {databases[stored].statements(databases[stored].versions)}")
+            print(
+                bench._line(label, times[stored], "lists", width=46)
+                + f"  {databases[stored].statements(databases[stored].versions)}"
+            )
         small, large = (statistics.median(times[stored]) for stored in STORED)
         per_version = (large - small) / (STORED[1] - STORED[0])
-        print(f"versions {STORED[1]}/{STORED[0]}: {large / small:.2f} for {STORED[1] // STORED[0]} times the rows "
-              f"({per_version * 1e6:.1f} µs per further version, {small * 1000:.3f} ms for the first)")
+        print(
+            f"versions {STORED[1]}/{STORED[0]}: {large / small:.2f} for {STORED[1] // STORED[0]} times the rows "
+            f"({per_version * 1e6:.1f} µs per further version, {small * 1000:.3f} ms for the first)"
+        )
 
         # The other operations on the 1-version database, now that its list is timed (publishing adds versions).
         v1_xml, v2_xml = shipped(KEY).decode(), EDITED.decode()
@@ -369,6 +404,7 @@ def _postgres_databases(admin_url: str):
 
 # ---- (3) refused before parsing ------------------------------------------------------------------
 
+
 def _refused(data: bytes, says: str) -> None:
     try:
         specs.parse_xml_safely(data)
@@ -385,14 +421,16 @@ def refusals(options) -> None:
         f"a body of 2 MiB + 1 byte ({len(TOO_LARGE):,} bytes): refused": lambda: _refused(TOO_LARGE, "too large"),
         f"DOCTYPE, billion laughs ({len(BILLION_LAUGHS)} bytes): refused": lambda: _refused(BILLION_LAUGHS, "DOCTYPE"),
         f"[info] {KEY}.bpmn ({len(shipped(KEY)):,} bytes): parsed": lambda: specs.parse_xml_safely(shipped(KEY)),
-        f"[info] 2 MiB exactly ({len(LARGEST_ALLOWED):,} bytes): parsed":
-            lambda: specs.parse_xml_safely(LARGEST_ALLOWED),
+        f"[info] 2 MiB exactly ({len(LARGEST_ALLOWED):,} bytes): parsed": lambda: specs.parse_xml_safely(
+            LARGEST_ALLOWED
+        ),
     }
     for run in series.values():
         run()
     times = interleaved(series, options.refusals, options.rounds, options.warmup)
-    print(f"-- (3) specs.parse_xml_safely: {options.refusals} calls each in {options.rounds} interleaved rounds; "
-          f"medians")
+    print(
+        f"-- (3) specs.parse_xml_safely: {options.refusals} calls each in {options.rounds} interleaved rounds; medians"
+    )
     for label, seconds in times.items():
         median = statistics.median(seconds)
         q1, _, q3 = statistics.quantiles(seconds, n=4)
@@ -400,6 +438,7 @@ def refusals(options) -> None:
 
 
 # ---- measuring -----------------------------------------------------------------------------------
+
 
 def _bench_engine():
     """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
@@ -414,8 +453,12 @@ def _bench_engine():
 def main(argv=None) -> None:
     """Parse the options, run the three parts, print the figures; the last line is the validation ratio."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100,
-                        help="timed runs per diagram and variant, and per editor operation (default 100)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=100,
+        help="timed runs per diagram and variant, and per editor operation (default 100)",
+    )
     parser.add_argument("--refusals", type=int, default=500, help="timed calls per refused body (default 500)")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
     parser.add_argument("--warmup", type=int, default=5, help="warm-up runs per series (default 5)")
@@ -425,11 +468,15 @@ def main(argv=None) -> None:
     bench = _bench_engine()
 
     began = time.perf_counter()
-    print("civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; "
-          "engine.versions.editor's save_draft, publish, difference and versions; diagrams refused before parsing")
-    print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, lxml {version('lxml')} "
-          f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), SQLAlchemy {version('SQLAlchemy')}, "
-          f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs")
+    print(
+        "civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; "
+        "engine.versions.editor's save_draft, publish, difference and versions; diagrams refused before parsing"
+    )
+    print(
+        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, lxml {version('lxml')} "
+        f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), SQLAlchemy {version('SQLAlchemy')}, "
+        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
+    )
     ratios, ratios_xsd = validation(options)
 
     folder = Path(tempfile.mkdtemp(prefix="civicflow-editor-bench-"))

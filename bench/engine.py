@@ -77,8 +77,12 @@ START = {
     "audience": "Residents and park users.",
     "proposed_managers": ["requester"],
 }
-SETUP = {"account_url": "https://facebook.com/wspparks", "marked_as_city": True, "links_official_site": True,
-         "public_notice_linked": True}
+SETUP = {
+    "account_url": "https://facebook.com/wspparks",
+    "marked_as_city": True,
+    "links_official_site": True,
+    "public_notice_linked": True,
+}
 # What civicflow's start form makes of START (the optional fields filled in), for the bare variants.
 BARE_START = {**START, "investigative": False, "notice_and_link_plan": None}
 TASK_DATA = {
@@ -91,9 +95,16 @@ TASK_DATA = {
 # ---- bare SpiffWorkflow ----------------------------------------------------------------------------
 
 # SpiffWorkflow's own script engine (plain eval, no sandbox), given the diagram's timer helpers.
-BARE_ENGINE = PythonScriptEngine(environment=TaskDataEnvironment({
-    "due_time": deadlines.due_time, "reminder_time": deadlines.reminder_time,
-    "escalation_time": deadlines.escalation_time}))
+BARE_ENGINE = PythonScriptEngine(
+    environment=TaskDataEnvironment(
+        {
+            "due_time": deadlines.due_time,
+            "reminder_time": deadlines.reminder_time,
+            "escalation_time": deadlines.escalation_time,
+        }
+    )
+)
+
 
 class Bare:
     """The diagram parsed once; the approval run in memory or around a serializer."""
@@ -172,6 +183,7 @@ class Bare:
 
 # ---- civicflow -------------------------------------------------------------------------------------
 
+
 class Civicflow:
     """A fresh SQLite file, migrated, with the departments, the shipped diagrams and the three people."""
 
@@ -181,8 +193,9 @@ class Civicflow:
         self.url = f"sqlite:///{self.folder / 'civicflow.sqlite3'}"
         self.engine = make_engine(self.url)
         upgrade(self.engine)
-        settings = Settings.from_env(instance_path=self.folder, database_url=self.url,
-                                     secret_key="bench-secret-key-that-is-long-enough-for-hkdf")
+        settings = Settings.from_env(
+            instance_path=self.folder, database_url=self.url, secret_key="bench-secret-key-that-is-long-enough-for-hkdf"
+        )
         factory = make_sessionmaker(self.engine)
         self.sessions = lambda: factory(info={"settings": settings})
         with self.sessions() as session:
@@ -190,12 +203,20 @@ class Civicflow:
             services.sync_workflows(session)
             people = {}
             for username, department, roles, head_of in (
-                    ("requester", "parks", [], []),
-                    ("parks_head", "parks", [], ["parks"]),
-                    ("comms", "communications", ["communications_manager"], ["communications"])):
-                user = users.create_user(session, username, "correct horse battery", name=username.title(),
-                                         email=f"{username}@example.org", department=department,
-                                         roles=roles, head_of=head_of)
+                ("requester", "parks", [], []),
+                ("parks_head", "parks", [], ["parks"]),
+                ("comms", "communications", ["communications_manager"], ["communications"]),
+            ):
+                user = users.create_user(
+                    session,
+                    username,
+                    "correct horse battery",
+                    name=username.title(),
+                    email=f"{username}@example.org",
+                    department=department,
+                    roles=roles,
+                    head_of=head_of,
+                )
                 people[username] = user
             session.commit()
             actors = {name: users.actor_for(session, user) for name, user in people.items()}
@@ -255,6 +276,7 @@ class Civicflow:
 
 # ---- measuring -------------------------------------------------------------------------------------
 
+
 def _time_block(run, count: int, into: list[float]) -> None:
     gc.collect()
     for _ in range(count):
@@ -272,7 +294,7 @@ def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
     per_round = max(1, runs // rounds)
     keys = list(series)
     for number in range(rounds):
-        for key in keys[number % len(keys):] + keys[:number % len(keys)]:
+        for key in keys[number % len(keys) :] + keys[: number % len(keys)]:
             _time_block(series[key], per_round, times[key])
     return times
 
@@ -280,8 +302,10 @@ def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
 def _line(label: str, seconds: list[float], unit: str = "runs", width: int = 44) -> str:
     median = statistics.median(seconds)
     q1, _, q3 = statistics.quantiles(seconds, n=4)
-    return (f"{label:<{width}} median {median * 1000:7.3f} ms  {1 / median:6.1f} {unit}/s"
-            f"  (IQR {q1 * 1000:.3f}-{q3 * 1000:.3f} ms, n={len(seconds)})")
+    return (
+        f"{label:<{width}} median {median * 1000:7.3f} ms  {1 / median:6.1f} {unit}/s"
+        f"  (IQR {q1 * 1000:.3f}-{q3 * 1000:.3f} ms, n={len(seconds)})"
+    )
 
 
 def benchmark(runs: int, rounds: int, warmup: int) -> None:
@@ -307,11 +331,15 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
     medians = {label.split()[0]: statistics.median(seconds) for label, seconds in times.items()}
     a, b, c = medians["(a)"], medians["(b)"], medians["(c)"]
     timed = len(next(iter(times.values())))
-    print(f"civicflow engine benchmark: {DIAGRAM.name}, standard path (3 user tasks); {timed} runs "
-          f"per variant in {rounds} interleaved rounds after {warmup} warm-up runs; per-run medians")
-    print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, "
-          f"SQLAlchemy {version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"civicflow engine benchmark: {DIAGRAM.name}, standard path (3 user tasks); {timed} runs "
+        f"per variant in {rounds} interleaved rounds after {warmup} warm-up runs; per-run medians"
+    )
+    print(
+        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, "
+        f"SQLAlchemy {version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
+        f"{os.cpu_count()} CPUs"
+    )
     for label, seconds in times.items():
         print(_line(label, seconds))
     print(f"saved state after the start: {full_size} bytes with the spec, {spec_free_size} without")
@@ -326,6 +354,7 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
 
 
 # ---- profiling (c) ---------------------------------------------------------------------------------
+
 
 class _Split:
     """Wall time of (c) spent in SQLite's C calls and in SpiffWorkflow; the rest is Python around them."""
@@ -345,16 +374,19 @@ class _Split:
             finally:
                 self.seconds[label] += time.perf_counter() - began
                 self.calls[label] += 1
+
         return original, timed
 
     def measure(self, runs: int) -> float:
         """Run (c) `runs` times with the meters on; the total wall time."""
         engine = self.flow.engine
-        patches = [(engine.dialect, "do_commit", "SQLite COMMIT, fsync included (C)"),
-                   (services, "_run", "SpiffWorkflow: task.run + do_engine_steps"),
-                   (state, "dumps", "SpiffWorkflow: serialize (state.dumps)"),
-                   (state, "loads", "SpiffWorkflow: deserialize (state.loads)"),
-                   (state, "new_workflow", "SpiffWorkflow: new workflow")]
+        patches = [
+            (engine.dialect, "do_commit", "SQLite COMMIT, fsync included (C)"),
+            (services, "_run", "SpiffWorkflow: task.run + do_engine_steps"),
+            (state, "dumps", "SpiffWorkflow: serialize (state.dumps)"),
+            (state, "loads", "SpiffWorkflow: deserialize (state.loads)"),
+            (state, "new_workflow", "SpiffWorkflow: new workflow"),
+        ]
         originals = []
         for owner, name, label in patches:
             original, timed = self._timed(owner, name, label)
@@ -391,10 +423,14 @@ class _Split:
         rest = total
         for label, seconds in self.seconds.most_common():
             rest -= seconds
-            print(f"  {label:<46} {seconds / runs * 1000:6.2f} ms  {100 * seconds / total:5.1f}%"
-                  f"  {self.calls[label] / runs:4.0f} calls/run")
-        print(f"  {'the rest: SQLAlchemy and civicflow in Python':<46} {rest / runs * 1000:6.2f} ms"
-              f"  {100 * rest / total:5.1f}%")
+            print(
+                f"  {label:<46} {seconds / runs * 1000:6.2f} ms  {100 * seconds / total:5.1f}%"
+                f"  {self.calls[label] / runs:4.0f} calls/run"
+            )
+        print(
+            f"  {'the rest: SQLAlchemy and civicflow in Python':<46} {rest / runs * 1000:6.2f} ms"
+            f"  {100 * rest / total:5.1f}%"
+        )
 
 
 def profile(path: str, runs: int) -> None:
@@ -414,14 +450,22 @@ def profile(path: str, runs: int) -> None:
         flow.close()
     profiler.dump_stats(path)
     print(f"\ncProfile of {runs} more runs of (c), saved in {path} (cProfile inflates Python-heavy code).")
-    for title, order, restrictions in (("civicflow's own functions, by cumulative time", "cumulative",
-                                        (ENGINE_DIR, 30)),
-                                       ("all functions, by own time", "tottime", (20,))):
+    for title, order, restrictions in (
+        ("civicflow's own functions, by cumulative time", "cumulative", (ENGINE_DIR, 30)),
+        ("all functions, by own time", "tottime", (20,)),
+    ):
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(*restrictions)
         print(f"-- {title}")
-        print("\n".join(line for line in out.getvalue().splitlines() if line.strip() and not line.lstrip()
-                        .startswith(("List reduced", "Ordered by", "ncalls")) and "function calls" not in line))
+        print(
+            "\n".join(
+                line
+                for line in out.getvalue().splitlines()
+                if line.strip()
+                and not line.lstrip().startswith(("List reduced", "Ordered by", "ncalls"))
+                and "function calls" not in line
+            )
+        )
 
 
 def main(argv=None) -> None:

@@ -73,9 +73,15 @@ EXPECTED = {  # username -> view -> tasks the page must list
 VIEW_CAPTION = {"available": "Available to me", "mine": "Assigned to me"}
 
 STAFF_PER_DEPARTMENT = 3
-HEADS = {"parks": "parks_head", "communications": "comms", "police": "police_chief", "finance": "finance_head",
-         "public_works": "public_works_head", "community_development": "community_development_head",
-         "administration": "city_administrator"}
+HEADS = {
+    "parks": "parks_head",
+    "communications": "comms",
+    "police": "police_chief",
+    "finance": "finance_head",
+    "public_works": "public_works_head",
+    "community_development": "community_development_head",
+    "administration": "city_administrator",
+}
 MEASURED_DEPARTMENTS = ("parks", "communications")
 ALL_DEPARTMENTS = tuple(code for code, _name in DEPARTMENTS)
 OTHER_DEPARTMENTS = tuple(code for code in ALL_DEPARTMENTS if code not in MEASURED_DEPARTMENTS)
@@ -92,8 +98,11 @@ SETUP = "setup"  # the set-up confirmation, with an address of its own each time
 # stay the same size while the open-task index grows about a hundredfold.
 KINDS = {
     "approved": (50, ALL_DEPARTMENTS, [("head", APPROVE), ("comms", APPROVE), ("requester", SETUP)]),
-    "approved_after_revision": (10, ALL_DEPARTMENTS, [("head", RETURN), ("requester", RESUBMIT), ("head", APPROVE),
-                                                      ("comms", APPROVE), ("requester", SETUP)]),
+    "approved_after_revision": (
+        10,
+        ALL_DEPARTMENTS,
+        [("head", RETURN), ("requester", RESUBMIT), ("head", APPROVE), ("comms", APPROVE), ("requester", SETUP)],
+    ),
     "rejected": (12, ALL_DEPARTMENTS, [("head", REJECT)]),
     "rejected_by_communications": (2, ALL_DEPARTMENTS, [("head", APPROVE), ("comms", REJECT)]),
     "withdrawn": (8, ALL_DEPARTMENTS, [("head", RETURN), ("requester", WITHDRAW)]),
@@ -105,9 +114,15 @@ KINDS = {
 
 
 def _start_data(department: str, name: str, manager: str, investigative: bool = False) -> dict:
-    return {"platform": "facebook", "account_name": name, "department": department,
-            "purpose": "Program announcements and closures.", "audience": "Residents and park users.",
-            "proposed_managers": [manager], "investigative": investigative}
+    return {
+        "platform": "facebook",
+        "account_name": name,
+        "department": department,
+        "purpose": "Program announcements and closures.",
+        "audience": "Residents and park users.",
+        "proposed_managers": [manager],
+        "investigative": investigative,
+    }
 
 
 @dataclass
@@ -121,6 +136,7 @@ class Template:
 
 # ---- one database, built the same way at every size ----------------------------------------------
 
+
 class Database:
     """A migrated database with the people, the real requests, and filler instances up to `size`."""
 
@@ -128,8 +144,9 @@ class Database:
         self.url, self.folder, self.size = url, folder, size
         self.engine = make_engine(url)
         upgrade(self.engine)
-        self.settings = Settings.from_env(instance_path=folder, database_url=url, secret_key=SECRET,
-                                          secure_cookies=False)
+        self.settings = Settings.from_env(
+            instance_path=folder, database_url=url, secret_key=SECRET, secure_cookies=False
+        )
         factory = make_sessionmaker(self.engine)
         self.sessions = lambda: factory(info={"settings": self.settings})
         self.setups = 0
@@ -154,15 +171,25 @@ class Database:
 
     def _people(self, session) -> dict[str, users.Actor]:
         people = [("requester", "parks", [], []), ("lieutenant", "police", ["administrative_lieutenant"], [])]
-        people += [(username, code, ["communications_manager"] if username == "comms" else [], [code])
-                   for code, username in HEADS.items()]
-        people += [(f"{code}_staff_{n}", code, [], []) for code in ALL_DEPARTMENTS
-                   for n in range(1, STAFF_PER_DEPARTMENT + 1)]
+        people += [
+            (username, code, ["communications_manager"] if username == "comms" else [], [code])
+            for code, username in HEADS.items()
+        ]
+        people += [
+            (f"{code}_staff_{n}", code, [], []) for code in ALL_DEPARTMENTS for n in range(1, STAFF_PER_DEPARTMENT + 1)
+        ]
         made = {}
         for username, department, roles, head_of in people:
-            made[username] = users.create_user(session, username, PASSWORD, name=username.replace("_", " ").title(),
-                                               email=f"{username}@example.org", department=department,
-                                               roles=roles, head_of=head_of)
+            made[username] = users.create_user(
+                session,
+                username,
+                PASSWORD,
+                name=username.replace("_", " ").title(),
+                email=f"{username}@example.org",
+                department=department,
+                roles=roles,
+                head_of=head_of,
+            )
         session.commit()
         return {username: users.actor_for(session, user) for username, user in made.items()}
 
@@ -170,15 +197,20 @@ class Database:
         [task] = session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "open"))
         if data == SETUP:
             self.setups += 1
-            data = {"account_url": f"https://facebook.com/wsp-bench-{self.setups}", "marked_as_city": True,
-                    "links_official_site": True, "public_notice_linked": True}
+            data = {
+                "account_url": f"https://facebook.com/wsp-bench-{self.setups}",
+                "marked_as_city": True,
+                "links_official_site": True,
+                "public_notice_linked": True,
+            }
         services.complete_task(session, actor, task.id, data)
 
     def _request(self, session, department: str, starter: str, name: str, steps, investigative=False) -> int:
         """Start a real request and take its decisions; commit; return its id."""
         requester = self.actors[starter]
-        instance = services.start_instance(session, requester, KEY,
-                                           _start_data(department, name, starter, investigative))
+        instance = services.start_instance(
+            session, requester, KEY, _start_data(department, name, starter, investigative)
+        )
         lanes = {"head": self.actors[HEADS[department]], "comms": self.actors["comms"], "requester": requester}
         for lane, data in steps:
             self._decide(session, instance.id, lanes[lane], data)
@@ -191,13 +223,22 @@ class Database:
         for kind, (_share, departments, steps) in KINDS.items():
             for department in departments:
                 name = f"Template {kind} {department}"
-                instance_id = self._request(session, department, f"{department}_staff_1", name, steps,
-                                            investigative=kind == "waiting_for_lieutenant")
+                instance_id = self._request(
+                    session,
+                    department,
+                    f"{department}_staff_1",
+                    name,
+                    steps,
+                    investigative=kind == "waiting_for_lieutenant",
+                )
                 instance = session.get(ProcessInstance, instance_id)
                 row = {column.key: getattr(instance, column.key) for column in ProcessInstance.__table__.columns}
-                tasks = [{column.key: getattr(task, column.key) for column in Task.__table__.columns}
-                         for task in session.scalars(select(Task).where(Task.instance_id == instance_id)
-                                                     .order_by(Task.created_at, Task.id))]
+                tasks = [
+                    {column.key: getattr(task, column.key) for column in Task.__table__.columns}
+                    for task in session.scalars(
+                        select(Task).where(Task.instance_id == instance_id).order_by(Task.created_at, Task.id)
+                    )
+                ]
                 templates[kind, department] = Template(row, tasks, name)
         return templates
 
@@ -238,16 +279,24 @@ class Database:
                 departments = KINDS[kind][1]
                 department = departments[rng.randrange(len(departments))]
                 starter = user_ids[f"{department}_staff_{rng.randrange(STAFF_PER_DEPARTMENT) + 1}"]
-                self._copy(self.templates[kind, department], first_id + n, starter, began_at + timedelta(minutes=n),
-                           instances, tasks)
+                self._copy(
+                    self.templates[kind, department],
+                    first_id + n,
+                    starter,
+                    began_at + timedelta(minutes=n),
+                    instances,
+                    tasks,
+                )
             with self.engine.begin() as connection:
                 connection.execute(insert(ProcessInstance), instances)
                 connection.execute(insert(Task), tasks)
             done += len(instances)
         if self.engine.dialect.name == "postgresql":  # explicit ids: move the sequence past them
             with self.engine.begin() as connection:
-                connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
-                                           "(SELECT max(id) FROM process_instance))")
+                connection.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
+                    "(SELECT max(id) FROM process_instance))"
+                )
 
     @staticmethod
     def _copy(template: Template, instance_id: int, starter: int, started_at, instances: list, tasks: list) -> None:
@@ -260,18 +309,32 @@ class Database:
             state = state.replace(source["id"], task_id)
             requester_task = source["role"] == REQUESTER
             done = source["state"] != "open"
-            task = {**source, "id": task_id, "instance_id": instance_id, "created_at": at,
-                    "completed_at": at + timedelta(hours=5) if done else None}
+            task = {
+                **source,
+                "id": task_id,
+                "instance_id": instance_id,
+                "created_at": at,
+                "completed_at": at + timedelta(hours=5) if done else None,
+            }
             if requester_task:
                 task["assignee_id"] = starter
                 task["completed_by_id"] = starter if done else None
             tasks.append(task)
             at += timedelta(hours=6)
         row = template.row
-        instances.append({**row, "id": instance_id, "title": row["title"].replace(template.account_name, name),
-                          "data": {**row["data"], "account_name": name}, "state": state, "started_by_id": starter,
-                          "started_at": started_at, "ended_at": at if row["status"] != "running" else None,
-                          "version": 1})
+        instances.append(
+            {
+                **row,
+                "id": instance_id,
+                "title": row["title"].replace(template.account_name, name),
+                "data": {**row["data"], "account_name": name},
+                "state": state,
+                "started_by_id": starter,
+                "started_at": started_at,
+                "ended_at": at if row["status"] != "running" else None,
+                "version": 1,
+            }
+        )
 
     def close(self) -> None:
         """Let go of the engine's connections."""
@@ -279,6 +342,7 @@ class Database:
 
 
 # ---- the app, its inbox page, its statements ------------------------------------------------------
+
 
 class Inbox:
     """The real app on one database, a logged-in test client per measured person."""
@@ -345,8 +409,9 @@ class Inbox:
                     depth[node] = depth.get(parent, -1) + 1
                     lines.append("  " * depth[node] + detail)
                 return lines
-            rows = connection.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement,
-                                              parameters).all()
+            rows = connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement, parameters
+            ).all()
         lines, keep = [], False
         for (line,) in rows:
             if line.lstrip().startswith("->") or not lines and not keep:
@@ -373,6 +438,7 @@ class Inbox:
 
 # ---- measuring -----------------------------------------------------------------------------------
 
+
 def _bench_engine():
     """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
     if "bench_engine" not in sys.modules:
@@ -389,9 +455,12 @@ def _line(label: str, seconds: list[float], unit: str = "pages") -> str:
 
 def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup: int) -> dict[str, tuple]:
     """Time every page on every size in interleaved rounds; print the figures; return the medians per page."""
-    series = {(size, username, view): (lambda inbox=inbox, username=username, view=view:
-                                       inbox.get(username, view))
-              for size, inbox in inboxes.items() for username, views in EXPECTED.items() for view in views}
+    series = {
+        (size, username, view): (lambda inbox=inbox, username=username, view=view: inbox.get(username, view))
+        for size, inbox in inboxes.items()
+        for username, views in EXPECTED.items()
+        for view in views
+    }
     times = _bench_engine().interleaved(series, runs, rounds, warmup)
     medians = {}
     small, large = SIZES
@@ -401,8 +470,10 @@ def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup
             for size in SIZES:
                 label = f"{username} {view} ({count} tasks), {size:,} inst."
                 print(_line(label, times[size, username, view]) + f"  {statements[size]} SQL")
-            medians[f"{kind} {username} {view}"] = (statistics.median(times[small, username, view]),
-                                                    statistics.median(times[large, username, view]))
+            medians[f"{kind} {username} {view}"] = (
+                statistics.median(times[small, username, view]),
+                statistics.median(times[large, username, view]),
+            )
     return medians
 
 
@@ -410,13 +481,16 @@ def _describe(database: Database, kind: str) -> str:
     with database.engine.connect() as connection:
         tasks = connection.scalar(select(func.count()).select_from(Task))
         open_tasks = connection.scalar(select(func.count()).select_from(Task).where(Task.state == "open"))
-        running = connection.scalar(select(func.count()).select_from(ProcessInstance)
-                                    .where(ProcessInstance.status == "running"))
+        running = connection.scalar(
+            select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running")
+        )
     size = ""
     if kind == "SQLite":
         size = f", file {Path(make_url(database.url).database).stat().st_size / 2**20:,.0f} MiB"
-    return (f"{database.size:,} instances ({database.real} real, the rest copied in {database.fill_seconds:.1f} s): "
-            f"{running:,} running, {tasks:,} task rows, {open_tasks:,} open{size}")
+    return (
+        f"{database.size:,} instances ({database.real} real, the rest copied in {database.fill_seconds:.1f} s): "
+        f"{running:,} running, {tasks:,} task rows, {open_tasks:,} open{size}"
+    )
 
 
 def _postgres_databases(admin_url: str):
@@ -434,8 +508,10 @@ def _postgres_databases(admin_url: str):
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
-    urls = {size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            for size, name in names.items()}
+    urls = {
+        size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        for size, name in names.items()
+    }
     return urls, drop
 
 
@@ -459,9 +535,11 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, options) -> dict[str, 
                     if label in shown:
                         continue
                     shown.add(label)
-                    print(f"{username}, {label}: alone {large.time_statement(statement, parameters) * 1000:.3f} ms "
-                          f"at {SIZES[-1]:,}, {small.time_statement(small_statement, small_parameters) * 1000:.3f} ms "
-                          f"at {SIZES[0]:,}; plan at {SIZES[-1]:,}:")
+                    print(
+                        f"{username}, {label}: alone {large.time_statement(statement, parameters) * 1000:.3f} ms "
+                        f"at {SIZES[-1]:,}, {small.time_statement(small_statement, small_parameters) * 1000:.3f} ms "
+                        f"at {SIZES[0]:,}; plan at {SIZES[-1]:,}:"
+                    )
                     print("\n".join(f"    {line}" for line in large.explain(statement, parameters)))
         return measure(kind, inboxes, options.runs, options.rounds, options.warmup)
     finally:
@@ -485,11 +563,15 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING)
 
     began = time.perf_counter()
-    print(f"civicflow inbox benchmark: GET /inbox?view=available and ?view=mine through the Flask app, at "
-          f"{SIZES[0]:,} and {SIZES[1]:,} instances; {options.runs} pages per series in {options.rounds} "
-          f"interleaved rounds after {options.warmup} warm-up pages; medians")
-    print(f"Python {sys.version.split()[0]}, SQLAlchemy {version('SQLAlchemy')}, Flask {version('Flask')}, "
-          f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs")
+    print(
+        f"civicflow inbox benchmark: GET /inbox?view=available and ?view=mine through the Flask app, at "
+        f"{SIZES[0]:,} and {SIZES[1]:,} instances; {options.runs} pages per series in {options.rounds} "
+        f"interleaved rounds after {options.warmup} warm-up pages; medians"
+    )
+    print(
+        f"Python {sys.version.split()[0]}, SQLAlchemy {version('SQLAlchemy')}, Flask {version('Flask')}, "
+        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
+    )
     folder = Path(tempfile.mkdtemp(prefix="civicflow-inbox-bench-"))
     medians = {}
     try:
@@ -512,8 +594,10 @@ def main(argv=None) -> None:
     for label, ratio in ratios.items():
         print(f"ratio {label} 100k/1k: {ratio:.2f}")
     worst = max(ratios, key=ratios.get)
-    print(f"ratio inbox page at 100k ({worst})/bare approval [info]: "
-          f"{medians[worst][1] / statistics.median(bare_times):.2f}")
+    print(
+        f"ratio inbox page at 100k ({worst})/bare approval [info]: "
+        f"{medians[worst][1] / statistics.median(bare_times):.2f}"
+    )
     print(f"worst: {worst}")
     print(f"ratio inbox 100k/1k: {ratios[worst]:.2f}")
 

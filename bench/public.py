@@ -80,22 +80,36 @@ LOOKUP_LIMIT = "1000000 per minute"  # the lookups are timed, never refused
 LOOKUP_CODES = 200  # distinct requests each lookup series goes round, spread through the database
 LOOKUP_ADDRESS = "10.250.0.1"
 
-DISPUTE = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-           "policy_section": "Rules of Use, the removal categories",
-           "basis": "The categories restrict speech the First Amendment protects in a limited public forum."}
-APPEAL = {"comment_text": "The library hours changed again? Nobody told us.",
-          "explanation": "My comment was about a City service, the library's hours; it is none of the categories."}
+DISPUTE = {
+    "disputant_name": "Sam Citizen",
+    "disputant_email": "sam.citizen@example.net",
+    "policy_section": "Rules of Use, the removal categories",
+    "basis": "The categories restrict speech the First Amendment protects in a limited public forum.",
+}
+APPEAL = {
+    "comment_text": "The library hours changed again? Nobody told us.",
+    "explanation": "My comment was about a City service, the library's hours; it is none of the categories.",
+}
 # What civicflow's start makes of DISPUTE, for bare SpiffWorkflow.
 BARE_START = {**DISPUTE, "received_via": "web"}
 
 # The staff's steps: (who, form, data); data None is a claim (the request is taken up, not yet answered).
-CONSULT = ("attorney", "attorney_consultation", {"advice": "The categories are content-neutral; they hold.",
-                                                 "recommendation": "no_change"})
-RESPOND = ("comms_manager", "dispute_response",
-           {"response_text": "The City Attorney reviewed the removal categories; they stay as they are."})
+CONSULT = (
+    "attorney",
+    "attorney_consultation",
+    {"advice": "The categories are content-neutral; they hold.", "recommendation": "no_change"},
+)
+RESPOND = (
+    "comms_manager",
+    "dispute_response",
+    {"response_text": "The City Attorney reviewed the removal categories; they stay as they are."},
+)
 CLAIM = ("comms_manager", "appeal_review", None)
-UPHOLD = ("comms_manager", "appeal_review", {"decision": "uphold", "response_text": "Your comment was spam; the "
-                                                                                   "removal stands."})
+UPHOLD = (
+    "comms_manager",
+    "appeal_review",
+    {"decision": "uphold", "response_text": "Your comment was spam; the removal stands."},
+)
 REINSTATE = ("comms_manager", "appeal_review", {"decision": "reinstate", "response_text": "Your comment is back."})
 RESTORE = ("sm_manager", "restore_content", {"restored": True, "restored_url": "https://facebook.com/cityofwsp/1"})
 
@@ -111,8 +125,11 @@ KINDS = {
     "appeal_reinstated": (10, "appeal", [REINSTATE, RESTORE], "responded"),
 }
 # The lookups timed: a status, and the kind of request looked up for it.
-MEASURED = {"received": "appeal_received", "acknowledged": "dispute_waiting_for_attorney",
-            "responded": "dispute_answered"}
+MEASURED = {
+    "received": "appeal_received",
+    "acknowledged": "dispute_waiting_for_attorney",
+    "responded": "dispute_answered",
+}
 
 
 @dataclasses.dataclass
@@ -137,6 +154,7 @@ def _columns(obj) -> dict:
 
 # ---- one database, built the same way at every size ----------------------------------------------
 
+
 class Database:
     """A migrated database with the demo's people and accounts, the real filings, and copies up to `size`."""
 
@@ -144,8 +162,9 @@ class Database:
         self.url, self.size = url, size
         self.engine = make_engine(url)
         upgrade(self.engine)
-        self.settings = Settings.from_env(instance_path=folder, database_url=url, secret_key=SECRET,
-                                          secure_cookies=False)
+        self.settings = Settings.from_env(
+            instance_path=folder, database_url=url, secret_key=SECRET, secure_cookies=False
+        )
         factory = make_sessionmaker(self.engine)
         with factory(info={"settings": self.settings}) as session:
             load_demo(session, PASSWORD)
@@ -163,8 +182,10 @@ class Database:
 
     def _templates(self, session) -> dict[str, Template]:
         """One real filing of each kind, filed as the public files and worked on as the staff work."""
-        actors = {username: users.actor_for(session, session.scalar(select(User).where(User.username == username)))
-                  for username in ("comms_manager", "attorney", "sm_manager")}
+        actors = {
+            username: users.actor_for(session, session.scalar(select(User).where(User.username == username)))
+            for username in ("comms_manager", "attorney", "sm_manager")
+        }
         facebook = session.scalar(select(Account.id).where(Account.url == "https://facebook.com/cityofwsp"))
         templates = {}
         for number, (name, (_share, kind, steps, status)) in enumerate(KINDS.items()):
@@ -187,16 +208,25 @@ class Database:
                 session.commit()
             session.expire_all()
             instance = session.get(ProcessInstance, instance_id)
-            mails = session.scalars(select(OutboxMail).where(OutboxMail.instance_id == instance_id)
-                                    .order_by(OutboxMail.id))
-            events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                                     .order_by(AuditEvent.id))
+            mails = session.scalars(
+                select(OutboxMail).where(OutboxMail.instance_id == instance_id).order_by(OutboxMail.id)
+            )
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
+            )
             procedure = public.procedure_of(kind)
             templates[name] = Template(
-                kind=kind, status=status, code=filed.code, name=filer, email=email,
-                fields=(procedure.filer_name_field, procedure.filer_email_field), row=_columns(instance),
+                kind=kind,
+                status=status,
+                code=filed.code,
+                name=filer,
+                email=email,
+                fields=(procedure.filer_name_field, procedure.filer_email_field),
+                row=_columns(instance),
                 public=_columns(session.scalar(select(PublicRequest).where(PublicRequest.instance_id == instance_id))),
-                mails=[_columns(mail) for mail in mails], events=[_columns(e) for e in events])
+                mails=[_columns(mail) for mail in mails],
+                events=[_columns(e) for e in events],
+            )
         return templates
 
     # ---- the filler: bulk inserts copying the real filings ----
@@ -220,8 +250,9 @@ class Database:
                 kind = cycle[n % len(cycle)]
                 raw = "".join(rng.choices(public.ALPHABET, k=public.CODE_LENGTH))
                 codes[kind].append(public.format_code(raw))
-                prev_hash = self._copy(self.templates[kind], first_id + n, event_id, prev_hash, raw,
-                                       began_at + timedelta(minutes=n), rows)
+                prev_hash = self._copy(
+                    self.templates[kind], first_id + n, event_id, prev_hash, raw, began_at + timedelta(minutes=n), rows
+                )
                 event_id += len(self.templates[kind].events)
             with self.engine.begin() as connection:
                 connection.execute(insert(ProcessInstance), rows["instances"])
@@ -231,15 +262,19 @@ class Database:
             done += len(rows["instances"])
         if self.engine.dialect.name == "postgresql":  # explicit ids: move the sequences past them
             with self.engine.begin() as connection:
-                connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
-                                           "(SELECT max(id) FROM process_instance))")
-                connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), "
-                                           "(SELECT max(id) FROM audit_event))")
+                connection.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
+                    "(SELECT max(id) FROM process_instance))"
+                )
+                connection.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT max(id) FROM audit_event))"
+                )
         return codes
 
     @staticmethod
-    def _copy(template: Template, instance_id: int, event_id: int, prev_hash: str, raw: str, started_at,
-              rows: dict) -> str:
+    def _copy(
+        template: Template, instance_id: int, event_id: int, prev_hash: str, raw: str, started_at, rows: dict
+    ) -> str:
         """One copy of a filing: its own filer, code, times and ids; its history chained on. The new tail hash."""
         name, email, code = f"Resident {instance_id}", f"resident.{instance_id}@example.net", public.format_code(raw)
         row = template.row
@@ -248,27 +283,53 @@ class Database:
         def own(words: str) -> str:
             return words.replace(template.name, name).replace(template.email, email)
 
-        rows["instances"].append({
-            **row, "id": instance_id, "title": own(row["title"]), "state": own(row["state"]),
-            "data": {**row["data"], template.fields[0]: name, template.fields[1]: email},
-            "started_at": started_at, "ended_at": row["ended_at"] + shift if row["ended_at"] else None})
-        rows["public"].append({"instance_id": instance_id, "kind": template.kind, "code_hash": public.code_hash(raw),
-                               "received_at": template.public["received_at"] + shift})
+        rows["instances"].append(
+            {
+                **row,
+                "id": instance_id,
+                "title": own(row["title"]),
+                "state": own(row["state"]),
+                "data": {**row["data"], template.fields[0]: name, template.fields[1]: email},
+                "started_at": started_at,
+                "ended_at": row["ended_at"] + shift if row["ended_at"] else None,
+            }
+        )
+        rows["public"].append(
+            {
+                "instance_id": instance_id,
+                "kind": template.kind,
+                "code_hash": public.code_hash(raw),
+                "received_at": template.public["received_at"] + shift,
+            }
+        )
         reference = f"Reference: {template.kind} {row['id']}\n"
         for mail in template.mails:
             created = mail["created_at"] + shift
-            rows["mails"].append({
-                **{key: value for key, value in mail.items() if key != "id"}, "instance_id": instance_id,
-                "recipients": [email if r == template.email else r for r in mail["recipients"]],
-                "body": own(mail["body"]).replace(template.code, code)
-                .replace(reference, f"Reference: {template.kind} {instance_id}\n"),
-                "status": "sent", "attempts": 1, "created_at": created, "next_attempt_at": created,
-                "sent_at": created + timedelta(seconds=30),
-                "deliver_by": mail["deliver_by"] + shift if mail["deliver_by"] else None})
+            rows["mails"].append(
+                {
+                    **{key: value for key, value in mail.items() if key != "id"},
+                    "instance_id": instance_id,
+                    "recipients": [email if r == template.email else r for r in mail["recipients"]],
+                    "body": own(mail["body"])
+                    .replace(template.code, code)
+                    .replace(reference, f"Reference: {template.kind} {instance_id}\n"),
+                    "status": "sent",
+                    "attempts": 1,
+                    "created_at": created,
+                    "next_attempt_at": created,
+                    "sent_at": created + timedelta(seconds=30),
+                    "deliver_by": mail["deliver_by"] + shift if mail["deliver_by"] else None,
+                }
+            )
         for offset, source in enumerate(template.events):
-            copied = {**source, "id": event_id + offset, "instance_id": instance_id, "at": source["at"] + shift,
-                      "actor_name": name if source["actor_name"] == template.name else source["actor_name"],
-                      "prev_hash": prev_hash}
+            copied = {
+                **source,
+                "id": event_id + offset,
+                "instance_id": instance_id,
+                "at": source["at"] + shift,
+                "actor_name": name if source["actor_name"] == template.name else source["actor_name"],
+                "prev_hash": prev_hash,
+            }
             copied["hash"] = prev_hash = audit._digest(SimpleNamespace(**copied))
             rows["events"].append(copied)
         return prev_hash
@@ -276,14 +337,18 @@ class Database:
     def describe(self, kind: str) -> str:
         """What was built."""
         with self.engine.connect() as connection:
-            counts = {model.__tablename__: connection.scalar(select(func.count()).select_from(model))
-                      for model in (PublicRequest, ProcessInstance, OutboxMail, AuditEvent)}
+            counts = {
+                model.__tablename__: connection.scalar(select(func.count()).select_from(model))
+                for model in (PublicRequest, ProcessInstance, OutboxMail, AuditEvent)
+            }
         size = ""
         if kind == "SQLite":
             size = f", file {Path(make_url(self.url).database).stat().st_size / 2**20:,.0f} MiB"
-        return (f"{counts['public_request']:,} public requests ({len(self.templates)} real, the rest copied in "
-                f"{self.fill_seconds:.1f} s): {counts['process_instance']:,} instances, "
-                f"{counts['outbox_mail']:,} letters, {counts['audit_event']:,} audit events{size}")
+        return (
+            f"{counts['public_request']:,} public requests ({len(self.templates)} real, the rest copied in "
+            f"{self.fill_seconds:.1f} s): {counts['process_instance']:,} instances, "
+            f"{counts['outbox_mail']:,} letters, {counts['audit_event']:,} audit events{size}"
+        )
 
     def close(self) -> None:
         """Let go of the engine's connections."""
@@ -334,8 +399,9 @@ class PublicApp:
 
     def file(self) -> None:
         """One dispute through POST /api/v1/public/disputes, from an address of its own."""
-        response = self.client.post("/api/v1/public/disputes", json=DISPUTE,
-                                    environ_base={"REMOTE_ADDR": _new_address()})
+        response = self.client.post(
+            "/api/v1/public/disputes", json=DISPUTE, environ_base={"REMOTE_ADDR": _new_address()}
+        )
         assert response.status_code == 201, (response.status_code, response.get_data(as_text=True))
         self.filed.append(response.get_json()["tracking_code"])
 
@@ -364,8 +430,13 @@ class PublicApp:
     def statements(self, call) -> tuple[list[tuple[str, object]], int]:
         """The SQL statements (with their parameters) of one call, and the number of commits."""
         seen, commits = [], []
-        listeners = [("before_cursor_execute", lambda _c, _cur, statement, parameters, *_a:
-                      seen.append((statement, parameters))), ("commit", lambda _conn: commits.append(1))]
+        listeners = [
+            (
+                "before_cursor_execute",
+                lambda _c, _cur, statement, parameters, *_a: seen.append((statement, parameters)),
+            ),
+            ("commit", lambda _conn: commits.append(1)),
+        ]
         for name, listener in listeners:
             event.listen(self.engine, name, listener)
         try:
@@ -390,8 +461,11 @@ class PublicApp:
                     plan = "; ".join(detail for *_ids, detail in rows)
                 else:
                     rows = connection.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, parameters).all()
-                    plan = "; ".join(line.strip().removeprefix("->").strip() for (line,) in rows
-                                     if not line.strip().startswith(("Sort Key", "Filter", "Index Cond")))
+                    plan = "; ".join(
+                        line.strip().removeprefix("->").strip()
+                        for (line,) in rows
+                        if not line.strip().startswith(("Sort Key", "Filter", "Index Cond"))
+                    )
                 lines.append(f"{table:<16} {plan}")
             connection.rollback()
         return lines
@@ -402,6 +476,7 @@ class PublicApp:
 
 
 # ---- bare SpiffWorkflow -------------------------------------------------------------------------
+
 
 class _NoServices(TaskDataEnvironment):
     """Bare SpiffWorkflow's script environment: the diagram's timer helpers, and a service call that only answers."""
@@ -419,9 +494,15 @@ class Bare:
         parser.add_bpmn_file(str(DIAGRAM))
         self.spec, self.subprocess_specs = parser.get_spec(KEY), parser.get_subprocess_specs(KEY)
         # bench/engine.py's BARE_ENGINE, with the service call this diagram's start makes.
-        self.script_engine = PythonScriptEngine(environment=_NoServices({
-            "due_time": deadlines.due_time, "reminder_time": deadlines.reminder_time,
-            "escalation_time": deadlines.escalation_time}))
+        self.script_engine = PythonScriptEngine(
+            environment=_NoServices(
+                {
+                    "due_time": deadlines.due_time,
+                    "reminder_time": deadlines.reminder_time,
+                    "escalation_time": deadlines.escalation_time,
+                }
+            )
+        )
 
     def _start(self) -> BpmnWorkflow:
         workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
@@ -441,6 +522,7 @@ class Bare:
 
 
 # ---- measuring -----------------------------------------------------------------------------------
+
 
 def _bench_engine():
     """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
@@ -491,23 +573,38 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
         series = {(size, status): apps[size].lookups(status) for size in SIZES for status in MEASURED}
         times = _bench_engine().interleaved(series, options.runs, options.rounds, options.warmup)
         lookups = {}
-        print("each series looks up requests in turn: " + "; ".join(
-            f"{status}: {request_kind.replace('_', ' ')}, {len(small.codes[status])} / {len(large.codes[status])}"
-            for status, request_kind in MEASURED.items()))
+        print(
+            "each series looks up requests in turn: "
+            + "; ".join(
+                f"{status}: {request_kind.replace('_', ' ')}, {len(small.codes[status])} / {len(large.codes[status])}"
+                for status, request_kind in MEASURED.items()
+            )
+        )
         for status in MEASURED:
             for size in SIZES:
                 label = f"lookup, {status}, among {size:,}"
-                print(_line(label, times[size, status], "lookups") + "  "
-                      + _sql(*apps[size].statements(apps[size].lookups(status))))
+                print(
+                    _line(label, times[size, status], "lookups")
+                    + "  "
+                    + _sql(*apps[size].statements(apps[size].lookups(status)))
+                )
             lookups[status] = tuple(statistics.median(times[size, status]) for size in SIZES)
 
-        series = {"filing": small.file, "filing_large": large.file, "bare": bare.start,
-                  "bare_saved": bare.start_saved, "hit": small.hit_new, "hit_again": small.hit_again}
+        series = {
+            "filing": small.file,
+            "filing_large": large.file,
+            "bare": bare.start,
+            "bare_saved": bare.start_saved,
+            "hit": small.hit_new,
+            "hit_again": small.hit_again,
+        }
         rounds = max(1, min(options.rounds, options.filings // 5))
         times = _bench_engine().interleaved(series, options.filings, rounds, options.warmup)
         statements, commits = small.statements(small.file)
-        print(_line(f"filing (POST /api/v1/public/disputes), among {SIZES[0]:,}", times["filing"], "filings")
-              + f"  {_sql(statements, commits)}")
+        print(
+            _line(f"filing (POST /api/v1/public/disputes), among {SIZES[0]:,}", times["filing"], "filings")
+            + f"  {_sql(statements, commits)}"
+        )
         print(_line(f"[info] the same among {SIZES[-1]:,}", times["filing_large"], "filings"))
         print(_line("bare SpiffWorkflow, the dispute's start in memory", times["bare"], "runs"))
         print(_line("[info] bare start + state.dumps (spec-free JSON)", times["bare_saved"], "runs"))
@@ -519,10 +616,14 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
             verified = audit.verify(session)
         assert verified.ok, verified
         print(f"audit chain at {SIZES[0]:,} after the filings: {verified.checked:,} events, every link holds")
-        return Result(lookups=lookups, filing=statistics.median(times["filing"]),
-                      filing_large=statistics.median(times["filing_large"]), bare=statistics.median(times["bare"]),
-                      hit=statistics.median(times["hit"]),
-                      hits_per_filing=sum(s.lstrip().startswith("INSERT INTO rate_limit") for s, _p in statements))
+        return Result(
+            lookups=lookups,
+            filing=statistics.median(times["filing"]),
+            filing_large=statistics.median(times["filing_large"]),
+            bare=statistics.median(times["bare"]),
+            hit=statistics.median(times["hit"]),
+            hits_per_filing=sum(s.lstrip().startswith("INSERT INTO rate_limit") for s, _p in statements),
+        )
     finally:
         for app in apps.values():
             app.close()
@@ -556,13 +657,17 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING)
 
     began = time.perf_counter()
-    print(f"civicflow public benchmark: POST /api/v1/public/disputes against bare SpiffWorkflow's start of "
-          f"{DIAGRAM.name}; GET /api/v1/public/requests/<code> among {SIZES[0]:,} and {SIZES[1]:,} public "
-          f"requests, {options.runs} lookups per series in {options.rounds} interleaved rounds after "
-          f"{options.warmup} warm-up; medians")
-    print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, SQLAlchemy "
-          f"{version('SQLAlchemy')}, Flask {version('Flask')}, Flask-Limiter {version('Flask-Limiter')}, "
-          f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs")
+    print(
+        f"civicflow public benchmark: POST /api/v1/public/disputes against bare SpiffWorkflow's start of "
+        f"{DIAGRAM.name}; GET /api/v1/public/requests/<code> among {SIZES[0]:,} and {SIZES[1]:,} public "
+        f"requests, {options.runs} lookups per series in {options.rounds} interleaved rounds after "
+        f"{options.warmup} warm-up; medians"
+    )
+    print(
+        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, SQLAlchemy "
+        f"{version('SQLAlchemy')}, Flask {version('Flask')}, Flask-Limiter {version('Flask-Limiter')}, "
+        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
+    )
     bare = Bare()
     folder = Path(tempfile.mkdtemp(prefix="civicflow-public-bench-"))
     results = {}
@@ -583,8 +688,10 @@ def main(argv=None) -> None:
     for kind, result in results.items():
         print(f"ratio {kind} filing civicflow/bare: {result.filing / result.bare:.2f}")
         print(f"ratio {kind} filing 100k/1k [info]: {result.filing_large / result.filing:.2f}")
-        print(f"ratio {kind} rate limiter ({result.hits_per_filing} incr)/filing [info]: "
-              f"{result.hits_per_filing * result.hit / result.filing:.2f}")
+        print(
+            f"ratio {kind} rate limiter ({result.hits_per_filing} incr)/filing [info]: "
+            f"{result.hits_per_filing * result.hit / result.filing:.2f}"
+        )
         for status, (small, large) in result.lookups.items():
             ratios[f"{kind} {status}"] = large / small
             print(f"ratio {kind} lookup {status} 100k/1k: {large / small:.2f}")

@@ -70,24 +70,32 @@ PASSWORD = "correct horse battery"  # noqa: S105
 SIZES = (1_000, 100_000)  # waiting timers
 DUE = 100  # requests whose reminder is due: 100 due timers (and 100 escalations that are not)
 CHUNK = 5_000  # copied instances per transaction
-START = {"platform": "facebook", "account_name": "West St. Paul Parks", "department": "parks",
-         "purpose": "Program announcements for Parks and Recreation.", "audience": "Residents and park users.",
-         "proposed_managers": ["requester"]}
+START = {
+    "platform": "facebook",
+    "account_name": "West St. Paul Parks",
+    "department": "parks",
+    "purpose": "Program announcements for Parks and Recreation.",
+    "audience": "Residents and park users.",
+    "proposed_managers": ["requester"],
+}
 
 
 def started_when(settings: Settings):
     """A moment to file the real requests at: their reminder is due by now, their escalation hours away."""
     calendar, now = deadlines.of(settings), clock.now()
     moment = now - timedelta(days=1)
-    while not all(calendar.reminder_at(REVIEW, at) <= now - timedelta(minutes=10)
-                  and calendar.escalation_at(REVIEW, at) >= now + timedelta(hours=3)
-                  for at in (moment, moment + timedelta(seconds=DUE))):
+    while not all(
+        calendar.reminder_at(REVIEW, at) <= now - timedelta(minutes=10)
+        and calendar.escalation_at(REVIEW, at) >= now + timedelta(hours=3)
+        for at in (moment, moment + timedelta(seconds=DUE))
+    ):
         moment -= timedelta(hours=1)
         assert moment > now - timedelta(days=60), "no moment found: check the deadlines"
     return moment
 
 
 # ---- one database, built once, restored before each pass --------------------------------------------
+
 
 class Database:
     """A migrated database with the people, the 100 real requests and copies up to `size` waiting timers."""
@@ -132,11 +140,20 @@ class Database:
     def _people(self, session) -> users.Actor:
         made = {}
         for username, department, roles, head_of in (
-                ("requester", "parks", [], []), ("parks_head", "parks", [], ["parks"]),
-                ("comms", "communications", ["communications_manager"], ["communications"])):
-            made[username] = users.create_user(session, username, PASSWORD, name=username.title(),
-                                               email=f"{username}@example.org", department=department, roles=roles,
-                                               head_of=head_of)
+            ("requester", "parks", [], []),
+            ("parks_head", "parks", [], ["parks"]),
+            ("comms", "communications", ["communications_manager"], ["communications"]),
+        ):
+            made[username] = users.create_user(
+                session,
+                username,
+                PASSWORD,
+                name=username.title(),
+                email=f"{username}@example.org",
+                department=department,
+                roles=roles,
+                head_of=head_of,
+            )
         session.commit()
         return users.actor_for(session, made["requester"])
 
@@ -153,16 +170,25 @@ class Database:
                 instances.append({**self.template, "id": instance_id, "version": 1})
                 due = now + timedelta(days=1, minutes=rng.randrange(60 * 24 * 60))
                 for offset, spec_name in enumerate(self.spec_names):
-                    timer_rows.append({"id": str(uuid.uuid4()), "instance_id": instance_id, "spec_name": spec_name,
-                                       "due_at": due + timedelta(days=2 * offset), "fired_at": None})
+                    timer_rows.append(
+                        {
+                            "id": str(uuid.uuid4()),
+                            "instance_id": instance_id,
+                            "spec_name": spec_name,
+                            "due_at": due + timedelta(days=2 * offset),
+                            "fired_at": None,
+                        }
+                    )
             with engine.begin() as connection:
                 connection.execute(insert(ProcessInstance), instances)
                 connection.execute(insert(Timer), timer_rows)
             done += len(instances)
         if self.kind == "PostgreSQL":  # explicit ids: move the sequence past them
             with engine.begin() as connection:
-                connection.exec_driver_sql("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
-                                           "(SELECT max(id) FROM process_instance))")
+                connection.exec_driver_sql(
+                    "SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
+                    "(SELECT max(id) FROM process_instance))"
+                )
 
     def restore(self) -> str:
         """A fresh copy of the built database; its URL."""
@@ -186,8 +212,10 @@ class Database:
     def describe(self) -> str:
         """What was built."""
         size = f", file {self.bytes / 2**20:,.0f} MiB" if self.bytes else ""
-        return (f"{self.waiting:,} waiting timers ({self.due} due) on {self.instances:,} requests "
-                f"({DUE} real, the rest copied in {self.fill_seconds:.1f} s){size}")
+        return (
+            f"{self.waiting:,} waiting timers ({self.due} due) on {self.instances:,} requests "
+            f"({DUE} real, the rest copied in {self.fill_seconds:.1f} s){size}"
+        )
 
 
 @contextmanager
@@ -202,6 +230,7 @@ def _admin(url: str) -> Iterator[Connection]:
 
 
 # ---- the passes ---------------------------------------------------------------------------------
+
 
 class Pass:
     """civicflow's timers pass on a restored copy: fire_due timed alone; its statements counted."""
@@ -245,8 +274,9 @@ class Pass:
             if engine.dialect.name == "sqlite":
                 rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
                 return [detail for _node, _parent, _unused, detail in rows]
-            rows = connection.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement,
-                                              parameters).all()
+            rows = connection.exec_driver_sql(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement, parameters
+            ).all()
             connection.rollback()
         return [line for (line,) in rows]
 
@@ -278,8 +308,11 @@ class Bare:
             dct.pop(state.FORMAT_KEY, None)
             workflow = state.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
             workflow.script_engine = self.script_engine
-            waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING)
-                       if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)]
+            waiting = [
+                t
+                for t in workflow.get_tasks(state=TaskState.WAITING)
+                if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+            ]
             workflow.refresh_timers()
             workflow.do_engine_steps()
             json.dumps(state.SERIALIZER.to_dict(workflow), separators=(",", ":"), cls=state._ENCODER)
@@ -291,11 +324,14 @@ class Bare:
 
 # ---- measuring ------------------------------------------------------------------------------------
 
+
 def _line(label: str, seconds: list[float]) -> str:
     median = statistics.median(seconds)
     q1, _, q3 = statistics.quantiles(seconds, n=4) if len(seconds) > 1 else (median, median, median)
-    return (f"{label:<44} median {median * 1000:8.1f} ms per pass, {median / DUE * 1000:6.2f} ms per request"
-            f"  (IQR {q1 * 1000:.1f}-{q3 * 1000:.1f} ms, n={len(seconds)})")
+    return (
+        f"{label:<44} median {median * 1000:8.1f} ms per pass, {median / DUE * 1000:6.2f} ms per request"
+        f"  (IQR {q1 * 1000:.1f}-{q3 * 1000:.1f} ms, n={len(seconds)})"
+    )
 
 
 def interleaved(series: dict, runs: int, warmup: int) -> dict:
@@ -306,7 +342,7 @@ def interleaved(series: dict, runs: int, warmup: int) -> dict:
     times = {key: [] for key in series}
     keys = list(series)
     for number in range(runs):
-        for key in keys[number % len(keys):] + keys[:number % len(keys)]:
+        for key in keys[number % len(keys) :] + keys[: number % len(keys)]:
             times[key].append(series[key]())
     return times
 
@@ -323,8 +359,7 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, admin_url: str | None,
     times = interleaved({**{size: p.run for size, p in passes.items()}, "bare": bare.run}, runs, warmup)
     restore = statistics.median([_timed(databases[SIZES[-1]].restore) for _ in range(3)])
     for size in SIZES:
-        print(_line(f"{kind}, {DUE} due among {size:,} waiting", times[size])
-              + f"  {len(passes[size].statements)} SQL")
+        print(_line(f"{kind}, {DUE} due among {size:,} waiting", times[size]) + f"  {len(passes[size].statements)} SQL")
     print(_line("bare SpiffWorkflow, the same 100 in memory", times["bare"]))
     print(f"(restoring the {SIZES[-1]:,} copy before each pass, not timed: {restore:.1f} s)")
     print(f"plan of the last claim at {SIZES[-1]:,} waiting:")
@@ -354,8 +389,10 @@ def _postgres(admin_url: str) -> tuple[dict[int, str], Callable[[], None]]:
                 admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}_run" WITH (FORCE)')
                 admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-    urls = {size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-            for size, name in names.items()}
+    urls = {
+        size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        for size, name in names.items()
+    }
     return urls, drop
 
 
@@ -364,19 +401,26 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="timed passes per size (default 9)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed passes per size first (default 1)")
-    parser.add_argument("--postgres", metavar="URL", default=os.environ.get("CIVICFLOW_BENCH_POSTGRES_URL"),
-                        help="also on PostgreSQL, in throwaway databases on this server "
-                             "(default: CIVICFLOW_BENCH_POSTGRES_URL)")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get("CIVICFLOW_BENCH_POSTGRES_URL"),
+        help="also on PostgreSQL, in throwaway databases on this server (default: CIVICFLOW_BENCH_POSTGRES_URL)",
+    )
     options = parser.parse_args(argv)
     users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"  # password hashing is not what we measure
     logging.basicConfig(level=logging.WARNING)  # SpiffWorkflow logs every task's state change at INFO
 
     began = time.perf_counter()
-    print(f"civicflow timers benchmark: one pass of timers.fire_due, {DUE} due timers (the Department Head's "
-          f"reminder of {DUE} requests) among {SIZES[0]:,} and among {SIZES[1]:,} waiting; {options.runs} passes "
-          f"per size from a restored copy, interleaved, after {options.warmup} warm-up; medians")
-    print(f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, SQLAlchemy "
-          f"{version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs")
+    print(
+        f"civicflow timers benchmark: one pass of timers.fire_due, {DUE} due timers (the Department Head's "
+        f"reminder of {DUE} requests) among {SIZES[0]:,} and among {SIZES[1]:,} waiting; {options.runs} passes "
+        f"per size from a restored copy, interleaved, after {options.warmup} warm-up; medians"
+    )
+    print(
+        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, SQLAlchemy "
+        f"{version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
+    )
     folder = Path(tempfile.mkdtemp(prefix="civicflow-timers-bench-"))
     ratios = {}
     try:
@@ -385,8 +429,9 @@ def main(argv=None) -> None:
         if options.postgres:
             urls, drop = _postgres(options.postgres)
             try:
-                results["PostgreSQL"] = run_on("PostgreSQL", urls, folder, options.postgres, options.runs,
-                                               options.warmup)
+                results["PostgreSQL"] = run_on(
+                    "PostgreSQL", urls, folder, options.postgres, options.runs, options.warmup
+                )
             finally:
                 drop()
     finally:

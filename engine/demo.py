@@ -26,8 +26,14 @@ DEPARTMENTS = [
 USERS = [
     ("requester", "Pat Requester", "parks", [], [], "Requester (Parks staff)"),
     ("parks_head", "Dana Parks-Head", "parks", [], ["parks"], "Department Head of parks"),
-    ("comms_manager", "Chris Communications", "communications", ["communications_manager"],
-     ["communications"], "Marketing and Communications Manager"),
+    (
+        "comms_manager",
+        "Chris Communications",
+        "communications",
+        ["communications_manager"],
+        ["communications"],
+        "Marketing and Communications Manager",
+    ),
     ("lieutenant", "Lee Lieutenant", "police", ["administrative_lieutenant"], [], "Administrative Lieutenant"),
     ("police_officer", "Morgan Officer", "police", [], [], "Requester (Police staff, investigative profiles)"),
     ("police_chief", "Sam Chief", "police", [], ["police"], "Department Head of police"),
@@ -35,21 +41,38 @@ USERS = [
     ("attorney", "Jordan Attorney", "administration", ["city_attorney"], [], "City Attorney"),
     ("records", "Riley Records", "administration", ["records_officer"], [], "Records Officer (City Clerk)"),
     ("admin", "Ada Admin", "administration", ["admin"], [], "Administrator"),
-    ("city_administrator", "Casey Administrator", "administration", ["city_administrator"], ["administration"],
-     "City Administrator (head of administration; hears of overdue Communications Manager tasks)"),
-    ("public_works_head", "Robin Public-Works", "public_works", [], ["public_works"],
-     "Department Head of public_works"),
+    (
+        "city_administrator",
+        "Casey Administrator",
+        "administration",
+        ["city_administrator"],
+        ["administration"],
+        "City Administrator (head of administration; hears of overdue Communications Manager tasks)",
+    ),
+    (
+        "public_works_head",
+        "Robin Public-Works",
+        "public_works",
+        [],
+        ["public_works"],
+        "Department Head of public_works",
+    ),
     ("finance_head", "Jamie Finance", "finance", [], ["finance"], "Department Head of finance"),
-    ("community_development_head", "Taylor Development", "community_development", [],
-     ["community_development"], "Department Head of community_development"),
+    (
+        "community_development_head",
+        "Taylor Development",
+        "community_development",
+        [],
+        ["community_development"],
+        "Department Head of community_development",
+    ),
 ]
 
 # The policy's Scope: "The City's social media accounts are exclusively the following".
 ACCOUNTS = [
     ("facebook", "City of West St. Paul", "https://facebook.com/cityofwsp", "communications", "sm_manager"),
     ("x", "City of West St. Paul", "https://twitter.com/WestStPaul", "communications", "sm_manager"),
-    ("facebook", "West St. Paul Police Department", "https://facebook.com/WestStPaulPD", "police",
-     "police_officer"),
+    ("facebook", "West St. Paul Police Department", "https://facebook.com/WestStPaulPD", "police", "police_officer"),
     ("x", "West St. Paul Police Department", "https://twitter.com/WestStPaulPD", "police", "police_officer"),
     ("vimeo", "City of West St. Paul", "https://vimeo.com/weststpaul", "communications", "sm_manager"),
 ]
@@ -74,8 +97,16 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
         secret = password or secrets.token_urlsafe(9)
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            create_user(session, username, secret, name=name, email=f"{username}@wspmn.example",
-                        department=department, roles=roles, head_of=head_of)
+            create_user(
+                session,
+                username,
+                secret,
+                name=name,
+                email=f"{username}@wspmn.example",
+                department=department,
+                roles=roles,
+                head_of=head_of,
+            )
         else:
             user.password_hash = generate_password_hash(secret, **PASSWORD_METHOD)
             user.failed_logins, user.locked_until, user.active = 0, None, True
@@ -85,13 +116,24 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
     for platform, name, url, department, manager in ACCOUNTS:
         if session.scalar(select(Account.id).where(Account.url == url)):
             continue
-        account = Account(platform=platform, name=name, url=url, department=department_by_code(session, department),
-                          status="active", marked_as_city=True, links_official_site=True,
-                          # The policy itself still reads "[Insert link to notice]".
-                          public_notice_linked=False)
-        account.managers.append(AccountManager(
-            user=session.scalar(select(User).where(User.username == manager)),
-            approved_by="Listed in the policy's Scope (demo data)", approved_at=clock.utcnow()))
+        account = Account(
+            platform=platform,
+            name=name,
+            url=url,
+            department=department_by_code(session, department),
+            status="active",
+            marked_as_city=True,
+            links_official_site=True,
+            # The policy itself still reads "[Insert link to notice]".
+            public_notice_linked=False,
+        )
+        account.managers.append(
+            AccountManager(
+                user=session.scalar(select(User).where(User.username == manager)),
+                approved_by="Listed in the policy's Scope (demo data)",
+                approved_at=clock.utcnow(),
+            )
+        )
         session.add(account)
     session.flush()
     return logins

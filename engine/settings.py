@@ -39,14 +39,16 @@ def _secret_key(instance: Path) -> str:
 
 
 # Business days each review may take (settings: CIVICFLOW_DEADLINES="appeal_response=7,dispute_response=15").
-DEFAULT_DEADLINES = MappingProxyType({
-    "department_head_review": 5,
-    "communications_review": 5,
-    "appeal_response": 10,
-    "dispute_acknowledgement": 1,
-    "attorney_consultation": 10,
-    "dispute_response": 20,
-})
+DEFAULT_DEADLINES = MappingProxyType(
+    {
+        "department_head_review": 5,
+        "communications_review": 5,
+        "appeal_response": 10,
+        "dispute_acknowledgement": 1,
+        "attorney_consultation": 10,
+        "dispute_response": 20,
+    }
+)
 
 
 def _flag(name: str, value: str) -> bool:
@@ -83,8 +85,10 @@ def _deadlines(name: str, value: str) -> MappingProxyType:
             known = ", ".join(DEFAULT_DEADLINES)
             raise Invalid("A setting is not valid.", {name: [f'"{kind}" is not a deadline; known: {known}.']})
         if not count.strip().isdigit() or not 1 <= int(count) <= 250:
-            raise Invalid("A setting is not valid.",
-                          {name: [f'"{part}": the business days must be a whole number from 1 to 250.']})
+            raise Invalid(
+                "A setting is not valid.",
+                {name: [f'"{part}": the business days must be a whole number from 1 to 250.']},
+            )
         days[kind] = int(count)
     return MappingProxyType(days)
 
@@ -101,8 +105,9 @@ def _rate_limit(name: str, value: str) -> str:
     try:
         parse_many(value)
     except ValueError:
-        raise Invalid("A setting is not valid.",
-                      {name: [f'"{value}" is not a rate limit like "10 per minute;40 per day".']})
+        raise Invalid(
+            "A setting is not valid.", {name: [f'"{value}" is not a rate limit like "10 per minute;40 per day".']}
+        )
     return value.strip()
 
 
@@ -163,8 +168,7 @@ class Settings:
         instance = Path(overrides.pop("instance_path", None) or _instance_path())
         values = {
             "instance_path": instance,
-            "database_url": os.environ.get("CIVICFLOW_DATABASE_URL")
-            or f"sqlite:///{instance / 'civicflow.sqlite3'}",
+            "database_url": os.environ.get("CIVICFLOW_DATABASE_URL") or f"sqlite:///{instance / 'civicflow.sqlite3'}",
             "smtp_host": os.environ.get("CIVICFLOW_SMTP_HOST", "localhost"),
             "smtp_port": int(os.environ.get("CIVICFLOW_SMTP_PORT", "25")),
             "mail_from": os.environ.get("CIVICFLOW_MAIL_FROM", "civicflow@localhost"),
@@ -199,13 +203,16 @@ def _time_settings(env) -> dict:
         if env.get(variable):
             values[name] = read(variable, env[variable])
     if env.get("CIVICFLOW_BUSINESS_HOURS"):
-        values["day_starts"], values["day_ends"] = _business_hours("CIVICFLOW_BUSINESS_HOURS",
-                                                                   env["CIVICFLOW_BUSINESS_HOURS"])
+        values["day_starts"], values["day_ends"] = _business_hours(
+            "CIVICFLOW_BUSINESS_HOURS", env["CIVICFLOW_BUSINESS_HOURS"]
+        )
     if env.get("CIVICFLOW_REMINDER_DAYS_BEFORE"):
         value = env["CIVICFLOW_REMINDER_DAYS_BEFORE"].strip()
         if not value.isdigit() or not 1 <= int(value) <= 20:
-            raise Invalid("A setting is not valid.",
-                          {"CIVICFLOW_REMINDER_DAYS_BEFORE": [f'"{value}" is not a whole number from 1 to 20.']})
+            raise Invalid(
+                "A setting is not valid.",
+                {"CIVICFLOW_REMINDER_DAYS_BEFORE": [f'"{value}" is not a whole number from 1 to 20.']},
+            )
         values["reminder_days_before"] = int(value)
     if env.get("CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"):
         role = env["CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"].strip()
@@ -214,15 +221,18 @@ def _time_settings(env) -> dict:
             message = f'"{role}" is not a role; use one of {known}.'
             raise Invalid("A setting is not valid.", {"CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE": [message]})
         values["communications_escalation_role"] = role
-    for variable, name in (("CIVICFLOW_PUBLIC_SUBMISSION_LIMIT", "public_submission_limit"),
-                           ("CIVICFLOW_PUBLIC_LOOKUP_LIMIT", "public_lookup_limit")):
+    for variable, name in (
+        ("CIVICFLOW_PUBLIC_SUBMISSION_LIMIT", "public_submission_limit"),
+        ("CIVICFLOW_PUBLIC_LOOKUP_LIMIT", "public_lookup_limit"),
+    ):
         if env.get(variable):
             values[name] = _rate_limit(variable, env[variable])
     if env.get("CIVICFLOW_PROXY_COUNT"):
         value = env["CIVICFLOW_PROXY_COUNT"].strip()
         if not value.isdigit() or int(value) > 5:
-            raise Invalid("A setting is not valid.",
-                          {"CIVICFLOW_PROXY_COUNT": [f'"{value}" is not a whole number from 0 to 5.']})
+            raise Invalid(
+                "A setting is not valid.", {"CIVICFLOW_PROXY_COUNT": [f'"{value}" is not a whole number from 0 to 5.']}
+            )
         values["proxy_count"] = int(value)
     if env.get("CIVICFLOW_BASE_URL"):
         values["base_url"] = env["CIVICFLOW_BASE_URL"].strip().rstrip("/")

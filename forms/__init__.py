@@ -51,13 +51,15 @@ def _record_choice(spec: f.Field, choices: list[SelectChoice], hint: str | None)
     if len(choices) <= RADIO_LIMIT:
         # One possible account (a manager of one account) is chosen already: nothing to pick.
         default = choices[0].value if spec.required and len(choices) == 1 else None
-        return RadioField(spec.label, choices=choices, validators=[presence], description=hint, default=default,
-                          validate_choice=False)
+        return RadioField(
+            spec.label, choices=choices, validators=[presence], description=hint, default=default, validate_choice=False
+        )
     # No account is preselected in a long list: a request filed against the wrong one by accident is worse
     # than a field left to fill in.
     blank = SelectChoice("", "Choose one" if spec.required else "(none)")
-    return SelectField(spec.label, choices=[blank, *choices], validators=[presence], description=hint,
-                       validate_choice=False)
+    return SelectField(
+        spec.label, choices=[blank, *choices], validators=[presence], description=hint, validate_choice=False
+    )
 
 
 def _field(spec: f.Field):
@@ -71,8 +73,13 @@ def _field(spec: f.Field):
     if spec.type == f.RECORD and not spec.choices:
         # Text with one plain message (an IntegerField says "Not a valid integer value" and more); the engine
         # takes the digits.
-        return StringField(label, validators=[presence, Regexp(r"^\s*[0-9]{1,9}\s*$", message=RECORD_NUMBER)],
-                           description=hint, filters=[_stripped], render_kw={"inputmode": "numeric"})
+        return StringField(
+            label,
+            validators=[presence, Regexp(r"^\s*[0-9]{1,9}\s*$", message=RECORD_NUMBER)],
+            description=hint,
+            filters=[_stripped],
+            render_kw={"inputmode": "numeric"},
+        )
     if spec.type in (f.CHOICE, f.MULTICHOICE, f.RECORD):
         choices = [SelectChoice(c, spec.label_of(c) or choice_label(c)) for c in spec.choices]
         if spec.type == f.RECORD:
@@ -81,19 +88,27 @@ def _field(spec: f.Field):
             # The macro says "(required)"; "Choose one or more." says how many, once, under the boxes.
             label = ONE_OR_MORE.sub("", label)
             validators = [AtLeastOne()] if spec.required else [Optional()]
-            return CheckboxGroupField(label, choices=choices, validators=validators,
-                                      description=hint or ("Choose one or more." if spec.required else None))
+            return CheckboxGroupField(
+                label,
+                choices=choices,
+                validators=validators,
+                description=hint or ("Choose one or more." if spec.required else None),
+            )
         if len(choices) <= RADIO_LIMIT:
             return RadioField(label, choices=choices, validators=[presence], description=hint)
         if not spec.required:
             choices = [SelectChoice("", "(unchanged)"), *choices]
         return SelectField(label, choices=choices, validators=[presence], description=hint)
     if spec.type == f.USERNAMES:
-        return UsernameListField(label, validators=[presence, Storable()],
-                                 description="Usernames separated by commas, e.g. pat.lee, sam.ortiz")
+        return UsernameListField(
+            label,
+            validators=[presence, Storable()],
+            description="Usernames separated by commas, e.g. pat.lee, sam.ortiz",
+        )
     length = Length(max=spec.max_length)
     kind = {f.TEXT: TextAreaField, f.URL: URLField, f.SECRET: PasswordField, f.EMAIL: EmailField}.get(
-        spec.type, StringField)
+        spec.type, StringField
+    )
     filters = [f.one_line_break] if spec.type == f.TEXT else []
     return kind(label, validators=[presence, length, Storable()], description=hint, filters=filters)
 
@@ -120,11 +135,17 @@ def task_form(session: Session, task: Task) -> type[Form]:
 
 def uploads(form: Form) -> dict:
     """The files a validated form carries, by field name (the page stores them before it starts the request)."""
-    return {name: field.data for name, field in form._fields.items()
-            if isinstance(field, ImageUploadField) and field.has_file()}
+    return {
+        name: field.data
+        for name, field in form._fields.items()
+        if isinstance(field, ImageUploadField) and field.has_file()
+    }
 
 
 def to_engine_data(form: Form) -> dict:
     """A validated form's data in the shape the engine's services take (uploaded files left to the page)."""
-    return {name: field.data for name, field in form._fields.items()
-            if not isinstance(field, ImageUploadField) and field.data not in (None, "", [])}
+    return {
+        name: field.data
+        for name, field in form._fields.items()
+        if not isinstance(field, ImageUploadField) and field.data not in (None, "", [])
+    }

@@ -18,20 +18,25 @@ Choices = Iterable[tuple[str, str]]
 
 
 def _username():
-    return StringField("Username", validators=[InputRequired(), Length(max=64), Storable()],
-                       description="2-64 lowercase letters, digits, dots, dashes or underscores; "
-                                   "the person logs in with it and it cannot be changed.",
-                       render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+    return StringField(
+        "Username",
+        validators=[InputRequired(), Length(max=64), Storable()],
+        description="2-64 lowercase letters, digits, dots, dashes or underscores; "
+        "the person logs in with it and it cannot be changed.",
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
 
 
 def _display_name():
-    return StringField("Full name", validators=[InputRequired(), Length(max=200), Storable()],
-                       description="As it appears on tasks and in the audit trail.")
+    return StringField(
+        "Full name",
+        validators=[InputRequired(), Length(max=200), Storable()],
+        description="As it appears on tasks and in the audit trail.",
+    )
 
 
 def _email():
-    return EmailField("E-mail", validators=[Optional(), Length(max=254), Storable()],
-                      render_kw={"autocomplete": "off"})
+    return EmailField("E-mail", validators=[Optional(), Length(max=254), Storable()], render_kw={"autocomplete": "off"})
 
 
 def _department():
@@ -39,13 +44,21 @@ def _department():
 
 
 def _roles():
-    return CheckboxGroupField("Roles", validate_choice=False, validators=[Storable()],
-                              description="Every user can file requests; no role is needed for that.")
+    return CheckboxGroupField(
+        "Roles",
+        validate_choice=False,
+        validators=[Storable()],
+        description="Every user can file requests; no role is needed for that.",
+    )
 
 
 def _head_of():
-    return CheckboxGroupField("Head of department", validate_choice=False, validators=[Storable()],
-                              description="Heading a department replaces its current head.")
+    return CheckboxGroupField(
+        "Head of department",
+        validate_choice=False,
+        validators=[Storable()],
+        description="Heading a department replaces its current head.",
+    )
 
 
 class _ChoicesFromDatabase(Form):
@@ -65,10 +78,16 @@ class NewUserForm(_ChoicesFromDatabase):
     username = _username()
     display_name = _display_name()
     email = _email()
-    password = PasswordField("Password", validators=[
-        InputRequired(), Length(min=10, max=500, message="A password needs 10 to 500 characters."), Storable()],
+    password = PasswordField(
+        "Password",
+        validators=[
+            InputRequired(),
+            Length(min=10, max=500, message="A password needs 10 to 500 characters."),
+            Storable(),
+        ],
         description="At least 10 characters. Give it to the person directly, never by e-mail.",
-        render_kw={"autocomplete": "new-password"})
+        render_kw={"autocomplete": "new-password"},
+    )
     department = _department()
     roles = _roles()
     head_of = _head_of()
@@ -92,10 +111,13 @@ def _head(description: str | None = None):
 class DepartmentForm(Form):
     """A new department: its code, its name and (optionally) its head."""
 
-    code = StringField("Code", validators=[InputRequired(), Length(max=64), Storable()],
-                       description="Lowercase letters, digits and underscores, e.g. public_works; "
-                                   "requests and the API use it, so it cannot be changed.",
-                       render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"})
+    code = StringField(
+        "Code",
+        validators=[InputRequired(), Length(max=64), Storable()],
+        description="Lowercase letters, digits and underscores, e.g. public_works; "
+        "requests and the API use it, so it cannot be changed.",
+        render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+    )
     name = StringField("Name", validators=[InputRequired(), Length(max=200), Storable()])
     head = _head("The department head signs off on the department's requests; only active users can be head.")
 
@@ -118,7 +140,10 @@ class DepartmentHeadForm(Form):
 class NoticeForm(Form):
     """The public notice's text: plain text, paragraphs separated by a blank line, list items starting "- "."""
 
-    body = TextAreaField("Text of the public notice", validators=[InputRequired(), Length(max=20000), Storable()],
-                         description='Plain text. Leave a blank line between paragraphs; start a line with "- " '
-                                     "for a list item. The removal categories are listed under it by themselves.",
-                         render_kw={"rows": 18})
+    body = TextAreaField(
+        "Text of the public notice",
+        validators=[InputRequired(), Length(max=20000), Storable()],
+        description='Plain text. Leave a blank line between paragraphs; start a line with "- " '
+        "for a list item. The removal categories are listed under it by themselves.",
+        render_kw={"rows": 18},
+    )

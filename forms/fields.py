@@ -22,7 +22,7 @@ class CheckboxList:
         # No box is required by itself (the group is): `required` on each would tell a screen reader otherwise.
         items = "".join(f'<li class="check">{option(required=False)} {option.label}</li>' for option in field)
         # Safe as wtforms' own ListWidget: html_params escapes, options and labels are already Markup.
-        return Markup(f'<ul {html_params(class_="plain", **kwargs)}>{items}</ul>')  # noqa: S704
+        return Markup(f"<ul {html_params(class_='plain', **kwargs)}>{items}</ul>")  # noqa: S704
 
 
 class CheckboxGroupField(SelectMultipleField):

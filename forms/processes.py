@@ -11,10 +11,13 @@ UPLOAD_SUFFIXES = (".bpmn", ".xml")
 class UploadForm(Form):
     """A .bpmn file from another BPMN tool or a download, to become the procedure's draft."""
 
-    file = FileField("A .bpmn file", validators=[InputRequired(message="Choose a .bpmn file to upload.")],
-                     description="A BPMN 2.0 file (.bpmn or .xml) of at most 2 MiB, from civicflow's download, "
-                                 "Camunda Modeler or another BPMN tool. It replaces the draft.",
-                     render_kw={"accept": ".bpmn,.xml,application/xml,text/xml"})
+    file = FileField(
+        "A .bpmn file",
+        validators=[InputRequired(message="Choose a .bpmn file to upload.")],
+        description="A BPMN 2.0 file (.bpmn or .xml) of at most 2 MiB, from civicflow's download, "
+        "Camunda Modeler or another BPMN tool. It replaces the draft.",
+        render_kw={"accept": ".bpmn,.xml,application/xml,text/xml"},
+    )
 
     def validate_file(self, field):
         """Only .bpmn and .xml files (the content is checked when it is read, before anything is stored)."""

@@ -17,13 +17,23 @@ HONEYPOT = "website"
 def public_form(session: Session, kind: str) -> type[Form]:
     """The form of a kind of public filing ("appeal", "dispute"), with the honeypot field."""
     base = form_class(f"Public{kind.capitalize()}Form", public.procedure_of(kind).public_fields(session))
-    return type(base.__name__, (base,), {HONEYPOT: StringField("Leave this field empty",
-                                                               render_kw={"autocomplete": "off", "tabindex": "-1"})})
+    return type(
+        base.__name__,
+        (base,),
+        {HONEYPOT: StringField("Leave this field empty", render_kw={"autocomplete": "off", "tabindex": "-1"})},
+    )
 
 
 def lookup_form() -> type[Form]:
     """The tracking-code lookup (a GET form: it changes nothing)."""
-    return type("LookupForm", (Form,), {"code": StringField("Tracking code", description="From your receipt.",
-                                                            render_kw={"autocomplete": "off",
-                                                                       "autocapitalize": "characters",
-                                                                       "spellcheck": "false"})})
+    return type(
+        "LookupForm",
+        (Form,),
+        {
+            "code": StringField(
+                "Tracking code",
+                description="From your receipt.",
+                render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+            )
+        },
+    )

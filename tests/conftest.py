@@ -29,8 +29,12 @@ START = {
     "audience": "Residents and park users.",
     "proposed_managers": ["requester"],
 }
-SETUP = {"account_url": "https://facebook.com/wspparks", "marked_as_city": True, "links_official_site": True,
-         "public_notice_linked": True}
+SETUP = {
+    "account_url": "https://facebook.com/wspparks",
+    "marked_as_city": True,
+    "links_official_site": True,
+    "public_notice_linked": True,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +90,7 @@ def settings(database_url, tmp_path):
 def smtp_server():
     """A real SMTP server on loopback (aiosmtpd), stopped after the test."""
     from tests.smtp import SmtpServer
+
     server = SmtpServer().start()
     yield server
     server.stop()
@@ -94,8 +99,9 @@ def smtp_server():
 @pytest.fixture
 def mail_settings(settings, smtp_server):
     """The test's settings, with mail going to the loopback SMTP server."""
-    return dataclasses.replace(settings, smtp_host=smtp_server.host, smtp_port=smtp_server.port,
-                               mail_from="civicflow@wspmn.example")
+    return dataclasses.replace(
+        settings, smtp_host=smtp_server.host, smtp_port=smtp_server.port, mail_from="civicflow@wspmn.example"
+    )
 
 
 @pytest.fixture
@@ -126,29 +132,41 @@ def session(sessions):
 @pytest.fixture
 def make_user(session):
     """Create a user and return their Actor: make_user("pat", department="parks", roles=[...], head_of=[...])."""
+
     def make(username, *, department="parks", roles=(), head_of=(), name=None):
-        user = users.create_user(session, username, "correct horse battery", name=name or username.title(),
-                                 email=f"{username}@example.org", department=department, roles=list(roles),
-                                 head_of=list(head_of))
+        user = users.create_user(
+            session,
+            username,
+            "correct horse battery",
+            name=name or username.title(),
+            email=f"{username}@example.org",
+            department=department,
+            roles=list(roles),
+            head_of=list(head_of),
+        )
         session.commit()
         return users.actor_for(session, user)
+
     return make
 
 
 @pytest.fixture
 def people(make_user):
     """One person per lane of the new account request, plus outsiders for the refusals."""
+
     class People:
         requester = make_user("requester", department="parks")
         parks_head = make_user("parks_head", department="parks", head_of=["parks"])
-        comms = make_user("comms", department="communications", roles=["communications_manager"],
-                          head_of=["communications"])
+        comms = make_user(
+            "comms", department="communications", roles=["communications_manager"], head_of=["communications"]
+        )
         lieutenant = make_user("lieutenant", department="police", roles=["administrative_lieutenant"])
         officer = make_user("officer", department="police")
         police_chief = make_user("police_chief", department="police", head_of=["police"])
         finance_head = make_user("finance_head", department="finance", head_of=["finance"])
         colleague = make_user("colleague", department="parks")
         admin = make_user("admin", department="administration", roles=["admin"])
+
     return People
 
 
@@ -156,6 +174,7 @@ def people(make_user):
 def app(settings):
     """The Flask app on the test database."""
     from web import create_app
+
     app = create_app({"TESTING": True}, settings=settings)
     yield app
     app.extensions["civicflow.engine"].dispose()
@@ -175,8 +194,9 @@ def api(client, people):
     class As:
         def __init__(self, username):
             if username not in tokens:
-                response = client.post("/api/v1/auth/token",
-                                       json={"username": username, "password": "correct horse battery"})
+                response = client.post(
+                    "/api/v1/auth/token", json={"username": username, "password": "correct horse battery"}
+                )
                 assert response.status_code == 201, response.get_json()
                 tokens[username] = response.get_json()["token"]
             self.headers = {"Authorization": f"Bearer {tokens[username]}"}

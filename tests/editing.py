@@ -20,8 +20,15 @@ def _b(name: str) -> str:
     return f"{{{BPMN}}}{name}"
 
 
-def add_step_before(xml: bytes, target: str, *, step_id: str = "records_check", name: str = "Records check",
-                    lane: str = "Records Officer", form_key: str = "communications_review") -> bytes:
+def add_step_before(
+    xml: bytes,
+    target: str,
+    *,
+    step_id: str = "records_check",
+    name: str = "Records check",
+    lane: str = "Records Officer",
+    form_key: str = "communications_review",
+) -> bytes:
     """A new user task in `lane` (a new lane if there is none of that name) on every flow into `target`."""
     root = etree.fromstring(xml)
     process = root.find(_b("process"))

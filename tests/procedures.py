@@ -21,15 +21,29 @@ def png_bytes(width: int = 64, height: int = 48, color=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
-def add_account(session, name: str, url: str, department: str, managers: list[str], *, platform="facebook",
-                investigative=False) -> Account:
+def add_account(
+    session, name: str, url: str, department: str, managers: list[str], *, platform="facebook", investigative=False
+) -> Account:
     """A registry account with its managers (approved as demo data)."""
-    account = Account(platform=platform, name=name, url=url, department=department_by_code(session, department),
-                      status="active", marked_as_city=True, links_official_site=True, public_notice_linked=True,
-                      investigative=investigative)
+    account = Account(
+        platform=platform,
+        name=name,
+        url=url,
+        department=department_by_code(session, department),
+        status="active",
+        marked_as_city=True,
+        links_official_site=True,
+        public_notice_linked=True,
+        investigative=investigative,
+    )
     for username in managers:
-        account.managers.append(AccountManager(user=session.scalar(select(User).where(User.username == username)),
-                                               approved_by="Test data", approved_at=clock.utcnow()))
+        account.managers.append(
+            AccountManager(
+                user=session.scalar(select(User).where(User.username == username)),
+                approved_by="Test data",
+                approved_at=clock.utcnow(),
+            )
+        )
     session.add(account)
     session.commit()
     return account

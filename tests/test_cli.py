@@ -33,18 +33,22 @@ def civicflow(tmp_path):
     env["CIVICFLOW_INSTANCE_PATH"] = str(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([civicflow_command(), *args], env=env, capture_output=True, text=True,
-                              timeout=180, check=False)
+        return subprocess.run(
+            [civicflow_command(), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+
     return run
 
 
 @pytest.fixture
 def database(tmp_path):
     """`with database() as db:` the instance's SQLite file, opened directly as an operator could."""
+
     @contextmanager
     def connect() -> Iterator[sqlite3.Connection]:
         with closing(sqlite3.connect(tmp_path / "civicflow.sqlite3")) as connection, connection:
             yield connection
+
     return connect
 
 
@@ -63,8 +67,9 @@ def token_status(tmp_path, logins: dict[str, str]) -> dict[str, int]:
     """The status of POST /api/v1/auth/token for each login, on an app over the instance's database."""
     from web import create_app
 
-    settings = Settings.from_env(instance_path=tmp_path, secret_key=SECRET,
-                                 database_url=f"sqlite:///{tmp_path / 'civicflow.sqlite3'}")
+    settings = Settings.from_env(
+        instance_path=tmp_path, secret_key=SECRET, database_url=f"sqlite:///{tmp_path / 'civicflow.sqlite3'}"
+    )
     app = create_app({"TESTING": True}, settings=settings)
     try:
         client = app.test_client()
@@ -94,9 +99,15 @@ def test_demo_enters_the_five_accounts_of_the_policys_scope_once(civicflow, data
         assert civicflow("demo").returncode == 0
     with database() as db:
         urls = sorted(url for (url,) in db.execute("SELECT url FROM account"))
-    assert urls == sorted(["https://facebook.com/cityofwsp", "https://twitter.com/WestStPaul",
-                           "https://facebook.com/WestStPaulPD", "https://twitter.com/WestStPaulPD",
-                           "https://vimeo.com/weststpaul"])
+    assert urls == sorted(
+        [
+            "https://facebook.com/cityofwsp",
+            "https://twitter.com/WestStPaul",
+            "https://facebook.com/WestStPaulPD",
+            "https://twitter.com/WestStPaulPD",
+            "https://vimeo.com/weststpaul",
+        ]
+    )
 
 
 def test_db_upgrade_is_idempotent(civicflow, database):
@@ -112,29 +123,53 @@ def test_db_upgrade_is_idempotent(civicflow, database):
     with database() as db:
         assert db.execute(models_query).fetchall() == models
     assert sorted(key for key, _, published in models if published) == [
-        "content_removal", "legality_dispute", "manager_change", "new_account_request", "removal_appeal"]
+        "content_removal",
+        "legality_dispute",
+        "manager_change",
+        "new_account_request",
+        "removal_appeal",
+    ]
 
 
 def test_users_add_creates_a_user_who_can_log_in(civicflow, database, tmp_path):
     assert civicflow("demo").returncode == 0
-    result = civicflow("users", "add", "jordan", "--password", "a long enough password",
-                       "--name", "Jordan Lee", "--department", "parks", "--role", "social_media_manager",
-                       "--head-of", "finance")
+    result = civicflow(
+        "users",
+        "add",
+        "jordan",
+        "--password",
+        "a long enough password",
+        "--name",
+        "Jordan Lee",
+        "--department",
+        "parks",
+        "--role",
+        "social_media_manager",
+        "--head-of",
+        "finance",
+    )
     assert result.returncode == 0, result.stderr
     assert "added jordan (Jordan Lee)" in result.stdout
     with database() as db:
-        [(department,)] = db.execute("SELECT d.code FROM user_account u JOIN department d "
-                                     "ON d.id = u.department_id WHERE u.username = 'jordan'").fetchall()
-        roles = [r for (r,) in db.execute("SELECT role FROM user_role JOIN user_account u ON u.id = user_id "
-                                          "WHERE u.username = 'jordan'")]
-        [(head,)] = db.execute("SELECT u.username FROM department d JOIN user_account u ON u.id = d.head_id "
-                               "WHERE d.code = 'finance'").fetchall()
+        [(department,)] = db.execute(
+            "SELECT d.code FROM user_account u JOIN department d ON d.id = u.department_id WHERE u.username = 'jordan'"
+        ).fetchall()
+        roles = [
+            r
+            for (r,) in db.execute(
+                "SELECT role FROM user_role JOIN user_account u ON u.id = user_id WHERE u.username = 'jordan'"
+            )
+        ]
+        [(head,)] = db.execute(
+            "SELECT u.username FROM department d JOIN user_account u ON u.id = d.head_id WHERE d.code = 'finance'"
+        ).fetchall()
     assert (department, roles, head) == ("parks", ["social_media_manager"], "jordan")
     assert token_status(tmp_path, {"jordan": "a long enough password"}) == {"jordan": 201}
 
 
-@pytest.mark.parametrize(("option", "value"), [("--department", "parking"), ("--head-of", "parking"),
-                                                ("--role", "mayor")])
+@pytest.mark.parametrize(
+    ("option", "value"), [("--department", "parking"), ("--head-of", "parking"), ("--role", "mayor")]
+)
 def test_users_add_refuses_an_unknown_code_naming_it(civicflow, database, option, value):
     assert civicflow("db", "upgrade").returncode == 0
     result = civicflow("users", "add", "jordan", "--password", "a long enough password", option, value)

@@ -12,10 +12,16 @@ def test_engine_imports_no_flask():
     offenders = []
     for path in (REPO_ROOT / "engine").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{path.relative_to(REPO_ROOT)}: {n}" for n in names
-                          if n.split(".")[0] in ("flask", "flask_login", "flask_wtf", "web", "forms")]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
+            offenders += [
+                f"{path.relative_to(REPO_ROOT)}: {n}"
+                for n in names
+                if n.split(".")[0] in ("flask", "flask_login", "flask_wtf", "web", "forms")
+            ]
     assert offenders == []
 
 

@@ -50,12 +50,24 @@ def start_due_requests(session, requester, count: int) -> list[int]:
 def fired_state(sessions, ids: list[int]) -> dict[int, tuple[int, int, int, int]]:
     """Per request: (timer rows fired, `timer` history events, reminder letters, escalation letters)."""
     with sessions() as session:
-        rows = Counter(dict(session.execute(
-            select(Timer.instance_id, func.count()).where(Timer.fired_at.is_not(None)).group_by(Timer.instance_id))
-            .all()))
-        events = Counter(dict(session.execute(
-            select(AuditEvent.instance_id, func.count()).where(AuditEvent.action == "timer")
-            .group_by(AuditEvent.instance_id)).all()))
+        rows = Counter(
+            dict(
+                session.execute(
+                    select(Timer.instance_id, func.count())
+                    .where(Timer.fired_at.is_not(None))
+                    .group_by(Timer.instance_id)
+                ).all()
+            )
+        )
+        events = Counter(
+            dict(
+                session.execute(
+                    select(AuditEvent.instance_id, func.count())
+                    .where(AuditEvent.action == "timer")
+                    .group_by(AuditEvent.instance_id)
+                ).all()
+            )
+        )
         letters = Counter(session.execute(select(OutboxMail.instance_id, OutboxMail.letter)).all())
     return {i: (rows[i], events[i], letters[(i, REMINDER_LETTER)], letters[(i, ESCALATION_LETTER)]) for i in ids}
 
@@ -63,8 +75,11 @@ def fired_state(sessions, ids: list[int]) -> dict[int, tuple[int, int, int, int]
 def fired_count(sessions, ids: list[int]) -> int:
     """How many of the requests have had a timer fired."""
     with sessions() as session:
-        return session.scalar(select(func.count(Timer.instance_id.distinct()))
-                              .where(Timer.instance_id.in_(ids), Timer.fired_at.is_not(None)))
+        return session.scalar(
+            select(func.count(Timer.instance_id.distinct())).where(
+                Timer.instance_id.in_(ids), Timer.fired_at.is_not(None)
+            )
+        )
 
 
 def until(condition, what: str, timeout: float = WAIT_SECONDS, *, processes=()):
@@ -88,8 +103,9 @@ class Process:
         self.name = name
         self.path = folder / f"{name}.log"
         self._file = self.path.open("wb")
-        self.popen = subprocess.Popen([civicflow_command(), *args], env=env, stdout=self._file,
-                                      stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(
+            [civicflow_command(), *args], env=env, stdout=self._file, stderr=subprocess.STDOUT
+        )
 
     @property
     def running(self) -> bool:
@@ -118,9 +134,14 @@ class Process:
 def civicflow_env(settings, tmp_path, smtp_server):
     """The environment of a `civicflow` process: the test's database, mail to the loopback SMTP server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url,
-               CIVICFLOW_SECRET_KEY=SECRET, CIVICFLOW_SMTP_HOST=smtp_server.host,
-               CIVICFLOW_SMTP_PORT=str(smtp_server.port), CIVICFLOW_MAIL_FROM=MAIL_FROM)
+    env.update(
+        CIVICFLOW_INSTANCE_PATH=str(tmp_path),
+        CIVICFLOW_DATABASE_URL=settings.database_url,
+        CIVICFLOW_SECRET_KEY=SECRET,
+        CIVICFLOW_SMTP_HOST=smtp_server.host,
+        CIVICFLOW_SMTP_PORT=str(smtp_server.port),
+        CIVICFLOW_MAIL_FROM=MAIL_FROM,
+    )
     return env
 
 
@@ -145,15 +166,18 @@ SCHEDULER = ("scheduler", "--timers-every", "1", "--mail-every", "1")
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_second_waits_then_takes_over(
-        session, sessions, people, smtp_server, launch):
+    session, sessions, people, smtp_server, launch
+):
     ids = start_due_requests(session, people.requester, 40)
     first, second = launch("first", *SCHEDULER), launch("second", *SCHEDULER)
     both = (first, second)
-    holder = until(lambda: next((p for p in both if p.says("holding the scheduler lock")), None),
-                   "one scheduler holds the lock", processes=both)
+    holder = until(
+        lambda: next((p for p in both if p.says("holding the scheduler lock")), None),
+        "one scheduler holds the lock",
+        processes=both,
+    )
     waiter = second if holder is first else first
-    until(lambda: waiter.says("another civicflow scheduler holds the lock; waiting"), "the other waits",
-          processes=both)
+    until(lambda: waiter.says("another civicflow scheduler holds the lock; waiting"), "the other waits", processes=both)
     until(lambda: fired_state(sessions, ids) == dict.fromkeys(ids, FIRED), "every timer fired", processes=both)
     # Every letter is sent, once: each request's reminder to the Parks head, its escalation to the
     # Communications Manager.
@@ -167,8 +191,11 @@ def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_se
     assert holder.log().rstrip().endswith("stopped")
     more = start_due_requests(session, people.requester, 5)
     until(lambda: waiter.says("holding the scheduler lock"), "the other takes over", processes=(waiter,))
-    until(lambda: fired_state(sessions, ids + more) == dict.fromkeys(ids + more, FIRED), "the new timers fired",
-          processes=(waiter,))
+    until(
+        lambda: fired_state(sessions, ids + more) == dict.fromkeys(ids + more, FIRED),
+        "the new timers fired",
+        processes=(waiter,),
+    )
     until(lambda: len(smtp_server.messages) >= 90, "90 letters sent", processes=(waiter,))
     assert waiter.stop() == 0
     assert waiter.log().count("another civicflow scheduler holds the lock; waiting") == 1
@@ -177,7 +204,8 @@ def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_se
 
 
 def test_a_scheduler_killed_during_a_pass_leaves_no_request_half_fired_and_its_restart_fires_the_rest_once(
-        session, sessions, people, launch):
+    session, sessions, people, launch
+):
     count = 250  # a pass of a few seconds
     ids = start_due_requests(session, people.requester, count)
     assert set(fired_state(sessions, ids).values()) == {UNTOUCHED}
@@ -201,11 +229,11 @@ def test_a_scheduler_killed_during_a_pass_leaves_no_request_half_fired_and_its_r
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_on_sqlite_fires_due_timers_and_sends_their_letters_with_its_embedded_scheduler(
-        session, sessions, people, smtp_server, launch):
+    session, sessions, people, smtp_server, launch
+):
     [request_id] = start_due_requests(session, people.requester, 1)
     server = launch("serve", "serve", "--port", str(free_port()))
-    until(lambda: fired_state(sessions, [request_id]) == {request_id: FIRED}, "the timers fired",
-          processes=(server,))
+    until(lambda: fired_state(sessions, [request_id]) == {request_id: FIRED}, "the timers fired", processes=(server,))
     # No other process runs: the server's own mail sender delivers both letters.
     until(lambda: len(smtp_server.messages) >= 2, "two letters sent", processes=(server,))
     [reminder] = smtp_server.to("parks_head@example.org")
@@ -230,8 +258,13 @@ def test_serve_leaves_the_jobs_to_the_dedicated_scheduler_when_told_so(settings,
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_refuses_an_unknown_scheduler_mode_naming_the_setting(settings, civicflow_env):
-    result = subprocess.run([civicflow_command(), "serve", "--port", str(free_port())],
-                            env={**civicflow_env, "CIVICFLOW_SCHEDULER": "both"}, capture_output=True, text=True,
-                            timeout=120, check=False)
+    result = subprocess.run(
+        [civicflow_command(), "serve", "--port", str(free_port())],
+        env={**civicflow_env, "CIVICFLOW_SCHEDULER": "both"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert 'CIVICFLOW_SCHEDULER: "both" is neither embedded nor dedicated.' in result.stderr

@@ -18,9 +18,16 @@ from tests.test_cli import civicflow_command
 
 KEY = "new_account_request"
 CITY = ZoneInfo("America/Chicago")
-INVESTIGATIVE = {**START, "platform": "other", "account_name": "Neighborhood watcher", "department": "police",
-                 "purpose": "Investigations of online crime.", "audience": "Not public.",
-                 "proposed_managers": ["officer"], "investigative": True}
+INVESTIGATIVE = {
+    **START,
+    "platform": "other",
+    "account_name": "Neighborhood watcher",
+    "department": "police",
+    "purpose": "Investigations of online crime.",
+    "audience": "Not public.",
+    "proposed_managers": ["officer"],
+    "investigative": True,
+}
 SENT_BY = "(sent by the scheduler or `civicflow mail send`)"
 
 
@@ -28,12 +35,15 @@ SENT_BY = "(sent by the scheduler or `civicflow mail send`)"
 def civicflow(settings, tmp_path):
     """Run `civicflow ARGS...` on the test's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url,
-               CIVICFLOW_SECRET_KEY=SECRET)
+    env.update(
+        CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url, CIVICFLOW_SECRET_KEY=SECRET
+    )
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([civicflow_command(), *args], env=env, capture_output=True, text=True, timeout=180,
-                              check=False)
+        return subprocess.run(
+            [civicflow_command(), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+
     return run
 
 
@@ -59,21 +69,27 @@ def waiting_timers(sessions) -> int:
 
 
 def test_timers_fire_prints_each_request_and_what_fired_and_a_second_run_at_that_time_fires_nothing(
-        civicflow, sessions, requests_of_march_3):
+    civicflow, sessions, requests_of_march_3
+):
     parks, investigative = requests_of_march_3
     first = civicflow("timers", "fire", "--now", "2026-03-09T08:00")  # the City's time
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0] == "as of Mon 2026-03-09 08:00 CDT (2026-03-09T13:00:00Z)"
     # The investigative request's title could name an undercover profile: only its number is printed.
-    assert sorted(lines[1:-1]) == sorted([
-        f'request {parks} (Facebook account "West St. Paul Parks"): fired Reminder before the due date',
-        f"request {investigative}: fired Reminder before the due date"])
+    assert sorted(lines[1:-1]) == sorted(
+        [
+            f'request {parks} (Facebook account "West St. Paul Parks"): fired Reminder before the due date',
+            f"request {investigative}: fired Reminder before the due date",
+        ]
+    )
     assert lines[-1] == f"2 timers fired on 2 requests; 2 letters queued {SENT_BY}"
     with sessions() as session:
         letters = session.execute(select(OutboxMail.letter, OutboxMail.recipients).order_by(OutboxMail.id)).all()
     assert sorted((letter, tuple(to)) for letter, to in letters) == [
-        ("reminder", ("parks_head@example.org",)), ("reminder", ("police_chief@example.org",))]
+        ("reminder", ("parks_head@example.org",)),
+        ("reminder", ("police_chief@example.org",)),
+    ]
 
     again = civicflow("timers", "fire", "--now", "2026-03-09T08:00")
     assert again.returncode == 0, again.stderr
@@ -85,12 +101,16 @@ def test_timers_fire_takes_a_time_with_an_offset_as_that_moment(civicflow, sessi
     parks, _ = requests_of_march_3
     early = civicflow("timers", "fire", "--now", "2026-03-09T12:59:59Z")  # 07:59:59 in West St. Paul
     assert early.returncode == 0, early.stderr
-    assert early.stdout.splitlines() == ["as of Mon 2026-03-09 07:59 CDT (2026-03-09T12:59:59Z)",
-                                         f"0 timers fired on 0 requests; 0 letters queued {SENT_BY}"]
+    assert early.stdout.splitlines() == [
+        "as of Mon 2026-03-09 07:59 CDT (2026-03-09T12:59:59Z)",
+        f"0 timers fired on 0 requests; 0 letters queued {SENT_BY}",
+    ]
     late = civicflow("timers", "fire", "--now", "2026-03-11T08:00:00-05:00")
     assert late.returncode == 0, late.stderr
-    assert f'request {parks} (Facebook account "West St. Paul Parks"): fired Reminder before the due date, ' \
-           "Overdue" in late.stdout.splitlines()
+    assert (
+        f'request {parks} (Facebook account "West St. Paul Parks"): fired Reminder before the due date, '
+        "Overdue" in late.stdout.splitlines()
+    )
     assert late.stdout.splitlines()[-1] == f"4 timers fired on 2 requests; 4 letters queued {SENT_BY}"
     assert waiting_timers(sessions) == 0
 
@@ -120,4 +140,6 @@ def test_digest_send_writes_each_persons_digest_once_a_business_day(civicflow, s
     assert again.stdout.splitlines()[-1] == f"0 digests queued {SENT_BY}; each person gets one a day"
     with sessions() as session:
         assert sorted(tuple(to) for to in session.scalars(select(OutboxMail.recipients))) == [
-            ("parks_head@example.org",), ("police_chief@example.org",)]
+            ("parks_head@example.org",),
+            ("police_chief@example.org",),
+        ]

@@ -54,8 +54,9 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
 
     if settings.proxy_count:
         # Behind reverse proxies: the client's address from their X-Forwarded-For (the rate limits, the audit).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count,
-                                x_host=settings.proxy_count)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count, x_host=settings.proxy_count
+        )
     from web.public import limit_body_size, public_pages
 
     app.before_request(limit_body_size)  # before CSRFProtect reads a form
@@ -80,23 +81,28 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
 
     login_manager.init_app(app)
     csrf.exempt(api)  # bearer tokens, never cookies: no cross-site request can carry them
-    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, processes, vendor,
-                      public_pages):
+    for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, processes, vendor, public_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(attachments)
     app.context_processor(nav_counts)
-    ratelimit.init_app(app, settings, app.extensions["civicflow.engine"],
-                       submissions=[*public.SUBMISSIONS, *public_api.SUBMISSIONS],
-                       lookups=[*public.LOOKUPS, *public_api.LOOKUPS])
+    ratelimit.init_app(
+        app,
+        settings,
+        app.extensions["civicflow.engine"],
+        submissions=[*public.SUBMISSIONS, *public_api.SUBMISSIONS],
+        lookups=[*public.LOOKUPS, *public_api.LOOKUPS],
+    )
 
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                                    "form-action 'self'; base-uri 'none'; object-src 'none'")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "form-action 'self'; base-uri 'none'; object-src 'none'",
+        )
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")  # pages hold records: no shared caches
         return response

@@ -17,8 +17,13 @@ from web.pages import show_errors
 from web.present import role_name
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
-CHANGE_NAMES = {"display_name": "full name", "email": "e-mail", "department": "department", "roles": "roles",
-                "head_of": "departments headed"}
+CHANGE_NAMES = {
+    "display_name": "full name",
+    "email": "e-mail",
+    "department": "department",
+    "roles": "roles",
+    "head_of": "departments headed",
+}
 
 
 @admin.before_request
@@ -39,8 +44,11 @@ def _role_choices() -> list[tuple[str, str]]:
 
 def _people_choices() -> list[tuple[str, str]]:
     """Active users, who alone can head a department."""
-    return [(u.username, f"{u.display_name} ({u.username})")
-            for u in directory.list_users(get_session(), current_actor()) if u.active]
+    return [
+        (u.username, f"{u.display_name} ({u.username})")
+        for u in directory.list_users(get_session(), current_actor())
+        if u.active
+    ]
 
 
 def _users_page(form: NewUserForm, general_errors=(), status: int = 200):
@@ -65,9 +73,16 @@ def add_user():
     if form.validate():
         try:
             user = directory.add_user(
-                session, current_actor(), username=form.username.data.strip(), password=form.password.data,
-                display_name=form.display_name.data, email=form.email.data, department=form.department.data,
-                roles=form.roles.data, head_of=form.head_of.data)
+                session,
+                current_actor(),
+                username=form.username.data.strip(),
+                password=form.password.data,
+                display_name=form.display_name.data,
+                email=form.email.data,
+                department=form.department.data,
+                roles=form.roles.data,
+                head_of=form.head_of.data,
+            )
         except Invalid as exc:
             session.rollback()
             general = show_errors(form, exc)
@@ -79,17 +94,28 @@ def add_user():
 
 def _edit_form(person: directory.UserSummary, formdata=None) -> EditUserForm:
     """The edit form, filled in from the user as they are (or from what was posted)."""
-    data = {"display_name": person.display_name, "email": person.email or "",
-            "department": person.department_code or "", "roles": list(person.roles),
-            "head_of": list(person.head_of), "active": person.active}
-    return EditUserForm(formdata, data=None if formdata else data, departments=_department_choices(),
-                        roles=_role_choices())
+    data = {
+        "display_name": person.display_name,
+        "email": person.email or "",
+        "department": person.department_code or "",
+        "roles": list(person.roles),
+        "head_of": list(person.head_of),
+        "active": person.active,
+    }
+    return EditUserForm(
+        formdata, data=None if formdata else data, departments=_department_choices(), roles=_role_choices()
+    )
 
 
 def _user_page(person: directory.UserSummary, form: EditUserForm, general_errors=(), status: int = 200):
     """One user's page: who they are and the form to change them."""
-    return render_template("admin/user.html", person=person, form=form, general_errors=list(general_errors),
-                           is_self=person.id == current_actor().id), status
+    return render_template(
+        "admin/user.html",
+        person=person,
+        form=form,
+        general_errors=list(general_errors),
+        is_self=person.id == current_actor().id,
+    ), status
 
 
 @admin.get("/users/<int:user_id>")
@@ -107,8 +133,11 @@ def _change_message(change: directory.Change) -> str:
         if fields["active"][1]:
             parts.append(f"{change.name} was reactivated and can log in again.")
         else:
-            tokens = f" and {change.tokens_revoked} API token{'' if change.tokens_revoked == 1 else 's'} revoked" \
-                if change.tokens_revoked else ""
+            tokens = (
+                f" and {change.tokens_revoked} API token{'' if change.tokens_revoked == 1 else 's'} revoked"
+                if change.tokens_revoked
+                else ""
+            )
             parts.append(f"{change.name} was deactivated: logged out everywhere{tokens}; they can no longer log in.")
     named = [label for field, label in CHANGE_NAMES.items() if field in fields]
     if named:
@@ -131,9 +160,16 @@ def update_user(user_id):
             change = directory.update_user(session, current_actor(), user_id, active=quick == "1")
         else:
             change = directory.update_user(
-                session, current_actor(), user_id, display_name=form.display_name.data, email=form.email.data,
-                department=form.department.data, roles=form.roles.data, head_of=form.head_of.data,
-                active=form.active.data)
+                session,
+                current_actor(),
+                user_id,
+                display_name=form.display_name.data,
+                email=form.email.data,
+                department=form.department.data,
+                roles=form.roles.data,
+                head_of=form.head_of.data,
+                active=form.active.data,
+            )
     except Invalid as exc:
         session.rollback()
         general = show_errors(form, exc)
@@ -144,13 +180,18 @@ def update_user(user_id):
 
 def _head_form(department, people, formdata=None) -> DepartmentHeadForm:
     """The one-field form that sets a department's head (its own prefix, so every row's field is its own)."""
-    return DepartmentHeadForm(formdata, data=None if formdata else {"head": department.head.username
-                                                                      if department.head else ""},
-                              people=people, prefix=f"department-{department.id}", label=f"Head of {department.name}")
+    return DepartmentHeadForm(
+        formdata,
+        data=None if formdata else {"head": department.head.username if department.head else ""},
+        people=people,
+        prefix=f"department-{department.id}",
+        label=f"Head of {department.name}",
+    )
 
 
-def _departments_page(form: DepartmentForm, failed_head: tuple[int, Invalid] | None = None, general_errors=(),
-                      status: int = 200):
+def _departments_page(
+    form: DepartmentForm, failed_head: tuple[int, Invalid] | None = None, general_errors=(), status: int = 200
+):
     """The departments with their heads, a form per row to change the head, and the form to add one."""
     session = get_session()
     departments = directory.list_departments(session, current_actor())
@@ -162,8 +203,14 @@ def _departments_page(form: DepartmentForm, failed_head: tuple[int, Invalid] | N
             head_errors[department.id] = show_errors(head_forms[department.id], failed_head[1])
         else:
             head_forms[department.id] = _head_form(department, people)
-    return render_template("admin/departments.html", departments=departments, head_forms=head_forms,
-                           head_errors=head_errors, form=form, general_errors=list(general_errors)), status
+    return render_template(
+        "admin/departments.html",
+        departments=departments,
+        head_forms=head_forms,
+        head_errors=head_errors,
+        form=form,
+        general_errors=list(general_errors),
+    ), status
 
 
 @admin.get("/departments")
@@ -181,8 +228,9 @@ def add_department():
     general: list[str] = []
     if form.validate():
         try:
-            department = directory.create_department(session, current_actor(), code=form.code.data,
-                                                        name=form.name.data, head=form.head.data)
+            department = directory.create_department(
+                session, current_actor(), code=form.code.data, name=form.name.data, head=form.head.data
+            )
         except Invalid as exc:
             session.rollback()
             general = show_errors(form, exc)
@@ -208,8 +256,10 @@ def set_head(department_id):
         flash(f"Nothing changed: the head of {change.name} stays as it was.", "info")
     elif change.fields["head"][1]:
         names = dict(_people_choices())
-        flash(f"{names.get(change.fields['head'][1], change.fields['head'][1])} is now the head of {change.name}.",
-              "success")
+        flash(
+            f"{names.get(change.fields['head'][1], change.fields['head'][1])} is now the head of {change.name}.",
+            "success",
+        )
     else:
         flash(f"{change.name} has no head now; its department head tasks wait until one is set.", "success")
     return redirect(url_for("admin.departments"))
@@ -238,8 +288,9 @@ def send_mail_again(mail_id):
 
 def _notice_page(form: NoticeForm, status: int = 200):
     session = get_session()
-    return render_template("admin/notice.html", form=form, current=public.notice(session),
-                           versions=public.notice_versions(session)), status
+    return render_template(
+        "admin/notice.html", form=form, current=public.notice(session), versions=public.notice_versions(session)
+    ), status
 
 
 @admin.get("/public-notice")

@@ -31,8 +31,10 @@ def content_disposition(filename: str) -> str:
     except UnicodeEncodeError:
         simple = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii").strip()
         encoded = quote(filename, safe="!#$&+^`|~")
-        return (f"inline; filename={quote_header_value(simple or engine_attachments.DEFAULT_FILENAME, False)}; "
-                f"filename*=UTF-8''{encoded}")
+        return (
+            f"inline; filename={quote_header_value(simple or engine_attachments.DEFAULT_FILENAME, False)}; "
+            f"filename*=UTF-8''{encoded}"
+        )
 
 
 def image_response(attachment: Attachment, data: bytes) -> Response:

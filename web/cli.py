@@ -74,8 +74,10 @@ def db_upgrade():
         if model.published:
             click.echo(f"published {model.key} version {model.number} ({model.version_hash[:12]})")
         else:
-            click.echo(f"stored {model.key} version {model.number} ({model.version_hash[:12]}) from workflows/; "
-                       "the version an administrator published stays in use")
+            click.echo(
+                f"stored {model.key} version {model.number} ({model.version_hash[:12]}) from workflows/; "
+                "the version an administrator published stays in use"
+            )
 
 
 @main.command()
@@ -150,12 +152,30 @@ def _exit_on_sigterm(_signum, _frame):
 
 
 @main.command("scheduler")
-@click.option("--timers-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.TIMERS], show_default=True,
-              metavar="SECONDS", help="Seconds between passes of the timers job.")
-@click.option("--mail-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.MAIL_SENDER],
-              show_default=True, metavar="SECONDS", help="Seconds between passes of the mail sender.")
-@click.option("--digest-every", type=click.FloatRange(min=0.1), default=jobs.EVERY[jobs.DIGEST], show_default=True,
-              metavar="SECONDS", help="Seconds between passes of the daily digest.")
+@click.option(
+    "--timers-every",
+    type=click.FloatRange(min=0.1),
+    default=jobs.EVERY[jobs.TIMERS],
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between passes of the timers job.",
+)
+@click.option(
+    "--mail-every",
+    type=click.FloatRange(min=0.1),
+    default=jobs.EVERY[jobs.MAIL_SENDER],
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between passes of the mail sender.",
+)
+@click.option(
+    "--digest-every",
+    type=click.FloatRange(min=0.1),
+    default=jobs.EVERY[jobs.DIGEST],
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between passes of the daily digest.",
+)
 def scheduler_command(timers_every, mail_every, digest_every):
     """The dedicated scheduler process: timers, mail and the daily digest; stops cleanly on SIGTERM or Ctrl-C."""
     settings = _settings()
@@ -196,8 +216,16 @@ def users_add(username, password, name, email, department, roles, head_of):
     upgrade(engine)
     with factory(info={"settings": settings}) as session:
         try:
-            user = create_user(session, username, password, name=name, email=email, department=department,
-                               roles=list(roles), head_of=list(head_of))
+            user = create_user(
+                session,
+                username,
+                password,
+                name=name,
+                email=email,
+                department=department,
+                roles=list(roles),
+                head_of=list(head_of),
+            )
         except CivicflowError as exc:
             _fail(exc)
         session.commit()
@@ -219,8 +247,11 @@ def audit_verify():
     if result.ok:
         click.echo(f"audit chain intact: {result.checked} events")
         return
-    click.echo(f"audit chain BROKEN at event {result.broken_at}: {result.reason} "
-               f"({result.checked} events before it are intact)", err=True)
+    click.echo(
+        f"audit chain BROKEN at event {result.broken_at}: {result.reason} "
+        f"({result.checked} events before it are intact)",
+        err=True,
+    )
     sys.exit(1)
 
 
@@ -241,12 +272,10 @@ def mail_send(limit):
             waiting = outbox.pending_count(session)
     finally:
         engine.dispose()
-    click.echo(f"sent {delivery.sent}, retrying {delivery.retrying}, failed {delivery.failed}, "
-               f"still waiting {waiting}")
+    click.echo(f"sent {delivery.sent}, retrying {delivery.retrying}, failed {delivery.failed}, still waiting {waiting}")
     if delivery.unreachable:
         click.echo(f"error: {delivery.unreachable} (nothing is lost: the letters wait for the next try)", err=True)
         sys.exit(1)
-
 
 
 def _iso_time(_ctx, _param, value: str | None) -> datetime | None:
@@ -256,8 +285,9 @@ def _iso_time(_ctx, _param, value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value.strip())
     except ValueError:
-        raise click.BadParameter(f'"{value}" is not an ISO 8601 time like 2026-03-02T09:00 (the City\'s time) '
-                                 "or 2026-03-02T15:00Z.")
+        raise click.BadParameter(
+            f'"{value}" is not an ISO 8601 time like 2026-03-02T09:00 (the City\'s time) or 2026-03-02T15:00Z.'
+        )
 
 
 def _pinned(moment: datetime, settings: Settings) -> datetime:
@@ -292,8 +322,14 @@ def timers_group():
 
 
 @timers_group.command("fire")
-@click.option("--now", "moment", required=True, callback=_iso_time, metavar="ISO-TIME",
-              help="Fire what is due as of this time (with an offset, or the City's local time).")
+@click.option(
+    "--now",
+    "moment",
+    required=True,
+    callback=_iso_time,
+    metavar="ISO-TIME",
+    help="Fire what is due as of this time (with an offset, or the City's local time).",
+)
 def timers_fire(moment):
     """Fire every timer due as of --now, and escalate promised letters late by then; one line per request."""
     from engine.time import timers
@@ -308,8 +344,14 @@ def timers_fire(moment):
             late = timers.escalate_late_letters(lambda: factory(info={"settings": settings}))
         queued = _letters_after(factory, settings, last_id)
         with factory(info={"settings": settings}) as session:
-            hidden = set(session.scalars(select(ProcessInstance.id).where(
-                ProcessInstance.id.in_(sorted({f.instance_id for f in [*fired, *late]})), ProcessInstance.restricted)))
+            hidden = set(
+                session.scalars(
+                    select(ProcessInstance.id).where(
+                        ProcessInstance.id.in_(sorted({f.instance_id for f in [*fired, *late]})),
+                        ProcessInstance.restricted,
+                    )
+                )
+            )
     finally:
         engine.dispose()
 
@@ -318,19 +360,25 @@ def timers_fire(moment):
         return f"request {done.instance_id}" + ("" if done.instance_id in hidden else f" ({done.title})")
 
     for done in fired:
-        click.echo(f"{about(done)}: not fired: {done.error}" if done.error
-                   else f"{about(done)}: fired {', '.join(done.timers)}")
+        click.echo(
+            f"{about(done)}: not fired: {done.error}"
+            if done.error
+            else f"{about(done)}: fired {', '.join(done.timers)}"
+        )
     for done in late:
         click.echo(f"{about(done)}: {', '.join(done.timers)}")
     ok = [f for f in fired if f.error is None]
     failed = len(fired) - len(ok)
-    summary = (f"{_plural(sum(len(f.timers) for f in ok), 'timer')} fired on {_plural(len(ok), 'request')}"
-               + (f"; {_plural(len(late), 'late letter')} escalated" if late else "")
-               + f"; {_plural(queued, 'letter')} queued {SENT_BY}")
+    summary = (
+        f"{_plural(sum(len(f.timers) for f in ok), 'timer')} fired on {_plural(len(ok), 'request')}"
+        + (f"; {_plural(len(late), 'late letter')} escalated" if late else "")
+        + f"; {_plural(queued, 'letter')} queued {SENT_BY}"
+    )
     click.echo(summary)
     if failed:
-        click.echo(f"error: {_plural(failed, 'request')} could not be fired (see above); "
-                   "their timers stay due", err=True)
+        click.echo(
+            f"error: {_plural(failed, 'request')} could not be fired (see above); their timers stay due", err=True
+        )
         sys.exit(1)
 
 
@@ -340,8 +388,13 @@ def digest_group():
 
 
 @digest_group.command("send")
-@click.option("--now", "moment", callback=_iso_time, metavar="ISO-TIME",
-              help="Write the digests due as of this time (with an offset, or the City's local time).")
+@click.option(
+    "--now",
+    "moment",
+    callback=_iso_time,
+    metavar="ISO-TIME",
+    help="Write the digests due as of this time (with an offset, or the City's local time).",
+)
 def digest_send(moment):
     """Write today's digests once (each person's once per day); the scheduler or `mail send` sends them."""
     from engine.mail import digest

@@ -48,6 +48,7 @@ def close_session(_exc=None) -> None:
 
 def transactional(view):
     """Commit once after the view succeeds; a concurrent change at commit time is a conflict, not a 500."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         session = get_session()
@@ -58,8 +59,7 @@ def transactional(view):
             session.commit()
         except (StaleDataError, IntegrityError) as exc:
             session.rollback()
-            raise Conflict("The request was changed by someone else at the same moment; reload and try again.") \
-                from exc
+            raise Conflict("The request was changed by someone else at the same moment; reload and try again.") from exc
         except OperationalError as exc:
             session.rollback()
             if "locked" in str(exc).lower() or "could not serialize" in str(exc).lower():
@@ -71,4 +71,5 @@ def transactional(view):
         if session.info.pop(outbox.QUEUED, False) and "civicflow.mail_wake" in current_app.extensions:
             current_app.extensions["civicflow.mail_wake"]()  # a letter is committed: send it now, not in 15 s
         return response
+
     return wrapper

@@ -37,17 +37,29 @@ def status_for(exc: CivicflowError) -> int:
     return 500
 
 
-HEADINGS = {400: "This could not be done", 401: "Please log in", 403: "Not yours to open",
-            404: "Not found", 405: "Not allowed here", 409: "Someone else got there first", 413: "Too large",
-            429: "Too many attempts", 500: "Something went wrong"}
+HEADINGS = {
+    400: "This could not be done",
+    401: "Please log in",
+    403: "Not yours to open",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Someone else got there first",
+    413: "Too large",
+    429: "Too many attempts",
+    500: "Something went wrong",
+}
 
 
-TOO_MANY = ("Too many requests came from your connection in a short time, so this one was not accepted and "
-            "nothing was saved. Please wait a few minutes and try again.")
+TOO_MANY = (
+    "Too many requests came from your connection in a short time, so this one was not accepted and "
+    "nothing was saved. Please wait a few minutes and try again."
+)
 
 
-TOO_LARGE_FOR_PUBLIC = ("What you sent is larger than this form accepts, so nothing was sent. Each text may be "
-                        "at most 10,000 characters; shorten it and send it again.")
+TOO_LARGE_FOR_PUBLIC = (
+    "What you sent is larger than this form accepts, so nothing was sent. Each text may be "
+    "at most 10,000 characters; shorten it and send it again."
+)
 
 
 def _is_api() -> bool:
@@ -65,8 +77,9 @@ def error_page(status: int, message: str, back: str | None = None):
     session = g.get("db")
     if session is not None:
         session.rollback()  # the page's own queries (the nav count) must not run in a failed transaction
-    return render_template("error.html", heading=HEADINGS.get(status, "This could not be done"),
-                           message=message, back=back), status
+    return render_template(
+        "error.html", heading=HEADINGS.get(status, "This could not be done"), message=message, back=back
+    ), status
 
 
 def init_app(app: Flask) -> None:
@@ -74,8 +87,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return error_page(400, "The form's security token was missing or has expired, so nothing was saved. "
-                               "Reload the form and submit it again.", back=_same_site_referrer())
+        return error_page(
+            400,
+            "The form's security token was missing or has expired, so nothing was saved. "
+            "Reload the form and submit it again.",
+            back=_same_site_referrer(),
+        )
 
     @app.errorhandler(CivicflowError)
     def domain_error(exc: CivicflowError):
@@ -105,8 +122,14 @@ def init_app(app: Flask) -> None:
             if exc.code is None or exc.code < 400:
                 return exc
             return error_page(exc.code, exc.description or exc.name)
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                415: "unsupported_media_type", 429: "rate_limited"}.get(exc.code, "http_error")
+        code = {
+            400: "bad_request",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            415: "unsupported_media_type",
+            429: "rate_limited",
+        }.get(exc.code, "http_error")
         response = jsonify(error_body(code, exc.description or exc.name))
         response.status_code = exc.code
         return response

@@ -36,10 +36,21 @@ def index():
         key = None
     overdue = request.args.get("overdue") == "1"
     page = page_number()
-    rows, total = services.list_tasks(get_session(), current_actor(), view, key=key, overdue=overdue,
-                                      page=page, per_page=PER_PAGE)
-    return render_template("inbox/index.html", view=view, views=VIEWS, rows=rows, total=total, page=page,
-                           pages=max(1, -(-total // PER_PAGE)), process=key, names=names, overdue=overdue)
+    rows, total = services.list_tasks(
+        get_session(), current_actor(), view, key=key, overdue=overdue, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "inbox/index.html",
+        view=view,
+        views=VIEWS,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        process=key,
+        names=names,
+        overdue=overdue,
+    )
 
 
 def _task_page(task, form=None, general_errors=(), status=200):
@@ -51,9 +62,15 @@ def _task_page(task, form=None, general_errors=(), status=200):
     if form is None and may_act:
         form = forms.task_form(session, task)(data=_prefill(session, task))
     return render_template(
-        "inbox/task.html", task=task, instance=instance, form=form if may_act else None, may_act=may_act,
-        general_errors=list(general_errors), record=record_view(session, current_actor(), instance),
-        decisions=decisions_of(session, instance), procedure=procedures.get(instance.process_key),
+        "inbox/task.html",
+        task=task,
+        instance=instance,
+        form=form if may_act else None,
+        may_act=may_act,
+        general_errors=list(general_errors),
+        record=record_view(session, current_actor(), instance),
+        decisions=decisions_of(session, instance),
+        procedure=procedures.get(instance.process_key),
         timers=services.task_timers(session, task),
     ), status
 
@@ -129,6 +146,5 @@ def release(task_id):
     task, refused = _unless_conflict(services.release_task, task_id, url_for("inbox.task", task_id=task_id))
     if refused:
         return refused
-    flash(f"You gave back {task.name} for {task.instance.title}; it is available to your colleagues again.",
-          "success")
+    flash(f"You gave back {task.name} for {task.instance.title}; it is available to your colleagues again.", "success")
     return redirect(url_for("inbox.index"))

@@ -32,10 +32,20 @@ def index():
     key = request.args.get("process") if request.args.get("process") in names else None
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
     page = page_number()
-    rows, total = services.list_instances(get_session(), current_actor(), key=key, status=status,
-                                          page=page, per_page=PER_PAGE)
-    return render_template("instances/index.html", rows=rows, total=total, page=page, names=names,
-                           pages=max(1, -(-total // PER_PAGE)), process=key, status=status, statuses=STATUSES)
+    rows, total = services.list_instances(
+        get_session(), current_actor(), key=key, status=status, page=page, per_page=PER_PAGE
+    )
+    return render_template(
+        "instances/index.html",
+        rows=rows,
+        total=total,
+        page=page,
+        names=names,
+        pages=max(1, -(-total // PER_PAGE)),
+        process=key,
+        status=status,
+        statuses=STATUSES,
+    )
 
 
 @instances.get("/<int:instance_id>")
@@ -45,11 +55,15 @@ def show(instance_id):
     instance = services.get_instance(session, current_actor(), instance_id)
     done, current = services.progress_of(instance)
     return render_template(
-        "instances/show.html", instance=instance, record=record_view(session, current_actor(), instance),
-        open_tasks=services.open_tasks_of(session, instance), history=services.history_of(session, instance),
+        "instances/show.html",
+        instance=instance,
+        record=record_view(session, current_actor(), instance),
+        open_tasks=services.open_tasks_of(session, instance),
+        history=services.history_of(session, instance),
         letters=outbox.letters_of(session, instance.id),
         procedure=procedures.get(instance.process_key),
-        done=done, current=current,
+        done=done,
+        current=current,
         viewer=current_app.extensions["civicflow.viewer"],
     )
 

@@ -17,11 +17,13 @@ from engine.time import scheduler
 EVERY_SECONDS = scheduler.EVERY[scheduler.MAIL_SENDER]
 
 
-def start_mail_sender(sessions: Callable[[], Session], settings: Settings, *,
-                      every_seconds: float = EVERY_SECONDS) -> scheduler.EmbeddedScheduler:
+def start_mail_sender(
+    sessions: Callable[[], Session], settings: Settings, *, every_seconds: float = EVERY_SECONDS
+) -> scheduler.EmbeddedScheduler:
     """Send due mail now and every `every_seconds` in a background scheduler; call .shutdown() to stop."""
-    return scheduler.start_embedded(sessions, settings, every={scheduler.MAIL_SENDER: every_seconds},
-                                    only=(scheduler.MAIL_SENDER,))
+    return scheduler.start_embedded(
+        sessions, settings, every={scheduler.MAIL_SENDER: every_seconds}, only=(scheduler.MAIL_SENDER,)
+    )
 
 
 def wake(sender: scheduler.EmbeddedScheduler) -> None:

@@ -21,17 +21,35 @@ from engine.time import clock
 from forms import choice_label
 
 FORM_INSTRUCTION = re.compile(r"\s*\([^()]*\)\s*$")
-ACTION_NAMES = {"started": "Submitted the request", "claimed": "Took the task", "released": "Gave the task back",
-                "completed": "Completed", "credentials_revealed": "Viewed the credentials",
-                "mail_queued": "E-mail queued for sending", "attachment_uploaded": "Uploaded an image",
-                "timer": "Timer", "escalated": "Escalated", "cancelled": "Cancelled"}
-DECISION_NAMES = {"approve": "Approved", "reject": "Rejected", "return": "Returned for changes",
-                  "resubmit": "Resubmitted", "withdraw": "Withdrew the request", "confirmed": "Confirmed",
-                  "deleted": "Deleted the content", "not_deleted": "Did not delete the content",
-                  "uphold": "Upheld the removal", "reinstate": "Reinstated the comment",
-                  "restored": "Restored the comment", "no_change": "Advised: no change to the policy",
-                  "amend": "Advised: amend the policy", "responded": "Sent the written response",
-                  "amendment_proposed": "Proposed an amendment"}
+ACTION_NAMES = {
+    "started": "Submitted the request",
+    "claimed": "Took the task",
+    "released": "Gave the task back",
+    "completed": "Completed",
+    "credentials_revealed": "Viewed the credentials",
+    "mail_queued": "E-mail queued for sending",
+    "attachment_uploaded": "Uploaded an image",
+    "timer": "Timer",
+    "escalated": "Escalated",
+    "cancelled": "Cancelled",
+}
+DECISION_NAMES = {
+    "approve": "Approved",
+    "reject": "Rejected",
+    "return": "Returned for changes",
+    "resubmit": "Resubmitted",
+    "withdraw": "Withdrew the request",
+    "confirmed": "Confirmed",
+    "deleted": "Deleted the content",
+    "not_deleted": "Did not delete the content",
+    "uphold": "Upheld the removal",
+    "reinstate": "Reinstated the comment",
+    "restored": "Restored the comment",
+    "no_change": "Advised: no change to the policy",
+    "amend": "Advised: amend the policy",
+    "responded": "Sent the written response",
+    "amendment_proposed": "Proposed an amendment",
+}
 
 
 def _zone() -> ZoneInfo:
@@ -121,8 +139,9 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance, field
             continue
         label = record_label(spec)
         if name not in readable:
-            rows.append(Row(label, f"Withheld: attorney-client privileged; {PRIVILEGED_READERS} may read it.",
-                            withheld=True))
+            rows.append(
+                Row(label, f"Withheld: attorney-client privileged; {PRIVILEGED_READERS} may read it.", withheld=True)
+            )
             continue
         shown = _value(readable[name], spec, departments)
         if spec.type == STRING and isinstance(readable.get(f"{name}_name"), str):
@@ -163,12 +182,18 @@ def record_view(session: Session, actor: Actor, instance: ProcessInstance, *, wi
     """The record, its images (label, attachment id) and, for a reviewer, linked records they may see."""
     procedure = procedures.get(instance.process_key)
     fields = _fields_of(session, procedure, instance.data)
-    images = [(fields[name].label, value) for name, value in instance.data.items()
-              if name in fields and fields[name].type == IMAGE and value]
+    images = [
+        (fields[name].label, value)
+        for name, value in instance.data.items()
+        if name in fields and fields[name].type == IMAGE and value
+    ]
     linked = []
     if with_linked:
-        linked = [record_view(session, actor, other, with_linked=False)
-                  for other in procedure.linked_records(session, instance) if authz.may_view(session, actor, other)]
+        linked = [
+            record_view(session, actor, other, with_linked=False)
+            for other in procedure.linked_records(session, instance)
+            if authz.may_view(session, actor, other)
+        ]
     return RecordView(instance, record_rows(session, actor, instance, fields), images, linked)
 
 
@@ -189,8 +214,9 @@ def decision_words(decision: str | None, instance: ProcessInstance) -> str:
 
 def decisions_of(session: Session, instance: ProcessInstance) -> list:
     """The written decisions taken on the request so far, and the letters it sent, oldest first."""
-    return [event for event in services.history_of(session, instance)
-            if event.decision or event.action == "mail_queued"]
+    return [
+        event for event in services.history_of(session, instance) if event.decision or event.action == "mail_queued"
+    ]
 
 
 def next_step_message(session: Session, instance: ProcessInstance) -> str:
@@ -217,5 +243,10 @@ def via_web(instance: ProcessInstance) -> bool:
 def init_app(app) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words, asked_by=asked_by)
-    app.jinja_env.globals.update(is_overdue=is_overdue, via_web=via_web, action_names=ACTION_NAMES,
-                                 decision_names=DECISION_NAMES, decision_words=decision_words)
+    app.jinja_env.globals.update(
+        is_overdue=is_overdue,
+        via_web=via_web,
+        action_names=ACTION_NAMES,
+        decision_names=DECISION_NAMES,
+        decision_words=decision_words,
+    )

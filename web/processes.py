@@ -38,34 +38,53 @@ def _choices(key: str) -> dict:
     settings = get_session().info["settings"]
     return {
         "lanes": [{"name": lane, "role": role} for lane, role in LANE_ROLES.items()],
-        "form_keys": [{"key": form_key, "label": _label(form_key)}
-                      for form_key in sorted(procedures.get(key).editor_form_keys())],
-        "deadlines": [{"kind": kind, "label": f"{_label(kind)} ({days} business day{'s' if days != 1 else ''})"}
-                      for kind, days in sorted(settings.deadlines.items())],
+        "form_keys": [
+            {"key": form_key, "label": _label(form_key)} for form_key in sorted(procedures.get(key).editor_form_keys())
+        ],
+        "deadlines": [
+            {"kind": kind, "label": f"{_label(kind)} ({days} business day{'s' if days != 1 else ''})"}
+            for kind, days in sorted(settings.deadlines.items())
+        ],
         "timer_helpers": ["due_time", "reminder_time", "escalation_time"],
     }
 
 
-def _editor_page(key: str, draft: editor.Draft, *, refused: DiagramError | None = None,
-                 upload: UploadForm | None = None, status: int = 200):
+def _editor_page(
+    key: str,
+    draft: editor.Draft,
+    *,
+    refused: DiagramError | None = None,
+    upload: UploadForm | None = None,
+    status: int = 200,
+):
     """The editor with the draft (or the version in use), its problems, and a refused upload or publish."""
     procedure = procedures.get(key)
     config = {
-        "key": key, "name": procedure.name,
+        "key": key,
+        "name": procedure.name,
         "xml_url": url_for("processes.draft_xml", key=key),
         "save_url": url_for("processes.save_draft", key=key),
         "download_url": url_for("processes.draft_xml", key=key, download=1),
         "versions_url": url_for("processes.versions", key=key),
-        "csrf_token": generate_csrf(), "revision": draft.revision,
-        "problems": draft.problems, "publishable": draft.publishable, "is_draft": draft.is_draft,
+        "csrf_token": generate_csrf(),
+        "revision": draft.revision,
+        "problems": draft.problems,
+        "publishable": draft.publishable,
+        "is_draft": draft.is_draft,
         **_choices(key),
     }
     return render_template(
-        "processes/edit.html", procedure=procedure, editor=config, draft=draft, refused=refused,
-        upload_form=upload or UploadForm(), publish_form=PublishForm(data={"revision": draft.revision}),
+        "processes/edit.html",
+        procedure=procedure,
+        editor=config,
+        draft=draft,
+        refused=refused,
+        upload_form=upload or UploadForm(),
+        publish_form=PublishForm(data={"revision": draft.revision}),
         publish_form_action=url_for("processes.publish", key=key),
         upload_action=url_for("processes.upload", key=key),
-        discard_action=url_for("processes.discard", key=key)), status
+        discard_action=url_for("processes.discard", key=key),
+    ), status
 
 
 @processes.get("/")
@@ -77,8 +96,14 @@ def index():
         listed = editor.versions(session, actor, procedure.key)
         current = next((v for v in listed if v.current), None)
         draft = editor.current_draft(session, actor, procedure.key, with_problems=False)
-        rows.append({"procedure": procedure, "current": current, "draft": draft if draft.is_draft else None,
-                     "count": len(listed)})
+        rows.append(
+            {
+                "procedure": procedure,
+                "current": current,
+                "draft": draft if draft.is_draft else None,
+                "count": len(listed),
+            }
+        )
     return render_template("processes/index.html", rows=rows)
 
 
@@ -113,16 +138,31 @@ def save_draft(key):
     if request.mimetype not in XML_TYPES:
         return jsonify(error_body("unsupported_media_type", "Send the diagram as application/xml.")), 415
     if (request.content_length or 0) > specs.MAX_DIAGRAM_BYTES:
-        return jsonify(error_body("too_large", f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB; "
-                                               "nothing was saved.")), 413
+        return jsonify(
+            error_body(
+                "too_large", f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB; nothing was saved."
+            )
+        ), 413
     try:
-        draft = editor.save_draft(get_session(), current_actor(), key, request.get_data(cache=False),
-                                  source="editor", revision=if_match_revision())
+        draft = editor.save_draft(
+            get_session(),
+            current_actor(),
+            key,
+            request.get_data(cache=False),
+            source="editor",
+            revision=if_match_revision(),
+        )
     except CivicflowError as exc:
         get_session().rollback()
         return _json_error(exc, status_for(exc))
-    return jsonify({"revision": draft.revision, "problems": draft.problems, "publishable": draft.publishable,
-                    "saved_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None})
+    return jsonify(
+        {
+            "revision": draft.revision,
+            "problems": draft.problems,
+            "publishable": draft.publishable,
+            "saved_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None,
+        }
+    )
 
 
 @processes.post("/<key>/upload")
@@ -134,16 +174,23 @@ def upload(key):
     if not form.validate():
         return _editor_page(key, editor.current_draft(session, actor, key), upload=form, status=400)
     try:
-        draft = editor.save_draft(session, actor, key, form.file.data.read(specs.MAX_DIAGRAM_BYTES + 1),
-                                  source="upload")
+        draft = editor.save_draft(
+            session, actor, key, form.file.data.read(specs.MAX_DIAGRAM_BYTES + 1), source="upload"
+        )
     except DiagramError as exc:
         session.rollback()
         form.file.errors = [f"{form.file.data.filename} was not saved: {exc.message}"]
         return _editor_page(key, editor.current_draft(session, actor, key), refused=exc, upload=form, status=400)
     count = len(draft.problems)
-    flash(f"{form.file.data.filename} is the draft now (revision {draft.revision}). "
-          + (f"{count} problem{'s' if count != 1 else ''} must be fixed before it can be published."
-             if count else "It has no problems and can be published."), "success" if not count else "warning")
+    flash(
+        f"{form.file.data.filename} is the draft now (revision {draft.revision}). "
+        + (
+            f"{count} problem{'s' if count != 1 else ''} must be fixed before it can be published."
+            if count
+            else "It has no problems and can be published."
+        ),
+        "success" if not count else "warning",
+    )
     return redirect(url_for("processes.edit", key=key), 303)
 
 
@@ -159,10 +206,17 @@ def publish(key):
     except (DiagramError, Conflict) as exc:
         # The editor comes back with the reason (every problem, or the draft that moved on), not an error page.
         session.rollback()
-        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc,
-                            status=400 if isinstance(exc, DiagramError) else 409)
-    flash(f"Version {model.number} of “{procedures.get(key).name}” is published: new requests use it. "
-          "Requests already running finish on the version they started with.", "success")
+        return _editor_page(
+            key,
+            editor.current_draft(session, actor, key),
+            refused=exc,
+            status=400 if isinstance(exc, DiagramError) else 409,
+        )
+    flash(
+        f"Version {model.number} of “{procedures.get(key).name}” is published: new requests use it. "
+        "Requests already running finish on the version they started with.",
+        "success",
+    )
     return redirect(url_for("processes.versions", key=key), 303)
 
 
@@ -181,9 +235,13 @@ def versions(key):
     session, actor = get_session(), current_actor()
     listed = editor.versions(session, actor, key)
     draft = editor.current_draft(session, actor, key, with_problems=False)
-    return render_template("processes/versions.html", procedure=procedures.get(key), versions=listed,
-                           publications=editor.publications(session, actor, key),
-                           draft=draft if draft.is_draft else None)
+    return render_template(
+        "processes/versions.html",
+        procedure=procedures.get(key),
+        versions=listed,
+        publications=editor.publications(session, actor, key),
+        draft=draft if draft.is_draft else None,
+    )
 
 
 @processes.get("/<key>/versions/<int:number>.bpmn")
@@ -204,8 +262,11 @@ def republish(key, number):
         editor.republish(session, current_actor(), key, number)
     except DiagramError as exc:
         session.rollback()
-        flash(f"Version {number} cannot be published again: {exc.message} "
-              + " ".join(p["message"] for p in exc.problems[:5]), "error")
+        flash(
+            f"Version {number} cannot be published again: {exc.message} "
+            + " ".join(p["message"] for p in exc.problems[:5]),
+            "error",
+        )
         return redirect(url_for("processes.versions", key=key), 303)
     flash(f"Version {number} is published again: new requests use it.", "success")
     return redirect(url_for("processes.versions", key=key), 303)
@@ -225,7 +286,12 @@ def diff(key):
     if after_value == "draft" and not draft.is_draft:
         after_value = current
     difference = editor.compare(session, actor, key, before_number, after_value)
-    return render_template("processes/diff.html", procedure=procedures.get(key), versions=listed,
-                           before=before_number, after=after_value, difference=difference,
-                           has_draft=draft.is_draft)
-
+    return render_template(
+        "processes/diff.html",
+        procedure=procedures.get(key),
+        versions=listed,
+        before=before_number,
+        after=after_value,
+        difference=difference,
+        has_draft=draft.is_draft,
+    )

@@ -64,8 +64,15 @@ def notice():
 
 
 def _form_page(kind, form, general_errors=(), status=200):
-    return render_template("public/form.html", kind=kind, title=TITLES[kind], form=form, honeypot=HONEYPOT,
-                           general_errors=list(general_errors), **_notice_page_context()), status
+    return render_template(
+        "public/form.html",
+        kind=kind,
+        title=TITLES[kind],
+        form=form,
+        honeypot=HONEYPOT,
+        general_errors=list(general_errors),
+        **_notice_page_context(),
+    ), status
 
 
 @public_pages.route("/<any(appeal, dispute):kind>", methods=["GET", "POST"])
@@ -79,12 +86,22 @@ def file(kind):
     if form[HONEYPOT].data:
         log.info("public %s refused: the honeypot field was filled", kind)
         form[HONEYPOT].data = ""  # a person who filled it by accident (an autofill) cannot reach it to clear it
-        return _form_page(kind, form, ['The field "Leave this field empty" must be left empty; nothing was '
-                                       "sent. Clear it and send the form again."], status=400)
+        return _form_page(
+            kind,
+            form,
+            [
+                'The field "Leave this field empty" must be left empty; nothing was '
+                "sent. Clear it and send the form again."
+            ],
+            status=400,
+        )
     general: list[str] = []
     if form.validate():
-        data = {name: field.data for name, field in form._fields.items()
-                if name != HONEYPOT and field.data not in (None, "", [])}
+        data = {
+            name: field.data
+            for name, field in form._fields.items()
+            if name != HONEYPOT and field.data not in (None, "", [])
+        }
         try:
             filed = public.submit(db, kind, data)
         except Invalid as exc:
@@ -102,12 +119,21 @@ def form_expired(_exc):
     (nothing is lost, nothing was sent) and a fresh token."""
     kind = (request.view_args or {}).get("kind")
     if request.endpoint != "public.file" or kind not in TITLES:
-        return error_page(400, "The form's security token was missing or has expired, so nothing was sent. "
-                               "Reload the page and try again.")
+        return error_page(
+            400,
+            "The form's security token was missing or has expired, so nothing was sent. Reload the page and try again.",
+        )
     form = public_form(get_session(), kind)(request.form)
     form[HONEYPOT].data = ""
-    return _form_page(kind, form, ["The page was open a long time, so for your security nothing was sent yet. "
-                                   "What you wrote is below: check it and send it again."], status=400)
+    return _form_page(
+        kind,
+        form,
+        [
+            "The page was open a long time, so for your security nothing was sent yet. "
+            "What you wrote is below: check it and send it again."
+        ],
+        status=400,
+    )
 
 
 @public_pages.get("/received")
@@ -122,8 +148,15 @@ def received():
     filed = public.find(db, code)
     procedure = procedures.get(filed.instance.process_key)
     copy = public.what_was_sent(db, procedure, filed.instance.data)
-    return render_template("public/received.html", code=code, kind=filed.kind, title=TITLES[filed.kind],
-                           filed=filed, copy=copy, email=filed.instance.data.get(procedure.filer_email_field))
+    return render_template(
+        "public/received.html",
+        code=code,
+        kind=filed.kind,
+        title=TITLES[filed.kind],
+        filed=filed,
+        copy=copy,
+        email=filed.instance.data.get(procedure.filer_email_field),
+    )
 
 
 @public_pages.get("/requests")
@@ -146,8 +179,12 @@ def status(tracking_code):
     db = get_session()
     found = public.find(db, tracking_code)
     facts = public.status_of(db, found)
-    page = render_template("public/status.html", facts=facts, title=TITLES[facts.kind],
-                           code=public.format_code(public.normalise(tracking_code)))
+    page = render_template(
+        "public/status.html",
+        facts=facts,
+        title=TITLES[facts.kind],
+        code=public.format_code(public.normalise(tracking_code)),
+    )
     return page, 200, {"X-Robots-Tag": "noindex"}
 
 

@@ -40,8 +40,7 @@ class DatabaseStorage(Storage):
 
     STORAGE_SCHEME = ["civicflow+sql"]
 
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, engine: Engine | None = None,
-                 **options):
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, engine: Engine | None = None, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.engine = engine
 
@@ -54,16 +53,18 @@ class DatabaseStorage(Storage):
         """Count `amount` hits in the key's window (a new window of `expiry` seconds if it expired)."""
         now = time.time()
         with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as connection, connection.begin():
-            hits = connection.execute(_HIT, {"key": _key(key), "amount": amount, "expires": now + expiry,
-                                             "now": now}).scalar_one()
+            hits = connection.execute(
+                _HIT, {"key": _key(key), "amount": amount, "expires": now + expiry, "now": now}
+            ).scalar_one()
             connection.execute(delete(RateLimit).where(RateLimit.expires_at <= now))  # forget old windows
         return hits
 
     def get(self, key: str) -> int:
         """The hits in the key's current window."""
         with self.engine.connect() as connection:
-            hits = connection.scalar(select(RateLimit.hits).where(RateLimit.key == _key(key),
-                                                                  RateLimit.expires_at > time.time()))
+            hits = connection.scalar(
+                select(RateLimit.hits).where(RateLimit.key == _key(key), RateLimit.expires_at > time.time())
+            )
         return hits or 0
 
     def get_expiry(self, key: str) -> float:
@@ -97,11 +98,17 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def init_app(app: Flask, settings: Settings, engine: Engine, *, submissions: list[str],
-             lookups: list[str]) -> Limiter:
+def init_app(app: Flask, settings: Settings, engine: Engine, *, submissions: list[str], lookups: list[str]) -> Limiter:
     """Limit the public views: submissions (forms and API together) and status lookups, each per client."""
-    limiter = Limiter(client_address, app=app, storage_uri="civicflow+sql://", storage_options={"engine": engine},
-                      strategy="fixed-window", headers_enabled=True, key_prefix="civicflow")
+    limiter = Limiter(
+        client_address,
+        app=app,
+        storage_uri="civicflow+sql://",
+        storage_options={"engine": engine},
+        strategy="fixed-window",
+        headers_enabled=True,
+        key_prefix="civicflow",
+    )
     submit = limiter.shared_limit(settings.public_submission_limit, scope="public-submissions", methods=["POST"])
     lookup = limiter.shared_limit(settings.public_lookup_limit, scope="public-lookups")
     for endpoints, limit in ((submissions, submit), (lookups, lookup)):

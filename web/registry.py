@@ -23,9 +23,11 @@ def require_login():
 def index():
     """Every account of the City; investigative profiles appear only to police roles."""
     accounts = services.list_accounts(get_session(), current_actor())
-    return render_template("registry/index.html",
-                           accounts=[a for a in accounts if not a.investigative],
-                           investigative=[a for a in accounts if a.investigative])
+    return render_template(
+        "registry/index.html",
+        accounts=[a for a in accounts if not a.investigative],
+        investigative=[a for a in accounts if a.investigative],
+    )
 
 
 @registry.post("/<int:account_id>/credentials")

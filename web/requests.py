@@ -32,17 +32,26 @@ def require_login():
 @requests.get("/new")
 def new():
     """The procedures the logged-in user may file a request of."""
-    models = sorted(services.startable_models(get_session(), current_actor()),
-                    key=lambda m: (POLICY_ORDER.index(m.key) if m.key in POLICY_ORDER else len(POLICY_ORDER), m.key))
-    return render_template("requests/new.html", models=models,
-                           procedures={m.key: procedures.get(m.key) for m in models})
+    models = sorted(
+        services.startable_models(get_session(), current_actor()),
+        key=lambda m: (POLICY_ORDER.index(m.key) if m.key in POLICY_ORDER else len(POLICY_ORDER), m.key),
+    )
+    return render_template(
+        "requests/new.html", models=models, procedures={m.key: procedures.get(m.key) for m in models}
+    )
 
 
 def _start_page(form, procedure, key, general_errors=(), status=200):
     """The start form, multipart when it carries a file."""
     multipart = any(isinstance(field, ImageUploadField) for field in form)
-    return render_template("requests/start.html", form=form, procedure=procedure, key=key,
-                           general_errors=list(general_errors), multipart=multipart), status
+    return render_template(
+        "requests/start.html",
+        form=form,
+        procedure=procedure,
+        key=key,
+        general_errors=list(general_errors),
+        multipart=multipart,
+    ), status
 
 
 @requests.route("/new/<key>", methods=["GET", "POST"])
@@ -74,8 +83,10 @@ def start(key):
     return _start_page(form, procedure, key, general, status=400)
 
 
-_TOO_LARGE = ("What you sent was larger than this server accepts, so nothing was saved and nothing you typed "
-              "could be kept. Fill in the form again with a smaller file.")
+_TOO_LARGE = (
+    "What you sent was larger than this server accepts, so nothing was saved and nothing you typed "
+    "could be kept. Fill in the form again with a smaller file."
+)
 
 
 @requests.errorhandler(RequestEntityTooLarge)

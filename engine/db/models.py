@@ -198,8 +198,14 @@ class Task(Base):
         # The pool of claimable tasks and the claimed ones, each its own partial index: the inbox and its
         # count are index searches whatever the number of requests (bench/inbox.py).
         Index("ix_task_pool", "role", "department_id", postgresql_where=text(_POOL), sqlite_where=text(_POOL)),
-        Index("ix_task_assigned", "assignee_id", "created_at", "id", postgresql_where=text(_ASSIGNED),
-              sqlite_where=text(_ASSIGNED)),
+        Index(
+            "ix_task_assigned",
+            "assignee_id",
+            "created_at",
+            "id",
+            postgresql_where=text(_ASSIGNED),
+            sqlite_where=text(_ASSIGNED),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -227,8 +233,14 @@ class Timer(Base):
     """A waiting timer event, mirrored so the scheduler asks the database what is due."""
 
     __tablename__ = "timer"
-    __table_args__ = (Index("ix_timer_waiting_due", "due_at", postgresql_where=text("fired_at IS NULL"),
-                            sqlite_where=text("fired_at IS NULL")),)
+    __table_args__ = (
+        Index(
+            "ix_timer_waiting_due",
+            "due_at",
+            postgresql_where=text("fired_at IS NULL"),
+            sqlite_where=text("fired_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
@@ -341,10 +353,15 @@ class OutboxMail(Base):
     """A letter or notice waiting to be sent, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox_mail"
-    __table_args__ = (Index("ix_outbox_pending_due", "next_attempt_at", postgresql_where=text(_PENDING),
-                            sqlite_where=text(_PENDING)),
-                      Index("ix_outbox_deliver_by", "deliver_by", postgresql_where=text(_UNDELIVERED_BY),
-                            sqlite_where=text(_UNDELIVERED_BY)))
+    __table_args__ = (
+        Index("ix_outbox_pending_due", "next_attempt_at", postgresql_where=text(_PENDING), sqlite_where=text(_PENDING)),
+        Index(
+            "ix_outbox_deliver_by",
+            "deliver_by",
+            postgresql_where=text(_UNDELIVERED_BY),
+            sqlite_where=text(_UNDELIVERED_BY),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)

@@ -32,11 +32,34 @@ from engine.time import deadlines
 
 # Names a diagram may never use, even where RestrictedPython would compile them:
 # they are absent at run time too, but refusing them at load gives a clear message.
-FORBIDDEN_NAMES = frozenset({
-    "open", "eval", "exec", "compile", "globals", "locals", "vars", "getattr", "setattr",
-    "delattr", "input", "breakpoint", "help", "exit", "quit", "memoryview", "type", "object",
-    "super", "classmethod", "staticmethod", "property", "dir", "id",
-})
+FORBIDDEN_NAMES = frozenset(
+    {
+        "open",
+        "eval",
+        "exec",
+        "compile",
+        "globals",
+        "locals",
+        "vars",
+        "getattr",
+        "setattr",
+        "delattr",
+        "input",
+        "breakpoint",
+        "help",
+        "exit",
+        "quit",
+        "memoryview",
+        "type",
+        "object",
+        "super",
+        "classmethod",
+        "staticmethod",
+        "property",
+        "dir",
+        "id",
+    }
+)
 
 _UNSAFE_BUILTINS = {"setattr", "delattr", "__build_class__", "id"}
 
@@ -44,11 +67,24 @@ _UNSAFE_BUILTINS = {"setattr", "delattr", "__build_class__", "id"}
 def _helpers() -> dict:
     """The vetted functions and constants every expression may use."""
     return {
-        "min": min, "max": max, "sum": sum, "any": any, "all": all, "sorted": sorted,
-        "enumerate": enumerate, "zip": zip, "list": list, "dict": dict, "set": set, "tuple": tuple,
-        "date": date, "datetime": datetime, "timedelta": timedelta,
+        "min": min,
+        "max": max,
+        "sum": sum,
+        "any": any,
+        "all": all,
+        "sorted": sorted,
+        "enumerate": enumerate,
+        "zip": zip,
+        "list": list,
+        "dict": dict,
+        "set": set,
+        "tuple": tuple,
+        "date": date,
+        "datetime": datetime,
+        "timedelta": timedelta,
         # Timer values in business days from the City's calendar: reminder_time("appeal_response").
-        "due_time": deadlines.due_time, "reminder_time": deadlines.reminder_time,
+        "due_time": deadlines.due_time,
+        "reminder_time": deadlines.reminder_time,
         "escalation_time": deadlines.escalation_time,
     }
 
@@ -85,8 +121,10 @@ def check_source(source: str, mode: str) -> list[str]:
             problems.append(f"Line {node.lineno}: imports are not allowed in diagram expressions.")
         elif isinstance(node, ast.Attribute) and node.attr in ("format", "format_map"):
             # "{0.__class__}".format(x) walks attributes inside the string, where no name check sees it.
-            problems.append(f'Line {node.lineno}: ".{node.attr}()" is not available in diagram expressions '
-                            "(it reads attributes from inside a string); join strings with +.")
+            problems.append(
+                f'Line {node.lineno}: ".{node.attr}()" is not available in diagram expressions '
+                "(it reads attributes from inside a string); join strings with +."
+            )
         elif isinstance(node, ast.While):
             problems.append(f"Line {node.lineno}: while loops are not allowed in diagram scripts.")
     return problems

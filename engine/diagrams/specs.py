@@ -67,10 +67,14 @@ _PROLOG_DOCTYPE = re.compile(r"\A\ufeff?\s*(?:<\?.*?\?>\s*|<!--.*?-->\s*)*<!DOCT
 def _prolog_text(data: bytes) -> str:
     """The start of the document as text, enough to see a DOCTYPE in any encoding XML allows."""
     head = data[:65536]
-    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32-le"),
+        (b"\x00\x00\xfe\xff", "utf-32-be"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ):
         if head.startswith(bom):
-            return head[len(bom):].decode(codec, errors="ignore")
+            return head[len(bom) :].decode(codec, errors="ignore")
     if head.startswith(b"<\x00") or head.startswith(b"\x00<"):
         return head.decode("utf-16-le" if head[0] == 0x3C else "utf-16-be", errors="ignore")
     return head.decode("latin-1")  # every ASCII-compatible encoding reads "<!DOCTYPE" the same
@@ -92,8 +96,12 @@ def parse_xml_safely(data: bytes) -> etree._Element:
     if declared:
         raise DiagramError(
             "The diagram declares a DOCTYPE, which is not allowed.",
-            [_problem("DOCTYPE declarations (and the entities they carry) are not allowed.",
-                      line=prolog.count("\n", 0, declared.end()) + 1)],
+            [
+                _problem(
+                    "DOCTYPE declarations (and the entities they carry) are not allowed.",
+                    line=prolog.count("\n", 0, declared.end()) + 1,
+                )
+            ],
         )
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
@@ -106,9 +114,7 @@ def parse_xml_safely(data: bytes) -> etree._Element:
             message = "the elements are nested too deeply (a BPMN diagram needs a few levels, not hundreds)."
         elif "amplification" in message.lower():
             message = "the document expands too much as it is read."
-        raise DiagramError(
-            "The diagram is not well-formed XML.", [_problem(f"XML error: {message}", line=exc.lineno)]
-        )
+        raise DiagramError("The diagram is not well-formed XML.", [_problem(f"XML error: {message}", line=exc.lineno)])
     if root.getroottree().docinfo.doctype:
         raise DiagramError(
             "The diagram declares a DOCTYPE, which is not allowed.",
@@ -118,17 +124,32 @@ def parse_xml_safely(data: bytes) -> etree._Element:
         if count > MAX_DIAGRAM_ELEMENTS:
             # The schema check's error list grows quadratically with a file wrong on every line; no procedure
             # comes near this (the largest shipped diagram, drawing included, has under 600 elements).
-            raise DiagramError("The diagram is too large.", [_problem(
-                f"The diagram has more than {MAX_DIAGRAM_ELEMENTS:,} XML elements; a procedure needs far fewer.",
-                line=node.sourceline)])
+            raise DiagramError(
+                "The diagram is too large.",
+                [
+                    _problem(
+                        f"The diagram has more than {MAX_DIAGRAM_ELEMENTS:,} XML elements; "
+                        "a procedure needs far fewer.",
+                        line=node.sourceline,
+                    )
+                ],
+            )
         if isinstance(node, etree._Entity):
-            raise DiagramError("The diagram uses XML entities, which are not allowed.",
-                               [_problem("XML entity references are not allowed.", line=node.sourceline)])
+            raise DiagramError(
+                "The diagram uses XML entities, which are not allowed.",
+                [_problem("XML entity references are not allowed.", line=node.sourceline)],
+            )
     if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
-        raise DiagramError("The file is not a BPMN 2.0 diagram.",
-                           [_problem(f"The document's root element is \"{etree.QName(root).localname}\"; a BPMN 2.0 "
-                                     f"diagram starts with \"definitions\" in the namespace {BPMN_NS}.",
-                                     line=root.sourceline)])
+        raise DiagramError(
+            "The file is not a BPMN 2.0 diagram.",
+            [
+                _problem(
+                    f'The document\'s root element is "{etree.QName(root).localname}"; a BPMN 2.0 '
+                    f'diagram starts with "definitions" in the namespace {BPMN_NS}.',
+                    line=root.sourceline,
+                )
+            ],
+        )
     return root
 
 
@@ -141,16 +162,23 @@ def check_expressions(root: etree._Element) -> list[dict]:
     for element in root.iter(*_EXPRESSION_ELEMENTS):
         if len(element) or any(isinstance(node, etree._Comment | etree._ProcessingInstruction) for node in element):
             # The engine reads only the text before the first child: the rest would silently vanish.
-            problems.append(_problem("An expression or script must be plain text: no elements, comments or "
-                                     "processing instructions inside it.", element))
+            problems.append(
+                _problem(
+                    "An expression or script must be plain text: no elements, comments or "
+                    "processing instructions inside it.",
+                    element,
+                )
+            )
             continue
         source = (element.text or "").strip()
         if not source:
             continue
         reasons = check_source(source, _EXPRESSION_ELEMENTS[element.tag])
         if reasons and _FOREIGN_EXPRESSION.match(source):
-            reasons = [f"{reasons[0]} This looks like a Camunda (JUEL or FEEL) expression; civicflow's expressions "
-                       'are Python, for example decision == "approve".']
+            reasons = [
+                f"{reasons[0]} This looks like a Camunda (JUEL or FEEL) expression; civicflow's expressions "
+                'are Python, for example decision == "approve".'
+            ]
         for reason in reasons:
             problems.append(_problem(f"Expression refused: {reason}", element))
     # A service task's parameter values are expressions too (SpiffWorkflow evaluates them).
@@ -175,8 +203,7 @@ def _service_problems(task_spec, element, known_letters: frozenset[str] | None) 
     except (ValueError, SyntaxError):
         letter = None
     if not isinstance(letter, str):
-        return [_problem('The "letter" parameter must be a quoted name, e.g. "screenshot_to_communications".',
-                         element)]
+        return [_problem('The "letter" parameter must be a quoted name, e.g. "screenshot_to_communications".', element)]
     if known_letters is not None and letter not in known_letters:
         known = ", ".join(sorted(known_letters)) or "none"
         return [_problem(f'Letter "{letter}" is not one of this procedure\'s letters ({known}).', element)]
@@ -194,8 +221,11 @@ def attached_task_spec(boundary_event):
 
 def boundary_events_of(loaded: LoadedSpec, bpmn_id: str) -> list:
     """The boundary events attached to the activity with this BPMN id."""
-    return [spec for spec in _all_task_specs(loaded.spec, loaded.subprocess_specs)
-            if isinstance(spec, BoundaryEvent) and getattr(attached_task_spec(spec), "bpmn_id", None) == bpmn_id]
+    return [
+        spec
+        for spec in _all_task_specs(loaded.spec, loaded.subprocess_specs)
+        if isinstance(spec, BoundaryEvent) and getattr(attached_task_spec(spec), "bpmn_id", None) == bpmn_id
+    ]
 
 
 def _notice_problems(task_spec, element) -> list[dict]:
@@ -203,14 +233,18 @@ def _notice_problems(task_spec, element) -> list[dict]:
     operator = task_spec.operation_name
     if task_spec.operation_params:
         return [_problem(f"A {operator} step takes no parameters.", element)]
-    events = [i for i in task_spec.inputs if isinstance(i, BoundaryEvent)
-              and isinstance(getattr(i, "event_definition", None), TimerEventDefinition)]
+    events = [
+        i
+        for i in task_spec.inputs
+        if isinstance(i, BoundaryEvent) and isinstance(getattr(i, "event_definition", None), TimerEventDefinition)
+    ]
     if len(events) != 1 or len(task_spec.inputs) != 1:
         return [_problem(f"A {operator} step must come straight after one timer attached to a user task.", element)]
     attached = attached_task_spec(events[0])
     if not isinstance(attached, UserTask) or not deadline_of(attached):
-        return [_problem(f'A {operator} step must follow a timer on a user task that has a "deadline" property.',
-                         element)]
+        return [
+            _problem(f'A {operator} step must follow a timer on a user task that has a "deadline" property.', element)
+        ]
     return []
 
 
@@ -235,8 +269,12 @@ def _timer_problems(task_spec, element) -> list[dict]:
         attached = attached_task_spec(task_spec)
         own = deadline_of(attached) if attached is not None else None
         for kind in kinds - {own} if own else ():
-            problems.append(_problem(f'This timer counts the deadline "{kind}" but the task it is attached to has '
-                                     f'the deadline "{own}".', element))
+            problems.append(
+                _problem(
+                    f'This timer counts the deadline "{kind}" but the task it is attached to has the deadline "{own}".',
+                    element,
+                )
+            )
     return problems
 
 
@@ -268,11 +306,28 @@ def deadline_of(task_spec) -> str | None:
     return (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("deadline")
 
 
-_ACTIVITIES = ("task", "userTask", "serviceTask", "scriptTask", "manualTask", "sendTask", "receiveTask",
-               "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess")
+_ACTIVITIES = (
+    "task",
+    "userTask",
+    "serviceTask",
+    "scriptTask",
+    "manualTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+)
 _GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
-_NAMESPACE_NAMES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
-                    "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+_NAMESPACE_NAMES = {
+    BPMN_NS: "bpmn",
+    SPIFF_NS: "spiffworkflow",
+    "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
+    "http://www.omg.org/spec/DD/20100524/DC": "dc",
+    "http://www.omg.org/spec/DD/20100524/DI": "di",
+}
 
 
 def _bpmn(*names: str) -> list[str]:
@@ -306,8 +361,12 @@ def _schema_problems(root: etree._Element) -> list[dict]:
         problem["line"] = entry.line
         problems.append(problem)
     if len(entries) > MAX_PROBLEMS:
-        problems.append(_problem(f"BPMN schema: and {len(entries) - MAX_PROBLEMS} more errors like these.",
-                                 line=entries[MAX_PROBLEMS].line))
+        problems.append(
+            _problem(
+                f"BPMN schema: and {len(entries) - MAX_PROBLEMS} more errors like these.",
+                line=entries[MAX_PROBLEMS].line,
+            )
+        )
     return problems
 
 
@@ -344,16 +403,20 @@ _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(
 
 def _timer_value_problems(definition: etree._Element) -> list[dict]:
     """A timer's value: a duration ("P2D"), a date ("2026-12-01T09:00:00-06:00") or a deadline helper."""
-    values = [child for child in definition if isinstance(child.tag, str) and etree.QName(child).localname in
-              ("timeDate", "timeDuration", "timeCycle")]
+    values = [
+        child
+        for child in definition
+        if isinstance(child.tag, str) and etree.QName(child).localname in ("timeDate", "timeDuration", "timeCycle")
+    ]
     if not values:
         return [_problem("This timer has no value (a timeDate or a timeDuration).", definition)]
     problems = []
     for value in values:
         kind = etree.QName(value).localname
         if kind == "timeCycle":
-            problems.append(_problem("Repeating timers (timeCycle) are not supported; use a timeDate or "
-                                     "timeDuration.", value))
+            problems.append(
+                _problem("Repeating timers (timeCycle) are not supported; use a timeDate or timeDuration.", value)
+            )
             continue
         source = (value.text or "").strip()
         if not source:
@@ -370,12 +433,18 @@ def _timer_value_problems(definition: etree._Element) -> list[dict]:
             if node.keywords or given not in deadlines.DEADLINE_KINDS:
                 problems.append(_problem(f"{node.func.id}() takes one quoted deadline: {known}.", value))
             elif kind != "timeDate":
-                problems.append(_problem(f"{node.func.id}() gives a date and time; put it in a timeDate, "
-                                         f"not a {kind}.", value))
+                problems.append(
+                    _problem(f"{node.func.id}() gives a date and time; put it in a timeDate, not a {kind}.", value)
+                )
             continue
         if isinstance(node, ast.Name) and (_ISO_DURATION.match(node.id) or node.id[:1] == "P"):
-            problems.append(_problem(f'Write the {kind} in quotes, "{node.id}": unquoted, it is read as the name '
-                                     f"of a value in the request.", value))
+            problems.append(
+                _problem(
+                    f'Write the {kind} in quotes, "{node.id}": unquoted, it is read as the name '
+                    f"of a value in the request.",
+                    value,
+                )
+            )
             continue
         if not isinstance(node, ast.Constant):
             continue  # computed from the request's data at run time; the sandbox has checked it
@@ -391,11 +460,9 @@ def _timer_value_problems(definition: etree._Element) -> list[dict]:
             else:
                 TimerEventDefinition.get_datetime(node.value)
         except Exception:  # noqa: BLE001 - SpiffWorkflow raises plain ValueError, KeyError or AttributeError
-            example = "P2D (two days) or PT4H (four hours)" if kind == "timeDuration" else \
-                "2026-12-01T09:00:00-06:00"
+            example = "P2D (two days) or PT4H (four hours)" if kind == "timeDuration" else "2026-12-01T09:00:00-06:00"
             what = "duration" if kind == "timeDuration" else "date and time"
-            problems.append(_problem(f'"{node.value}" is not a valid ISO 8601 {what}; for example {example}.',
-                                     value))
+            problems.append(_problem(f'"{node.value}" is not a valid ISO 8601 {what}; for example {example}.', value))
     return problems
 
 
@@ -415,9 +482,16 @@ _UNSUPPORTED = {
     "dataOutputAssociation": "Data associations are not supported: the steps read and write the request's record.",
 }
 # Events only wait for time here: nothing else (messages, signals...) ever reaches a request.
-_EVENT_DEFINITIONS = ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition",
-                      "escalationEventDefinition", "errorEventDefinition", "compensateEventDefinition",
-                      "linkEventDefinition", "cancelEventDefinition")
+_EVENT_DEFINITIONS = (
+    "messageEventDefinition",
+    "signalEventDefinition",
+    "conditionalEventDefinition",
+    "escalationEventDefinition",
+    "errorEventDefinition",
+    "compensateEventDefinition",
+    "linkEventDefinition",
+    "cancelEventDefinition",
+)
 _XINCLUDE = "{http://www.w3.org/2001/XInclude}"
 
 
@@ -435,8 +509,9 @@ def _service_operator_problems(task: etree._Element) -> list[dict]:
     operator = task.find(f"{{{BPMN_NS}}}extensionElements/{{{SPIFF_NS}}}serviceTaskOperator")
     known = ", ".join([SEND_LETTER, *sorted(deadlines.NOTICE_OPERATORS)])
     if operator is None:
-        return [_problem(f"Service task calls no civicflow service (a spiffworkflow:serviceTaskOperator: {known}).",
-                         task)]
+        return [
+            _problem(f"Service task calls no civicflow service (a spiffworkflow:serviceTaskOperator: {known}).", task)
+        ]
     if operator.get("id") not in {SEND_LETTER, *deadlines.NOTICE_OPERATORS}:
         return [_problem(f'Service "{operator.get("id")}" is unknown; the services are {known}.', task)]
     return []
@@ -453,8 +528,12 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
     scope = [process for process in processes if process.get("id") == key]
     if not scope:
         found = ", ".join(f'"{process.get("id")}"' for process in processes) or "none"
-        problems.append(_problem(f'No process with the id "{key}" (this procedure\'s key); the diagram\'s '
-                                 f'processes are: {found}.', line=root.sourceline))
+        problems.append(
+            _problem(
+                f"No process with the id \"{key}\" (this procedure's key); the diagram's processes are: {found}.",
+                line=root.sourceline,
+            )
+        )
         scope = processes
     for include in root.iter(f"{_XINCLUDE}include"):
         problems.append(_problem("XInclude is not allowed: a diagram cannot pull in other files.", include))
@@ -475,14 +554,18 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
     forms = ", ".join(sorted(known_form_keys)) if known_form_keys is not None else ""
     for task in each("userTask"):
         if _lane_of(task, lane_of) is None:
-            problems.append(_problem(f'User task "{_label(task)}" is in no lane: put it in the lane of the role '
-                                     f'that does it.', task))
+            problems.append(
+                _problem(
+                    f'User task "{_label(task)}" is in no lane: put it in the lane of the role that does it.', task
+                )
+            )
         form_key = _property(task, "formKey")
         if not form_key:
             problems.append(_problem("User task has no formKey property (the form it shows).", task))
         elif known_form_keys is not None and form_key not in known_form_keys:
-            problems.append(_problem(f'Form key "{form_key}" has no form; the forms of this procedure are '
-                                     f'{forms}.', task))
+            problems.append(
+                _problem(f'Form key "{form_key}" has no form; the forms of this procedure are {forms}.', task)
+            )
         deadline = _property(task, "deadline")
         if deadline is not None and deadline not in deadlines.DEADLINE_KINDS:
             known = ", ".join(sorted(deadlines.DEADLINE_KINDS))
@@ -491,16 +574,25 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
         problems.append(_problem(_UNSUPPORTED[etree.QName(element).localname], element))
     for definition in each(*_EVENT_DEFINITIONS):
         kind = etree.QName(definition).localname.removesuffix("EventDefinition")
-        problems.append(_problem(f"{kind.capitalize()} events are not supported: only timers (and plain start and "
-                                 f"end events) can be used.", definition))
+        problems.append(
+            _problem(
+                f"{kind.capitalize()} events are not supported: only timers (and plain start and "
+                f"end events) can be used.",
+                definition,
+            )
+        )
     for task in each("serviceTask"):
         problems.extend(_service_operator_problems(task))
     for script_task in each("scriptTask"):
         script = script_task.find(f"{{{BPMN_NS}}}script")
         language = (script_task.get("scriptFormat") or "python").lower()
         if "python" not in language:
-            problems.append(_problem(f'The script is in "{script_task.get("scriptFormat")}"; civicflow\'s scripts '
-                                     f"are Python.", script_task))
+            problems.append(
+                _problem(
+                    f'The script is in "{script_task.get("scriptFormat")}"; civicflow\'s scripts are Python.',
+                    script_task,
+                )
+            )
         elif script is None or not (script.text or "").strip() and not len(script):
             problems.append(_problem("Script task has no script.", script_task))
     for node in each(*_ACTIVITIES, *_GATEWAYS, "startEvent"):
@@ -515,8 +607,13 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
         for flow in leaving:
             condition = flow.find(f"{{{BPMN_NS}}}conditionExpression")
             if flow.get("id") != gateway.get("default") and (condition is None or not (condition.text or "").strip()):
-                problems.append(_problem(f'The flow "{_label(flow)}" out of the gateway "{_label(gateway)}" has no '
-                                         f'condition and is not its default flow.', flow))
+                problems.append(
+                    _problem(
+                        f'The flow "{_label(flow)}" out of the gateway "{_label(gateway)}" has no '
+                        f"condition and is not its default flow.",
+                        flow,
+                    )
+                )
     for definition in each("timerEventDefinition"):
         problems.extend(_timer_value_problems(definition))
     return problems
@@ -534,8 +631,14 @@ def diagram_problems(root: etree._Element, key: str, known_form_keys: frozenset[
     return unique
 
 
-def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None = None,
-                 known_letters: frozenset[str] | None = None, *, publishing: bool = True) -> LoadedSpec:
+def load_diagram(
+    data: bytes,
+    key: str,
+    known_form_keys: frozenset[str] | None = None,
+    known_letters: frozenset[str] | None = None,
+    *,
+    publishing: bool = True,
+) -> LoadedSpec:
     """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError.
 
     `publishing=False` loads a version that was validated when it was published (for the requests running
@@ -554,17 +657,27 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
     except (ValidationException, SpiffWorkflowException) as exc:
         raise DiagramError("The diagram cannot be executed.", [_spiff_problem(root, exc)])
     except RecursionError:
-        raise DiagramError("The diagram cannot be executed.", [_problem(
-            "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes.")])
+        raise DiagramError(
+            "The diagram cannot be executed.",
+            [
+                _problem(
+                    "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes."
+                )
+            ],
+        )
     form_keys = set()
     by_id = {node.get("id"): node for node in root.iter() if isinstance(node.tag, str) and node.get("id")}
     for task_spec in _all_task_specs(spec, subprocess_specs):
         element = by_id.get(task_spec.bpmn_id)
         if isinstance(task_spec, UserTask):
             if task_spec.lane not in LANE_ROLES:
-                problems.append(_problem(
-                    f'User task "{task_spec.bpmn_name or task_spec.bpmn_id}" is in lane '
-                    f'"{task_spec.lane}", which is not a role.', element))
+                problems.append(
+                    _problem(
+                        f'User task "{task_spec.bpmn_name or task_spec.bpmn_id}" is in lane '
+                        f'"{task_spec.lane}", which is not a role.',
+                        element,
+                    )
+                )
             form_keys.add(form_key_of(task_spec))
         if isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition):
             problems.extend(_timer_problems(task_spec, element))
@@ -572,10 +685,13 @@ def load_diagram(data: bytes, key: str, known_form_keys: frozenset[str] | None =
             problems.extend(_service_problems(task_spec, element, known_letters))
     if problems:
         raise DiagramError("The diagram cannot be used as it is.", problems)
-    has_timers = any(isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
-                     for t in _all_task_specs(spec, subprocess_specs))
-    return LoadedSpec(key, spec.description or key, version_hash(data), spec, subprocess_specs,
-                      frozenset(form_keys), has_timers)
+    has_timers = any(
+        isinstance(getattr(t, "event_definition", None), TimerEventDefinition)
+        for t in _all_task_specs(spec, subprocess_specs)
+    )
+    return LoadedSpec(
+        key, spec.description or key, version_hash(data), spec, subprocess_specs, frozenset(form_keys), has_timers
+    )
 
 
 def _summary(problems: list[dict]) -> str:

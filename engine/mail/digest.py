@@ -70,10 +70,18 @@ def send_due_digests(sessions: Callable[[], Session]) -> int:
         today = local.date()
         if not calendar.calendar.is_business_day(today) or local.time() < settings.digest_time:
             return 0
-        pending = list(session.scalars(
-            select(User.id).where(User.active.is_(True), User.email.is_not(None), User.email != "",
-                                  ~exists().where(Digest.user_id == User.id, Digest.day == today))
-            .order_by(User.id)))
+        pending = list(
+            session.scalars(
+                select(User.id)
+                .where(
+                    User.active.is_(True),
+                    User.email.is_not(None),
+                    User.email != "",
+                    ~exists().where(Digest.user_id == User.id, Digest.day == today),
+                )
+                .order_by(User.id)
+            )
+        )
     for user_id in pending:
         with sessions() as session:
             begin_write(session)
@@ -84,8 +92,15 @@ def send_due_digests(sessions: Callable[[], Session]) -> int:
             if letter is not None:
                 outbox.queue(session, letter, name=DIGEST_LETTER, instance_id=None)
                 queued += 1
-            session.add(Digest(user_id=user_id, day=today, sent_at=clock.utcnow(), open_tasks=open_count,
-                               overdue_tasks=overdue_count))
+            session.add(
+                Digest(
+                    user_id=user_id,
+                    day=today,
+                    sent_at=clock.utcnow(),
+                    open_tasks=open_count,
+                    overdue_tasks=overdue_count,
+                )
+            )
             try:
                 session.commit()
             except IntegrityError:

@@ -76,9 +76,18 @@ def queue(session: Session, letter: Letter, *, name: str, instance_id: int | Non
     # Due at once by any clock: a letter queued by `civicflow timers fire --now <a later time>` is sent by the
     # running sender now, not when the machine's time reaches the pinned one.
     due = min(now, clock.wall_utcnow())
-    mail = OutboxMail(instance_id=instance_id, letter=name, recipients=list(letter.recipients),
-                      subject=letter.subject, body=letter.body, attachment_ids=list(letter.attachment_ids),
-                      status="pending", attempts=0, created_at=now, next_attempt_at=due)
+    mail = OutboxMail(
+        instance_id=instance_id,
+        letter=name,
+        recipients=list(letter.recipients),
+        subject=letter.subject,
+        body=letter.body,
+        attachment_ids=list(letter.attachment_ids),
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=due,
+    )
     session.add(mail)
     session.info[QUEUED] = True
     return mail
@@ -119,9 +128,11 @@ def pending_count(session: Session) -> int:
 
 def _due() -> Select[tuple[OutboxMail]]:
     """Pending letters whose time has come, the longest-waiting first."""
-    return (select(OutboxMail)
-            .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= clock.utcnow())
-            .order_by(OutboxMail.next_attempt_at, OutboxMail.id))
+    return (
+        select(OutboxMail)
+        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= clock.utcnow())
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+    )
 
 
 def _claim_next(session: Session) -> OutboxMail | None:
@@ -154,16 +165,18 @@ def compose(session: Session, mail: OutboxMail, mail_from: str) -> EmailMessage:
         if blob is None:
             raise Undeliverable(f'Attachment "{attachment_id}" is missing.')
         maintype, _, subtype = attachment.content_type.partition("/")
-        message.add_attachment(bytes(blob.data), maintype=maintype, subtype=subtype or "octet-stream",
-                               filename=attachment.filename)
+        message.add_attachment(
+            bytes(blob.data), maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
+        )
     return message
 
 
 def _describe(exc: BaseException) -> str:
     """A short, readable line for last_error."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        text = "refused " + "; ".join(f"{address}: {code} {_decoded(reply)}"
-                                      for address, (code, reply) in exc.recipients.items())
+        text = "refused " + "; ".join(
+            f"{address}: {code} {_decoded(reply)}" for address, (code, reply) in exc.recipients.items()
+        )
     elif isinstance(exc, smtplib.SMTPResponseException):
         text = f"{exc.smtp_code} {_decoded(exc.smtp_error)}"
     else:
@@ -196,8 +209,7 @@ def _send_one(session: Session, smtp: smtplib.SMTP, mail: OutboxMail, settings: 
         _give_up(mail, str(exc))
         return "failed", True
     try:
-        refused = smtp.send_message(message, from_addr=parseaddr(settings.mail_from)[1],
-                                    to_addrs=list(mail.recipients))
+        refused = smtp.send_message(message, from_addr=parseaddr(settings.mail_from)[1], to_addrs=list(mail.recipients))
     except smtplib.SMTPRecipientsRefused as exc:
         # smtplib has reset the transaction; the connection serves the next letter.
         if all(code >= 500 for code, _ in exc.recipients.values()):
@@ -271,5 +283,6 @@ def deliver_due(sessions: Callable[[], Session], settings: Settings, *, limit: i
 
 def letters_of(session: Session, instance_id: int) -> list[OutboxMail]:
     """The letters a request has sent or is sending, oldest first, with their delivery state."""
-    return list(session.scalars(select(OutboxMail).where(OutboxMail.instance_id == instance_id)
-                                .order_by(OutboxMail.id)))
+    return list(
+        session.scalars(select(OutboxMail).where(OutboxMail.instance_id == instance_id).order_by(OutboxMail.id))
+    )

@@ -61,8 +61,9 @@ def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
 
 
-def _clean_text(value: str | None, field: str, errors: dict[str, list[str]], *, required: bool,
-                max_length: int) -> str | None:
+def _clean_text(
+    value: str | None, field: str, errors: dict[str, list[str]], *, required: bool, max_length: int
+) -> str | None:
     """The stripped text, or None (with a message in errors when that is not allowed)."""
     if value is not None and not isinstance(value, str):
         _add(errors, field, "Must be text.")
@@ -143,17 +144,25 @@ def _merge(*sources: dict[str, list[str]]) -> dict[str, list[str]]:
 def _headships(session: Session) -> dict[int, list[str]]:
     """Department codes by the id of the user who heads them."""
     heads: dict[int, list[str]] = {}
-    for head_id, code in session.execute(select(Department.head_id, Department.code)
-                                         .where(Department.head_id.is_not(None)).order_by(Department.code)):
+    for head_id, code in session.execute(
+        select(Department.head_id, Department.code).where(Department.head_id.is_not(None)).order_by(Department.code)
+    ):
         heads.setdefault(head_id, []).append(code)
     return heads
 
 
 def _summary(user: User, head_of: list[str]) -> UserSummary:
-    return UserSummary(id=user.id, username=user.username, display_name=user.display_name, email=user.email,
-                       department_code=user.department.code if user.department else None,
-                       department_name=user.department.name if user.department else None,
-                       roles=tuple(sorted(user.roles)), head_of=tuple(head_of), active=user.active)
+    return UserSummary(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        email=user.email,
+        department_code=user.department.code if user.department else None,
+        department_name=user.department.name if user.department else None,
+        roles=tuple(sorted(user.roles)),
+        head_of=tuple(head_of),
+        active=user.active,
+    )
 
 
 def list_users(session: Session, actor: Actor) -> list[UserSummary]:
@@ -173,9 +182,18 @@ def get_user(session: Session, actor: Actor, user_id: int) -> UserSummary:
     return _summary(user, _headships(session).get(user.id, []))
 
 
-def add_user(session: Session, actor: Actor, *, username: str, password: str, display_name: str,
-                email: str | None = None, department: str | None = None, roles: Iterable[str] = (),
-                head_of: Iterable[str] = ()) -> User:
+def add_user(
+    session: Session,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    email: str | None = None,
+    department: str | None = None,
+    roles: Iterable[str] = (),
+    head_of: Iterable[str] = (),
+) -> User:
     """Add a user (people.users.create_user does the rest); every problem is reported by field, nothing is saved."""
     _require_admin(actor)
     errors: dict[str, list[str]] = {}
@@ -195,23 +213,45 @@ def add_user(session: Session, actor: Actor, *, username: str, password: str, di
         # A savepoint, so that the problems users.create_user finds and ours are reported together,
         # and a user it created is undone when only our checks failed.
         with session.begin_nested():
-            user = users.create_user(session, username, password or "", name=name, email=email,
-                                     department=department_code, roles=role_codes, head_of=head_codes, actor=actor)
+            user = users.create_user(
+                session,
+                username,
+                password or "",
+                name=name,
+                email=email,
+                department=department_code,
+                roles=role_codes,
+                head_of=head_codes,
+                actor=actor,
+            )
             if errors:
                 raise refused
     except Invalid as exc:
         found = {"roles" if field == "role" else field: messages for field, messages in exc.fields.items()}
         raise Invalid("The user cannot be created.", _merge(errors, found)) from None
     for code, previous in previous_heads.items():
-        audit.append(session, actor, "department_head_set",
-                     detail={"department": code, "head": user.username, "previous": previous})
+        audit.append(
+            session,
+            actor,
+            "department_head_set",
+            detail={"department": code, "head": user.username, "previous": previous},
+        )
     session.flush()
     return user
 
 
-def update_user(session: Session, actor: Actor, user_id: int, *, display_name: str = KEEP, email: str | None = KEEP,
-                department: str | None = KEEP, roles: Iterable[str] = KEEP, head_of: Iterable[str] = KEEP,
-                active: bool = KEEP) -> Change:
+def update_user(
+    session: Session,
+    actor: Actor,
+    user_id: int,
+    *,
+    display_name: str = KEEP,
+    email: str | None = KEEP,
+    department: str | None = KEEP,
+    roles: Iterable[str] = KEEP,
+    head_of: Iterable[str] = KEEP,
+    active: bool = KEEP,
+) -> Change:
     """Change what is given (KEEP leaves a field alone); deactivating also revokes the user's API tokens.
 
     An administrator can neither deactivate themselves nor drop their own admin role, so that the City
@@ -237,8 +277,9 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
         _check_roles(new["roles"], errors)
         if user.id == actor.id and ADMIN not in new["roles"]:
             _add(errors, "roles", "You cannot remove your own administrator role; ask another administrator.")
-    current_heads = list(session.scalars(select(Department).where(Department.head_id == user.id)
-                                         .order_by(Department.code)))
+    current_heads = list(
+        session.scalars(select(Department).where(Department.head_id == user.id).order_by(Department.code))
+    )
     heads = current_heads
     if head_of is not KEEP:
         heads = _departments(session, _codes(head_of, "head_of", errors), "head_of", errors)
@@ -250,8 +291,12 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
         new["active"] = bool(active)
     if not new.get("active", user.active) and heads:
         if user.active:
-            _add(errors, "active", f"{user.display_name} heads {', '.join(d.name for d in heads)}; "
-                                   "choose another head (or clear the headship) before deactivating.")
+            _add(
+                errors,
+                "active",
+                f"{user.display_name} heads {', '.join(d.name for d in heads)}; "
+                "choose another head (or clear the headship) before deactivating.",
+            )
         else:
             _add(errors, "head_of", f"{user.display_name} is deactivated and cannot head a department.")
     if errors:
@@ -263,8 +308,10 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
             changed[field] = [getattr(user, field), new[field]]
             setattr(user, field, new[field])
     if "department" in new and new["department"] is not user.department:
-        changed["department"] = [user.department.code if user.department else None,
-                                 new["department"].code if new["department"] else None]
+        changed["department"] = [
+            user.department.code if user.department else None,
+            new["department"].code if new["department"] else None,
+        ]
         user.department = new["department"]
     if "roles" in new and set(new["roles"]) != user.roles:
         changed["roles"] = [sorted(user.roles), sorted(new["roles"])]
@@ -284,15 +331,19 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
     revoked = 0
     if changed.get("active") == [True, False]:
         # A deactivated user's session ends on its next request (web.auth); their API tokens end here.
-        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                            ApiToken.revoked_at.is_(None))):
+        for token in session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ):
             token.revoked_at = clock.utcnow()
             revoked += 1
         detail["tokens_revoked"] = revoked
         # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
-        released = session.execute(update(Task).where(Task.assignee_id == user.id, Task.state == "open",
-                                                      Task.role != REQUESTER).values(assignee_id=None)
-                                   .execution_options(synchronize_session="fetch"))
+        released = session.execute(
+            update(Task)
+            .where(Task.assignee_id == user.id, Task.state == "open", Task.role != REQUESTER)
+            .values(assignee_id=None)
+            .execution_options(synchronize_session="fetch")
+        )
         detail["tasks_released"] = released.rowcount
     if changed:
         action = "user_updated"
@@ -306,8 +357,7 @@ def update_user(session: Session, actor: Actor, user_id: int, *, display_name: s
 def list_departments(session: Session, actor: Actor) -> list[Department]:
     """Every department, by name, with its head loaded."""
     _require_admin(actor)
-    return list(session.scalars(select(Department).options(selectinload(Department.head))
-                                .order_by(Department.name)))
+    return list(session.scalars(select(Department).options(selectinload(Department.head)).order_by(Department.name)))
 
 
 def create_department(session: Session, actor: Actor, *, code: str, name: str, head: str | None = None) -> Department:
@@ -327,8 +377,12 @@ def create_department(session: Session, actor: Actor, *, code: str, name: str, h
     department = Department(code=clean_code, name=clean_name, head=head_user)
     session.add(department)
     session.flush()
-    audit.append(session, actor, "department_created",
-                 detail={"code": clean_code, "name": clean_name, "head": head_user.username if head_user else None})
+    audit.append(
+        session,
+        actor,
+        "department_created",
+        detail={"code": clean_code, "name": clean_name, "head": head_user.username if head_user else None},
+    )
     session.flush()
     return department
 
@@ -348,20 +402,29 @@ def set_department_head(session: Session, actor: Actor, department_id: int, head
     before = department.head.username if department.head else None
     after = head_user.username if head_user else None
     department.head = head_user
-    audit.append(session, actor, "department_head_set" if head_user else "department_head_cleared",
-                 detail={"department": department.code, "head": after, "previous": before})
+    audit.append(
+        session,
+        actor,
+        "department_head_set" if head_user else "department_head_cleared",
+        detail={"department": department.code, "head": after, "previous": before},
+    )
     session.flush()
     return Change(department.name, {"head": [before, after]})
 
 
 # ---- letters that have not gone out ------------------------------------------------------------
 
+
 def undelivered_mail(session: Session, actor: Actor) -> list[OutboxMail]:
     """Letters refused by the mail server or still waiting after a failed attempt, oldest first (administrators)."""
     _require_admin(actor)
-    return list(session.scalars(select(OutboxMail).where(
-        (OutboxMail.status == "failed") | ((OutboxMail.status == "pending") & (OutboxMail.attempts > 0)))
-        .order_by(OutboxMail.created_at, OutboxMail.id)))
+    return list(
+        session.scalars(
+            select(OutboxMail)
+            .where((OutboxMail.status == "failed") | ((OutboxMail.status == "pending") & (OutboxMail.attempts > 0)))
+            .order_by(OutboxMail.created_at, OutboxMail.id)
+        )
+    )
 
 
 def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
@@ -374,6 +437,11 @@ def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
         raise Invalid("This letter was already sent.", {"mail": ["Already sent; it is not sent twice."]})
     mail.status, mail.next_attempt_at = "pending", clock.utcnow()
     # Queued again: the history's own word for it (docs/api.md's fixed list of actions), marked as a resend.
-    audit.append(session, actor, "mail_queued", instance_id=mail.instance_id,
-                 detail={"letter": mail.letter, "subject": mail.subject, "resent_after": mail.last_error})
+    audit.append(
+        session,
+        actor,
+        "mail_queued",
+        instance_id=mail.instance_id,
+        detail={"letter": mail.letter, "subject": mail.subject, "resent_after": mail.last_error},
+    )
     return mail

@@ -41,9 +41,11 @@ GRANTABLE_ROLES = (
 POLICE_DEPARTMENT = "police"
 
 # Role codes as the policy names them, for pages, mail and records.
-ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {ADMIN: "Administrator",
-                                                                  CITY_ADMINISTRATOR: "City Administrator",
-                                                                  PUBLIC: "Member of the public"}
+ROLE_NAMES = {role: lane for lane, role in LANE_ROLES.items()} | {
+    ADMIN: "Administrator",
+    CITY_ADMINISTRATOR: "City Administrator",
+    PUBLIC: "Member of the public",
+}
 
 
 def role_name(role: str | None) -> str:

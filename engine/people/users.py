@@ -48,8 +48,11 @@ class Actor:
     @property
     def is_police(self) -> bool:
         """Whether this person holds a police role (Administrative Lieutenant, Police Department staff or head)."""
-        return (ADMINISTRATIVE_LIEUTENANT in self.roles or self.department_code == POLICE_DEPARTMENT
-                or POLICE_DEPARTMENT in self.headed_department_codes)
+        return (
+            ADMINISTRATIVE_LIEUTENANT in self.roles
+            or self.department_code == POLICE_DEPARTMENT
+            or POLICE_DEPARTMENT in self.headed_department_codes
+        )
 
     @property
     def all_roles(self) -> list[str]:
@@ -63,8 +66,9 @@ class Actor:
 def actor_for(session: Session, user: User, remote_addr: str | None = None) -> Actor:
     """The Actor of a user, with the departments they head."""
     headed = session.execute(select(Department.id, Department.code).where(Department.head_id == user.id)).all()
-    managed = session.scalars(select(AccountManager.account_id).where(AccountManager.user_id == user.id,
-                                                                      AccountManager.removed_at.is_(None)))
+    managed = session.scalars(
+        select(AccountManager.account_id).where(AccountManager.user_id == user.id, AccountManager.removed_at.is_(None))
+    )
     return Actor(
         id=user.id,
         username=user.username,
@@ -84,9 +88,18 @@ def department_by_code(session: Session, code: str) -> Department | None:
     return session.scalar(select(Department).where(Department.code == code))
 
 
-def create_user(session: Session, username: str, password: str, *, name: str | None = None,
-                email: str | None = None, department: str | None = None, roles: list[str] | tuple = (),
-                head_of: list[str] | tuple = (), actor: Actor | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    department: str | None = None,
+    roles: list[str] | tuple = (),
+    head_of: list[str] | tuple = (),
+    actor: Actor | None = None,
+) -> User:
     """Create a user with roles and headships; every problem is reported by field."""
     errors: dict[str, list[str]] = {}
     if not USERNAME_RE.match(username or ""):
@@ -113,16 +126,24 @@ def create_user(session: Session, username: str, password: str, *, name: str | N
         headed.append(found)
     if errors:
         raise Invalid("The user cannot be created.", errors)
-    user = User(username=username, display_name=name or username, email=email,
-                password_hash=generate_password_hash(password, **PASSWORD_METHOD),
-                department=dept, role_rows=[UserRole(role=r) for r in sorted(set(roles))])
+    user = User(
+        username=username,
+        display_name=name or username,
+        email=email,
+        password_hash=generate_password_hash(password, **PASSWORD_METHOD),
+        department=dept,
+        role_rows=[UserRole(role=r) for r in sorted(set(roles))],
+    )
     session.add(user)
     session.flush()
     for found in headed:
         found.head = user
-    audit.append(session, actor, "user_created",
-                 detail={"username": username, "roles": sorted(set(roles)), "head_of": list(head_of),
-                         "department": department})
+    audit.append(
+        session,
+        actor,
+        "user_created",
+        detail={"username": username, "roles": sorted(set(roles)), "head_of": list(head_of), "department": department},
+    )
     session.flush()
     return user
 
@@ -155,8 +176,7 @@ def _token_hash(token: str) -> str:
 def issue_token(session: Session, user: User, lifetime: timedelta) -> str:
     """A new bearer token for the user; only its hash is stored."""
     token = secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token),
-                         expires_at=clock.utcnow() + lifetime))
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), expires_at=clock.utcnow() + lifetime))
     session.flush()
     return token
 
@@ -175,4 +195,3 @@ def revoke_token(session: Session, token: str) -> None:
     if row is not None and row.revoked_at is None:
         row.revoked_at = clock.utcnow()
         session.flush()
-

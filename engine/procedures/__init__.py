@@ -109,8 +109,9 @@ class Procedure:
             return APPROVAL_FIELDS
         return self.task_fields(session, form_key, record)
 
-    def submission_for(self, session: Session, actor: Actor, instance: ProcessInstance, task: Task,
-                       data: dict) -> Submission:
+    def submission_for(
+        self, session: Session, actor: Actor, instance: ProcessInstance, task: Task, data: dict
+    ) -> Submission:
         """A completed task's submission: the written approval's, or the procedure's own."""
         if task.form_key == APPROVAL_FORM:
             return written_review(validate(APPROVAL_FIELDS, data))
@@ -124,8 +125,7 @@ class Procedure:
         """Title, department concerned and restriction of an instance from its record."""
         raise NotImplementedError
 
-    def submit(self, session: Session, actor: Actor, instance: ProcessInstance, task: Task,
-               data: dict) -> Submission:
+    def submit(self, session: Session, actor: Actor, instance: ProcessInstance, task: Task, data: dict) -> Submission:
         """Validate a task's submission and turn it into workflow data and a written decision."""
         raise NotImplementedError
 
@@ -137,8 +137,9 @@ class Procedure:
 
     def task_target(self, session: Session, instance: ProcessInstance, form_key: str, role: str) -> TaskTarget:
         """Who a new task is for; by default the request's department, and the requester's own tasks to them."""
-        return TaskTarget(department_id=instance.department_id,
-                          assignee_id=instance.started_by_id if role == REQUESTER else None)
+        return TaskTarget(
+            department_id=instance.department_id, assignee_id=instance.started_by_id if role == REQUESTER else None
+        )
 
     def linked_records(self, session: Session, instance: ProcessInstance) -> list[ProcessInstance]:
         """Other requests a reviewer of this one should see (e.g. the removal an appeal is about)."""

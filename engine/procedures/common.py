@@ -18,9 +18,17 @@ from engine.time import clock
 # How long a member of the public's comment, explanation or basis may be: about 1,500 words.
 PUBLIC_TEXT_LIMIT = 10000
 
-PLATFORM_NAMES = {"facebook": "Facebook", "x": "X (Twitter)", "instagram": "Instagram", "youtube": "YouTube",
-                  "vimeo": "Vimeo", "linkedin": "LinkedIn", "nextdoor": "Nextdoor", "tiktok": "TikTok",
-                  "other": "Other"}
+PLATFORM_NAMES = {
+    "facebook": "Facebook",
+    "x": "X (Twitter)",
+    "instagram": "Instagram",
+    "youtube": "YouTube",
+    "vimeo": "Vimeo",
+    "linkedin": "LinkedIn",
+    "nextdoor": "Nextdoor",
+    "tiktok": "TikTok",
+    "other": "Other",
+}
 
 
 def account_label(account: Account) -> str:
@@ -28,8 +36,9 @@ def account_label(account: Account) -> str:
     return f"{PLATFORM_NAMES.get(account.platform, account.platform)}: {account.name}"
 
 
-def accounts_for(session: Session, actor: Actor | None, *, managed_only: bool = False,
-                 public_only: bool = False) -> list[Account]:
+def accounts_for(
+    session: Session, actor: Actor | None, *, managed_only: bool = False, public_only: bool = False
+) -> list[Account]:
     """Registry accounts a person may choose: investigative profiles only for police roles (or no actor: all)."""
     query = select(Account).order_by(Account.id)
     if public_only or (actor is not None and not actor.is_police):
@@ -41,14 +50,24 @@ def accounts_for(session: Session, actor: Actor | None, *, managed_only: bool = 
 
 def account_field(name: str, label: str, accounts: list[Account], *, required: bool = True, hint: str = "") -> Field:
     """A choice of registry accounts, by number, each labelled by platform and name."""
-    return Field(name, RECORD, label, required=required, choices=tuple(str(a.id) for a in accounts),
-                 choice_labels=tuple((str(a.id), account_label(a)) for a in accounts), hint=hint)
+    return Field(
+        name,
+        RECORD,
+        label,
+        required=required,
+        choices=tuple(str(a.id) for a in accounts),
+        choice_labels=tuple((str(a.id), account_label(a)) for a in accounts),
+        hint=hint,
+    )
 
 
 def account_facts(account: Account) -> dict:
     """What a request's record keeps about its account, so that titles and letters need no lookup."""
-    return {"account_name": account_label(account), "department": account.department.code,
-            "investigative": account.investigative}
+    return {
+        "account_name": account_label(account),
+        "department": account.department.code,
+        "investigative": account.investigative,
+    }
 
 
 def visible_account(session: Session, actor: Actor, account_id: int, field: str) -> Account:
@@ -62,11 +81,16 @@ def visible_account(session: Session, actor: Actor, account_id: int, field: str)
 def written_approval(session: Session, instance: ProcessInstance) -> tuple[str, datetime]:
     """Who gave a request its written approval (Communications Manager or Administrative Lieutenant) and when."""
     approval = session.execute(
-        select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at).where(
-            AuditEvent.instance_id == instance.id, AuditEvent.action == "completed",
+        select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at)
+        .where(
+            AuditEvent.instance_id == instance.id,
+            AuditEvent.action == "completed",
             AuditEvent.decision == "approve",
-            AuditEvent.role.in_((COMMUNICATIONS_MANAGER, ADMINISTRATIVE_LIEUTENANT)))
-        .order_by(AuditEvent.id.desc()).limit(1)).first()
+            AuditEvent.role.in_((COMMUNICATIONS_MANAGER, ADMINISTRATIVE_LIEUTENANT)),
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    ).first()
     if approval is None:
         return "unknown", clock.utcnow()
     return f"{approval.actor_name} ({role_name(approval.role)})", approval.at
@@ -74,20 +98,44 @@ def written_approval(session: Session, instance: ProcessInstance) -> tuple[str, 
 
 def signer_of(session: Session, instance: ProcessInstance, form_key: str) -> str | None:
     """The name of whoever completed a task of the request (the signer of a written response)."""
-    return session.scalar(select(AuditEvent.actor_name).where(
-        AuditEvent.instance_id == instance.id, AuditEvent.action == "completed",
-        AuditEvent.detail["form_key"].as_string() == form_key).order_by(AuditEvent.id.desc()).limit(1))
+    return session.scalar(
+        select(AuditEvent.actor_name)
+        .where(
+            AuditEvent.instance_id == instance.id,
+            AuditEvent.action == "completed",
+            AuditEvent.detail["form_key"].as_string() == form_key,
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
 
 
 def communications_manager_addresses(session: Session, field: str) -> tuple[str, ...]:
     """The e-mail addresses of the active Communications Managers; Invalid naming `field` if there is none."""
-    addresses = tuple(sorted(session.scalars(
-        select(User.email).join(UserRole).where(UserRole.role == COMMUNICATIONS_MANAGER, User.active.is_(True),
-                                                User.email.is_not(None), User.email != ""))))
+    addresses = tuple(
+        sorted(
+            session.scalars(
+                select(User.email)
+                .join(UserRole)
+                .where(
+                    UserRole.role == COMMUNICATIONS_MANAGER,
+                    User.active.is_(True),
+                    User.email.is_not(None),
+                    User.email != "",
+                )
+            )
+        )
+    )
     if not addresses:
-        raise Invalid("No Communications Manager has an e-mail address.",
-                      {field: ["The policy requires this to be e-mailed to the Communications Manager, and no "
-                               "active Communications Manager has an e-mail address. Ask an administrator."]})
+        raise Invalid(
+            "No Communications Manager has an e-mail address.",
+            {
+                field: [
+                    "The policy requires this to be e-mailed to the Communications Manager, and no "
+                    "active Communications Manager has an e-mail address. Ask an administrator."
+                ]
+            },
+        )
     return addresses
 
 

@@ -40,12 +40,12 @@ PLAIN_CATEGORIES = {
     "obscene": "Sexual or pornographic words, pictures or video.",
     "threat": "A threat to hurt someone or to damage property.",
     "ip_violation": "Something a person says was copied from their work without permission, such as a photo, "
-                    "text or a logo.",
+    "text or a logo.",
     "unrelated": "Something that is not about City government or City services.",
     "private_info": "Someone's personal information, such as a home address or phone number, posted without "
-                    "their permission.",
+    "their permission.",
     "public_safety_security": "Information that could weaken the security of police, fire or other public "
-                              "safety systems.",
+    "safety systems.",
     "nonpublic_data": "Information the law says is private, confidential or not public.",
     "spam": "Advertising, sales pitches or spam.",
     "links_to_prohibited": "Links to anything in this list.",
@@ -84,11 +84,20 @@ class ContentRemoval(Procedure):
             Field("content_url", URL, "Link to the content", max_length=1000),
             Field("author_name", STRING, "Author's public name"),
             Field("content_text", TEXT, "The content's text, as posted", max_length=20000),
-            Field("categories", MULTICHOICE, "Removal categories (one or more)",
-                  choices=tuple(c for c, _ in CATEGORIES), choice_labels=CATEGORIES),
+            Field(
+                "categories",
+                MULTICHOICE,
+                "Removal categories (one or more)",
+                choices=tuple(c for c, _ in CATEGORIES),
+                choice_labels=CATEGORIES,
+            ),
             Field("rationale", TEXT, "Rationale: how the content falls into the categories", max_length=5000),
-            Field("screenshot", IMAGE, "Screenshot of the content",
-                  hint="A PNG, JPEG or WebP image of the content as it appeared, at most 5 MB."),
+            Field(
+                "screenshot",
+                IMAGE,
+                "Screenshot of the content",
+                hint="A PNG, JPEG or WebP image of the content as it appeared, at most 5 MB.",
+            ),
         ]
 
     def task_fields(self, session, form_key, record):
@@ -96,9 +105,11 @@ class ContentRemoval(Procedure):
         if form_key != "confirm_deletion":
             raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
         done = "denied" if record.get("stage") == "pre_publication" else "deleted"
-        return [Field("deleted", BOOLEAN, f"The content is {done}"),
-                Field("explanation_posted", BOOLEAN, "An explanation was posted in its place", required=False),
-                Field("comment", TEXT, f"Comment (required if it was not {done})", required=False, max_length=5000)]
+        return [
+            Field("deleted", BOOLEAN, f"The content is {done}"),
+            Field("explanation_posted", BOOLEAN, "An explanation was posted in its place", required=False),
+            Field("comment", TEXT, f"Comment (required if it was not {done})", required=False, max_length=5000),
+        ]
 
     def form_keys(self):
         """The forms of this procedure's diagram."""
@@ -108,16 +119,21 @@ class ContentRemoval(Procedure):
         """Only a manager of that account may file; the screenshot must be the filer's own verified upload."""
         clean = validate(self.start_fields(session), data)
         if clean["account_id"] not in actor.managed_account_ids:
-            raise Invalid("Only a manager of this account can file its removal record.",
-                          {"account_id": ["You are not a social media manager of this account."]})
+            raise Invalid(
+                "Only a manager of this account can file its removal record.",
+                {"account_id": ["You are not a social media manager of this account."]},
+            )
         account = session.get(Account, clean["account_id"])
         attachments.unbound_upload(session, actor, clean["screenshot"], field="screenshot")
         return {**clean, **account_facts(account)}
 
     def describe(self, record):
         """'Removal on Facebook: City of West St. Paul (comment by J. Doe)'."""
-        return Described(title=f'Removal on {record["account_name"]} (content by {record["author_name"]})',
-                         department_code=record["department"], restricted=bool(record.get("investigative")))
+        return Described(
+            title=f"Removal on {record['account_name']} (content by {record['author_name']})",
+            department_code=record["department"],
+            restricted=bool(record.get("investigative")),
+        )
 
     def on_start(self, session, actor, instance):
         """The screenshot now belongs to this removal record."""
@@ -126,8 +142,11 @@ class ContentRemoval(Procedure):
     def task_target(self, session, instance, form_key, role):
         """The manager who filed the record deletes the content (another manager of the account may take over)."""
         if role == SOCIAL_MEDIA_MANAGER:
-            return TaskTarget(department_id=instance.department_id, account_id=instance.data["account_id"],
-                              assignee_id=instance.started_by_id)
+            return TaskTarget(
+                department_id=instance.department_id,
+                account_id=instance.data["account_id"],
+                assignee_id=instance.started_by_id,
+            )
         return super().task_target(session, instance, form_key, role)
 
     def submit(self, session, actor, instance, task, data):
@@ -159,10 +178,14 @@ class ContentRemoval(Procedure):
             f"Rationale:\n{record['rationale']}\n\n"
             "The screenshot is attached. The record, with the screenshot, is kept in civicflow.\n"
         )
-        return [Letter(recipients=communications_manager_addresses(session, "screenshot"),
-                       subject=f"Removal record {instance.id}: screenshot before deleting content on "
-                               f"{record['account_name']}",
-                       body=body, attachment_ids=(record["screenshot"],))]
+        return [
+            Letter(
+                recipients=communications_manager_addresses(session, "screenshot"),
+                subject=f"Removal record {instance.id}: screenshot before deleting content on {record['account_name']}",
+                body=body,
+                attachment_ids=(record["screenshot"],),
+            )
+        ]
 
 
 register(ContentRemoval())

@@ -10,7 +10,18 @@ from uuid import UUID
 from engine.errors import Invalid
 
 STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET, EMAIL, RECORD, IMAGE = (
-    "string", "text", "boolean", "choice", "multichoice", "usernames", "url", "secret", "email", "record", "image")
+    "string",
+    "text",
+    "boolean",
+    "choice",
+    "multichoice",
+    "usernames",
+    "url",
+    "secret",
+    "email",
+    "record",
+    "image",
+)
 # RECORD: the number of a registry account or a request (an integer, as JSON or as digits);
 # IMAGE: the id of an uploaded, verified image (POST /api/v1/attachments).
 
@@ -71,6 +82,7 @@ UNSTORABLE = "Contains a character that cannot be stored (NUL or an unpaired sur
 
 def _check(field: Field, value, errors: dict[str, list[str]]):
     """The cleaned value of one field, or None with a message added to errors."""
+
     def fail(message):
         errors.setdefault(field.name, []).append(message)
 
@@ -168,5 +180,6 @@ APPROVAL_FIELDS = [
 def check_review(clean: dict) -> None:
     """A rejection or return must say why, in writing."""
     if clean["decision"] in ("reject", "return") and not clean.get("comment"):
-        raise Invalid("A written reason is required.",
-                      {"comment": [f"Write the reasons to {clean['decision']} the request."]})
+        raise Invalid(
+            "A written reason is required.", {"comment": [f"Write the reasons to {clean['decision']} the request."]}
+        )

@@ -40,39 +40,81 @@ class LegalityDispute(Procedure):
         """Who disputes, which portion of the policy, on what basis, and how it came in."""
         return [
             Field("disputant_name", STRING, "Disputant's name"),
-            Field("disputant_email", EMAIL, "Disputant's e-mail address (the acknowledgement and response go "
-                                            "there)", max_length=254),
-            Field("policy_section", STRING, "The portion of the policy disputed", max_length=500,
-                  hint='e.g. "Rules of Use, the removal categories"'),
+            Field(
+                "disputant_email",
+                EMAIL,
+                "Disputant's e-mail address (the acknowledgement and response go there)",
+                max_length=254,
+            ),
+            Field(
+                "policy_section",
+                STRING,
+                "The portion of the policy disputed",
+                max_length=500,
+                hint='e.g. "Rules of Use, the removal categories"',
+            ),
             Field("basis", TEXT, "The basis of the dispute", max_length=20000),
-            Field("received_via", CHOICE, "Received by", choices=tuple(c for c, _ in RECEIVED_VIA),
-                  choice_labels=RECEIVED_VIA),
+            Field(
+                "received_via",
+                CHOICE,
+                "Received by",
+                choices=tuple(c for c, _ in RECEIVED_VIA),
+                choice_labels=RECEIVED_VIA,
+            ),
         ]
 
     def public_fields(self, session):
         """The dispute as a member of the public writes it: which portion of the policy, and why."""
         return [
             Field("disputant_name", STRING, "Your name"),
-            Field("disputant_email", EMAIL, "Your e-mail address", max_length=254,
-                  hint="The receipt, the City's acknowledgement and its written response are sent here."),
-            Field("policy_section", STRING, "The portion of the policy you dispute", max_length=500,
-                  hint='For example "Rules of Use, the removal categories".'),
+            Field(
+                "disputant_email",
+                EMAIL,
+                "Your e-mail address",
+                max_length=254,
+                hint="The receipt, the City's acknowledgement and its written response are sent here.",
+            ),
+            Field(
+                "policy_section",
+                STRING,
+                "The portion of the policy you dispute",
+                max_length=500,
+                hint='For example "Rules of Use, the removal categories".',
+            ),
             Field("basis", TEXT, "Why you believe that portion is not lawful", max_length=PUBLIC_TEXT_LIMIT),
         ]
 
     def task_fields(self, session, form_key, record):
         """The attorney's consultation, the City's response, and the amendment follow-up."""
         if form_key == "attorney_consultation":
-            return [Field("advice", TEXT, "Advice (attorney-client privileged; never sent or published)",
-                          max_length=20000),
-                    Field("recommendation", CHOICE, "Recommendation", choices=tuple(c for c, _ in RECOMMENDATIONS),
-                          choice_labels=RECOMMENDATIONS)]
+            return [
+                Field("advice", TEXT, "Advice (attorney-client privileged; never sent or published)", max_length=20000),
+                Field(
+                    "recommendation",
+                    CHOICE,
+                    "Recommendation",
+                    choices=tuple(c for c, _ in RECOMMENDATIONS),
+                    choice_labels=RECOMMENDATIONS,
+                ),
+            ]
         if form_key == "dispute_response":
-            return [Field("response_text", TEXT, "The City's written response to the disputant (e-mailed as "
-                                                 "written)", max_length=20000)]
+            return [
+                Field(
+                    "response_text",
+                    TEXT,
+                    "The City's written response to the disputant (e-mailed as written)",
+                    max_length=20000,
+                )
+            ]
         if form_key == "policy_amendment":
-            return [Field("amendment_summary", TEXT, "The amendment: what changes, and how it goes to the City "
-                                                     "Council", max_length=20000)]
+            return [
+                Field(
+                    "amendment_summary",
+                    TEXT,
+                    "The amendment: what changes, and how it goes to the City Council",
+                    max_length=20000,
+                )
+            ]
         raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
 
     def form_keys(self):
@@ -85,8 +127,9 @@ class LegalityDispute(Procedure):
 
     def describe(self, record):
         """'Dispute by Jo Public of "Rules of Use"'."""
-        return Described(title=f'Dispute by {record["disputant_name"]} of "{record["policy_section"]}"',
-                         department_code=None)
+        return Described(
+            title=f'Dispute by {record["disputant_name"]} of "{record["policy_section"]}"', department_code=None
+        )
 
     def submit(self, session, actor, instance, task, data):
         """The advice (kept out of the history's words), the response, or the amendment."""
@@ -97,8 +140,9 @@ class LegalityDispute(Procedure):
             return Submission(clean, record_updates=clean, decision=clean["recommendation"])
         if task.form_key == "dispute_response":
             return Submission(clean, record_updates=clean, decision="responded", comment=clean["response_text"])
-        return Submission(clean, record_updates=clean, decision="amendment_proposed",
-                          comment=clean["amendment_summary"])
+        return Submission(
+            clean, record_updates=clean, decision="amendment_proposed", comment=clean["amendment_summary"]
+        )
 
     def compose_letter(self, session, instance, letter):
         """The acknowledgement, sent at once, and the City's response."""
@@ -112,8 +156,13 @@ class LegalityDispute(Procedure):
                 "The City will consult the City Attorney and respond to you in writing as soon as reasonably "
                 f"possible.\n\nReference: dispute {instance.id}\n\n{city_signature(session)}\n"
             )
-            return [Letter(recipients=(record["disputant_email"],),
-                           subject="We received your dispute of the Social Media Policy", body=body)]
+            return [
+                Letter(
+                    recipients=(record["disputant_email"],),
+                    subject="We received your dispute of the Social Media Policy",
+                    body=body,
+                )
+            ]
         if letter == RESPONSE_LETTER:
             body = (
                 f"Dear {record['disputant_name']},\n\n"
@@ -121,8 +170,13 @@ class LegalityDispute(Procedure):
                 f"City's Social Media Policy: {record['policy_section']}.\n\n{record['response_text']}\n\n"
                 f"Reference: dispute {instance.id}\n\n{city_signature(session)}\n"
             )
-            return [Letter(recipients=(record["disputant_email"],),
-                           subject="The City's response to your dispute of the Social Media Policy", body=body)]
+            return [
+                Letter(
+                    recipients=(record["disputant_email"],),
+                    subject="The City's response to your dispute of the Social Media Policy",
+                    body=body,
+                )
+            ]
         return super().compose_letter(session, instance, letter)
 
 

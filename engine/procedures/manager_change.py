@@ -23,9 +23,13 @@ ACTIONS = (("add", "Add as a manager"), ("remove", "Remove as a manager"))
 
 
 def _current_manager(session: Session, account_id: int, user_id: int) -> AccountManager | None:
-    return session.scalar(select(AccountManager).where(AccountManager.account_id == account_id,
-                                                       AccountManager.user_id == user_id,
-                                                       AccountManager.removed_at.is_(None)))
+    return session.scalar(
+        select(AccountManager).where(
+            AccountManager.account_id == account_id,
+            AccountManager.user_id == user_id,
+            AccountManager.removed_at.is_(None),
+        )
+    )
 
 
 class ManagerChange(Procedure):
@@ -49,15 +53,27 @@ class ManagerChange(Procedure):
             return APPROVAL_FIELDS
         if form_key == "confirm_access_change":
             if record.get("action") == "add":
-                return [Field("access_changed", BOOLEAN, "The person now has administrative access to the account"),
-                        Field("comment", TEXT, "Comment", required=False, max_length=5000)]
-            fields = [Field("access_changed", BOOLEAN, "The person's access to the account is revoked"),
-                      Field("credentials_rotated", BOOLEAN, "Shared credentials were changed (rotated)")]
+                return [
+                    Field("access_changed", BOOLEAN, "The person now has administrative access to the account"),
+                    Field("comment", TEXT, "Comment", required=False, max_length=5000),
+                ]
+            fields = [
+                Field("access_changed", BOOLEAN, "The person's access to the account is revoked"),
+                Field("credentials_rotated", BOOLEAN, "Shared credentials were changed (rotated)"),
+            ]
             if record.get("investigative"):
                 # The Police Department must keep the profile's current password (continuity of the site).
-                fields.append(Field("new_password", SECRET, "The profile's new password", required=False,
-                                    max_length=500, hint="Required for an investigative profile: its shared "
-                                                         "password must change when a manager leaves it."))
+                fields.append(
+                    Field(
+                        "new_password",
+                        SECRET,
+                        "The profile's new password",
+                        required=False,
+                        max_length=500,
+                        hint="Required for an investigative profile: its shared "
+                        "password must change when a manager leaves it.",
+                    )
+                )
             return [*fields, Field("comment", TEXT, "Comment", required=False, max_length=5000)]
         raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
 
@@ -80,15 +96,23 @@ class ManagerChange(Procedure):
         # Permission comes from the head of the person's own department ("their department head");
         # a contractor or volunteer without one is answered for by the account's department.
         department = person.department.code if person.department else account.department.code
-        return {**clean, "manager": person.username, **account_facts(account), "manager_name": person.display_name,
-                "department": department}
+        return {
+            **clean,
+            "manager": person.username,
+            **account_facts(account),
+            "manager_name": person.display_name,
+            "department": department,
+        }
 
     def describe(self, record):
         """'Add Pat Lee as manager of Facebook: City of West St. Paul'."""
         verb = "Add" if record["action"] == "add" else "Remove"
         link = "as manager of" if record["action"] == "add" else "as manager from"
-        return Described(title=f'{verb} {record["manager_name"]} {link} {record["account_name"]}',
-                         department_code=record["department"], restricted=bool(record.get("investigative")))
+        return Described(
+            title=f"{verb} {record['manager_name']} {link} {record['account_name']}",
+            department_code=record["department"],
+            restricted=bool(record.get("investigative")),
+        )
 
     def submit(self, session, actor, instance, task, data):
         """A written approval or refusal, or the confirmation that access was granted or revoked."""
@@ -102,11 +126,13 @@ class ManagerChange(Procedure):
             errors["access_changed"] = [f"Confirm only once access has really been {done}."]
         if record.get("investigative") and record["action"] == "remove":
             if not clean.get("credentials_rotated"):
-                errors["credentials_rotated"] = ["An investigative profile's shared password must be changed when a "
-                                                 "manager leaves it."]
+                errors["credentials_rotated"] = [
+                    "An investigative profile's shared password must be changed when a manager leaves it."
+                ]
             if not clean.get("new_password"):
-                errors["new_password"] = ["The Police Department keeps every profile's current password: enter the "
-                                          "new one."]
+                errors["new_password"] = [
+                    "The Police Department keeps every profile's current password: enter the new one."
+                ]
         task_data = {"access_changed": True, "credentials_rotated": bool(clean.get("credentials_rotated"))}
         if clean.get("new_password") and not errors:
             task_data.update(self._rotated_credentials(session, record, clean["new_password"], errors))
@@ -124,8 +150,10 @@ class ManagerChange(Procedure):
             errors["new_password"] = ["Each investigative profile needs a unique password."]
             return {}
         username = decrypt_credentials(secret, account.credentials)["username"] if account.credentials else ""
-        return {"credentials_token": encrypt_credentials(secret, username, password),
-                "password_fingerprint": password_print}
+        return {
+            "credentials_token": encrypt_credentials(secret, username, password),
+            "password_fingerprint": password_print,
+        }
 
     def on_end(self, session, instance, workflow_data):
         """On approval, update the registry's manager list with who approved the change and when."""
@@ -137,9 +165,15 @@ class ManagerChange(Procedure):
         if record["action"] == "add":
             if current is None:
                 approved_by, approved_at = written_approval(session, instance)
-                session.add(AccountManager(account_id=record["account_id"], user_id=person.id,
-                                           approved_by=approved_by, approved_at=approved_at,
-                                           instance_id=instance.id))
+                session.add(
+                    AccountManager(
+                        account_id=record["account_id"],
+                        user_id=person.id,
+                        approved_by=approved_by,
+                        approved_at=approved_at,
+                        instance_id=instance.id,
+                    )
+                )
         elif current is not None:
             current.removed_at = clock.utcnow()
         token = workflow_data.get("credentials_token")

@@ -26,8 +26,16 @@ from engine.time import clock
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
-START_NAMES = ("platform", "account_name", "department", "purpose", "audience", "proposed_managers",
-               "investigative", "notice_and_link_plan")
+START_NAMES = (
+    "platform",
+    "account_name",
+    "department",
+    "purpose",
+    "audience",
+    "proposed_managers",
+    "investigative",
+    "notice_and_link_plan",
+)
 SETUP_MARKS = {
     "marked_as_city": "The policy requires the account to be clearly marked as the City of West St. Paul's.",
     "links_official_site": "The policy requires a link to the official City website (www.wspmn.gov).",
@@ -55,9 +63,13 @@ class NewAccountRequest(Procedure):
             Field("audience", TEXT, "Intended audience", max_length=5000),
             Field("proposed_managers", USERNAMES, "Proposed social media managers (usernames)"),
             Field("investigative", BOOLEAN, "Police investigative profile", required=False),
-            Field("notice_and_link_plan", TEXT,
-                  "How the account will link www.wspmn.gov and display the public notice",
-                  required=False, max_length=5000),
+            Field(
+                "notice_and_link_plan",
+                TEXT,
+                "How the account will link www.wspmn.gov and display the public notice",
+                required=False,
+                max_length=5000,
+            ),
         ]
 
     def task_fields(self, session, form_key, record):
@@ -65,21 +77,32 @@ class NewAccountRequest(Procedure):
         if form_key in REVIEWS:
             return REVIEW_FIELDS
         if form_key == "revise_request":
-            optional = [Field(f.name, f.type, f.label, False, f.choices, f.max_length)
-                        for f in self.start_fields(session)]
-            return [Field("action", CHOICE, "Resubmit or withdraw", choices=("resubmit", "withdraw")),
-                    *optional,
-                    Field("comment", TEXT, "Comment", required=False, max_length=5000)]
+            optional = [
+                Field(f.name, f.type, f.label, False, f.choices, f.max_length) for f in self.start_fields(session)
+            ]
+            return [
+                Field("action", CHOICE, "Resubmit or withdraw", choices=("resubmit", "withdraw")),
+                *optional,
+                Field("comment", TEXT, "Comment", required=False, max_length=5000),
+            ]
         if form_key == "confirm_setup":
             if record.get("investigative"):
-                return [Field("account_url", URL, "Profile address (if any)", required=False, max_length=500),
-                        Field("username", STRING, "Username"),
-                        Field("password", SECRET, "Password", max_length=500)]
-            return [Field("account_url", URL, "Account address", max_length=500),
-                    *(Field(name, BOOLEAN, label, required=True) for name, label in (
+                return [
+                    Field("account_url", URL, "Profile address (if any)", required=False, max_length=500),
+                    Field("username", STRING, "Username"),
+                    Field("password", SECRET, "Password", max_length=500),
+                ]
+            return [
+                Field("account_url", URL, "Account address", max_length=500),
+                *(
+                    Field(name, BOOLEAN, label, required=True)
+                    for name, label in (
                         ("marked_as_city", "Clearly marked as belonging to the City"),
                         ("links_official_site", "Links to the official City website"),
-                        ("public_notice_linked", "Displays or links to the public notice")))]
+                        ("public_notice_linked", "Displays or links to the public notice"),
+                    )
+                ),
+            ]
         raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
 
     def form_keys(self):
@@ -95,8 +118,11 @@ class NewAccountRequest(Procedure):
                 errors["investigative"] = ["Only the Police Department owns investigative profiles."]
             elif actor.department_code != POLICE_DEPARTMENT:
                 errors["investigative"] = ["Only Police Department staff may request an investigative profile."]
-        known = set(session.scalars(select(User.username).where(
-            User.username.in_(clean["proposed_managers"]), User.active.is_(True))))
+        known = set(
+            session.scalars(
+                select(User.username).where(User.username.in_(clean["proposed_managers"]), User.active.is_(True))
+            )
+        )
         unknown = [name for name in clean["proposed_managers"] if name not in known]
         if unknown:
             errors["proposed_managers"] = [f"No active user named: {', '.join(unknown)}."]
@@ -108,8 +134,9 @@ class NewAccountRequest(Procedure):
         """'Facebook account "WSP Parks" for parks', restricted when investigative."""
         kind = "investigative profile" if record.get("investigative") else "account"
         title = f'{record["platform"].capitalize()} {kind} "{record["account_name"]}"'
-        return Described(title=title, department_code=record["department"],
-                         restricted=bool(record.get("investigative")))
+        return Described(
+            title=title, department_code=record["department"], restricted=bool(record.get("investigative"))
+        )
 
     def submit(self, session, actor, instance, task, data):
         """Turn a review, revision or set-up confirmation into workflow data and a written decision."""
@@ -124,8 +151,7 @@ class NewAccountRequest(Procedure):
                 return Submission({"action": action}, decision=action, comment=comment)
             current = {name: record[name] for name in START_NAMES if name in record}
             revised = self.validate_start(session, actor, {**current, **clean})
-            return Submission({"action": action, **revised}, record_updates=revised,
-                              decision=action, comment=comment)
+            return Submission({"action": action, **revised}, record_updates=revised, decision=action, comment=comment)
         return self._confirm_setup(session, record, clean)
 
     def _confirm_setup(self, session, record, clean):
@@ -145,8 +171,12 @@ class NewAccountRequest(Procedure):
                 raise Invalid("The set-up cannot be confirmed.", errors)
             token = encrypt_credentials(settings.secret_key, clean["username"], clean["password"])
             # Only ciphertext reaches the workflow state; the record never holds credentials.
-            task_data = {"account_url": url, "credentials_token": token,
-                         "username_fingerprint": user_print, "password_fingerprint": password_print}
+            task_data = {
+                "account_url": url,
+                "credentials_token": token,
+                "username_fingerprint": user_print,
+                "password_fingerprint": password_print,
+            }
             return Submission(task_data, record_updates={"account_url": url}, decision="confirmed")
         for name, message in SETUP_MARKS.items():
             if not clean[name]:
@@ -161,15 +191,24 @@ class NewAccountRequest(Procedure):
             return
         record = instance.data
         approval = session.execute(
-            select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at).where(
-                AuditEvent.instance_id == instance.id, AuditEvent.action == "completed",
-                                     AuditEvent.decision == "approve",
-                                     AuditEvent.role.in_(("communications_manager", "administrative_lieutenant")))
-            .order_by(AuditEvent.id.desc()).limit(1)).first()
+            select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at)
+            .where(
+                AuditEvent.instance_id == instance.id,
+                AuditEvent.action == "completed",
+                AuditEvent.decision == "approve",
+                AuditEvent.role.in_(("communications_manager", "administrative_lieutenant")),
+            )
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).first()
         token = workflow_data.get("credentials_token")
         account = Account(
-            platform=record["platform"], name=record["account_name"], url=record.get("account_url"),
-            department_id=instance.department_id, status="active", investigative=bool(record.get("investigative")),
+            platform=record["platform"],
+            name=record["account_name"],
+            url=record.get("account_url"),
+            department_id=instance.department_id,
+            status="active",
+            investigative=bool(record.get("investigative")),
             marked_as_city=bool(record.get("marked_as_city")),
             links_official_site=bool(record.get("links_official_site")),
             public_notice_linked=bool(record.get("public_notice_linked")),
@@ -180,13 +219,22 @@ class NewAccountRequest(Procedure):
         )
         approved_by = f"{approval.actor_name} ({role_name(approval.role)})" if approval else "unknown"
         approved_at = approval.at if approval else clock.utcnow()
-        user_ids = dict(session.execute(
-            select(User.username, User.id).where(User.username.in_(record["proposed_managers"]))).all())
+        user_ids = dict(
+            session.execute(select(User.username, User.id).where(User.username.in_(record["proposed_managers"]))).all()
+        )
         session.add(account)
         session.flush()
-        session.add_all(AccountManager(account_id=account.id, user_id=user_ids[name], approved_by=approved_by,
-                                       approved_at=approved_at, instance_id=instance.id)
-                        for name in record["proposed_managers"] if name in user_ids)
+        session.add_all(
+            AccountManager(
+                account_id=account.id,
+                user_id=user_ids[name],
+                approved_by=approved_by,
+                approved_at=approved_at,
+                instance_id=instance.id,
+            )
+            for name in record["proposed_managers"]
+            if name in user_ids
+        )
         instance.data = {**instance.data, "account_id": account.id}
 
 

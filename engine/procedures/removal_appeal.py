@@ -55,43 +55,77 @@ class RemovalAppeal(Procedure):
         """Who appeals, about which account and comment, why, and how the appeal came in."""
         return [
             Field("appellant_name", STRING, "Appellant's name"),
-            Field("appellant_email", EMAIL, "Appellant's e-mail address (the response is sent there)",
-                  max_length=254),
+            Field("appellant_email", EMAIL, "Appellant's e-mail address (the response is sent there)", max_length=254),
             account_field("account", "Account the comment was on", accounts_for(session, None, public_only=True)),
             Field("comment_text", TEXT, "The removed comment, as the appellant gives it", max_length=20000),
-            Field("explanation", TEXT, "The appellant's explanation: how the comment does not fall into a removal "
-                                       "category", max_length=20000),
+            Field(
+                "explanation",
+                TEXT,
+                "The appellant's explanation: how the comment does not fall into a removal category",
+                max_length=20000,
+            ),
             Field("removal_id", RECORD, "Removal record number, if known", required=False),
-            Field("received_via", CHOICE, "Received by", choices=tuple(c for c, _ in RECEIVED_VIA),
-                  choice_labels=RECEIVED_VIA),
+            Field(
+                "received_via",
+                CHOICE,
+                "Received by",
+                choices=tuple(c for c, _ in RECEIVED_VIA),
+                choice_labels=RECEIVED_VIA,
+            ),
         ]
 
     def public_fields(self, session):
         """The appeal as a member of the public writes it: about which account and comment, and why."""
         return [
             Field("appellant_name", STRING, "Your name"),
-            Field("appellant_email", EMAIL, "Your e-mail address", max_length=254,
-                  hint="The receipt and the City's written response are sent here."),
-            account_field("account", "The City account your comment was on",
-                          accounts_for(session, None, public_only=True)),
+            Field(
+                "appellant_email",
+                EMAIL,
+                "Your e-mail address",
+                max_length=254,
+                hint="The receipt and the City's written response are sent here.",
+            ),
+            account_field(
+                "account", "The City account your comment was on", accounts_for(session, None, public_only=True)
+            ),
             Field("comment_text", TEXT, "Your comment, as you remember it", max_length=PUBLIC_TEXT_LIMIT),
-            Field("explanation", TEXT, "Why your comment does not fall into any of the removal categories",
-                  max_length=PUBLIC_TEXT_LIMIT, hint='The categories are under "What may be removed" on this page.'),
-            Field("removal_id", RECORD, "Removal number, if the City gave you one", required=False,
-                  hint="Leave it empty if you do not have one."),
+            Field(
+                "explanation",
+                TEXT,
+                "Why your comment does not fall into any of the removal categories",
+                max_length=PUBLIC_TEXT_LIMIT,
+                hint='The categories are under "What may be removed" on this page.',
+            ),
+            Field(
+                "removal_id",
+                RECORD,
+                "Removal number, if the City gave you one",
+                required=False,
+                hint="Leave it empty if you do not have one.",
+            ),
         ]
 
     def task_fields(self, session, form_key, record):
         """The review (uphold or reinstate, with the written response) and the manager's restoration."""
         if form_key == "appeal_review":
-            return [Field("decision", CHOICE, "Decision", choices=tuple(c for c, _ in APPEAL_DECISIONS),
-                          choice_labels=APPEAL_DECISIONS),
-                    Field("response_text", TEXT, "Written response to the appellant (e-mailed as written)",
-                          max_length=20000)]
+            return [
+                Field(
+                    "decision",
+                    CHOICE,
+                    "Decision",
+                    choices=tuple(c for c, _ in APPEAL_DECISIONS),
+                    choice_labels=APPEAL_DECISIONS,
+                ),
+                Field(
+                    "response_text", TEXT, "Written response to the appellant (e-mailed as written)", max_length=20000
+                ),
+            ]
         if form_key == "restore_content":
-            return [Field("restored", BOOLEAN, "The comment is restored or reposted"),
-                    Field("restored_url", URL, "Link to the restored comment", required=False, max_length=1000),
-                    Field("comment", TEXT, "Comment", required=False, max_length=5000)]
+            return [
+                Field("restored", BOOLEAN, "The comment is restored or reposted"),
+                Field("restored_url", URL, "Link to the restored comment", required=False, max_length=1000),
+                Field("comment", TEXT, "Comment", required=False, max_length=5000),
+            ]
         raise Invalid(f'Unknown form "{form_key}".', {"form_key": ["Unknown form."]})
 
     def form_keys(self):
@@ -106,25 +140,36 @@ class RemovalAppeal(Procedure):
             removal = removal_of(session, clean["removal_id"])
             if actor.id is None:  # the public: one answer, whether the number is unknown or another account's
                 if removal is None or removal.restricted or removal.data.get("account_id") != account.id:
-                    raise Invalid("No such removal on this account.",
-                                  {"removal_id": [f"There is no removal {clean['removal_id']} on "
-                                                  f"{account_label(account)}. Leave the number empty if unsure."]})
+                    raise Invalid(
+                        "No such removal on this account.",
+                        {
+                            "removal_id": [
+                                f"There is no removal {clean['removal_id']} on "
+                                f"{account_label(account)}. Leave the number empty if unsure."
+                            ]
+                        },
+                    )
                 return {**clean, **account_facts(account)}
             visible = removal is not None and authz.may_view(session, actor, removal)
             if removal is None or (removal.restricted and not visible):
-                raise Invalid("No such removal record.",
-                              {"removal_id": [f"There is no removal record {clean['removal_id']}."]})
+                raise Invalid(
+                    "No such removal record.", {"removal_id": [f"There is no removal record {clean['removal_id']}."]}
+                )
             if removal.data.get("account_id") != account.id:
                 # Whoever enters a letter may link any removal, but learns the other account only if they may see it.
                 other = removal.data.get("account_name") if visible else "another account"
-                raise Invalid("The removal record is about another account.",
-                              {"removal_id": [f"Removal record {removal.id} is about {other}, not this account."]})
+                raise Invalid(
+                    "The removal record is about another account.",
+                    {"removal_id": [f"Removal record {removal.id} is about {other}, not this account."]},
+                )
         return {**clean, **account_facts(account)}
 
     def describe(self, record):
         """'Appeal by Jo Public about Facebook: City of West St. Paul'."""
-        return Described(title=f'Appeal by {record["appellant_name"]} about {record["account_name"]}',
-                         department_code=record["department"])
+        return Described(
+            title=f"Appeal by {record['appellant_name']} about {record['account_name']}",
+            department_code=record["department"],
+        )
 
     def linked_records(self, session, instance):
         """The removal the appeal is about: the reviewer sees its screenshot and categories."""
@@ -141,11 +186,12 @@ class RemovalAppeal(Procedure):
         """The written decision (its response goes to the appellant), or the restoration."""
         clean = validate(self.task_fields(session, task.form_key, instance.data), data)
         if task.form_key == "appeal_review":
-            return Submission(clean, record_updates=clean, decision=clean["decision"],
-                              comment=clean["response_text"])
+            return Submission(clean, record_updates=clean, decision=clean["decision"], comment=clean["response_text"])
         if not clean["restored"]:
-            raise Invalid("Restore the comment first.",
-                          {"restored": ["The appeal was granted: confirm once the comment is restored or reposted."]})
+            raise Invalid(
+                "Restore the comment first.",
+                {"restored": ["The appeal was granted: confirm once the comment is restored or reposted."]},
+            )
         updates = {k: clean[k] for k in ("restored", "restored_url") if k in clean}
         return Submission(updates, record_updates=updates, decision="restored", comment=clean.get("comment"))
 
@@ -154,16 +200,18 @@ class RemovalAppeal(Procedure):
         if letter != RESPONSE_LETTER:
             return super().compose_letter(session, instance, letter)
         record = instance.data
-        outcome = ("The City has decided to reinstate your comment." if record["decision"] == "reinstate"
-                   else "The City has decided to uphold the removal of your comment.")
+        outcome = (
+            "The City has decided to reinstate your comment."
+            if record["decision"] == "reinstate"
+            else "The City has decided to uphold the removal of your comment."
+        )
         body = (
             f"Dear {record['appellant_name']},\n\n"
             f"Thank you for your appeal of {local_date(session, instance.started_at)} about the removal of your "
             f"comment on {record['account_name']}.\n\n{outcome}\n\n{record['response_text']}\n\n"
             f"Reference: appeal {instance.id}\n\n{city_signature(session)}\n"
         )
-        return [Letter(recipients=(record["appellant_email"],), subject="Your appeal of a removed comment",
-                       body=body)]
+        return [Letter(recipients=(record["appellant_email"],), subject="Your appeal of a removed comment", body=body)]
 
 
 register(RemovalAppeal())

@@ -120,7 +120,7 @@ def clean_filename(filename: str | None) -> str:
     if len(name) > MAX_FILENAME:
         stem, dot, suffix = name.rpartition(".")
         keep = f"{dot}{suffix}" if stem and len(suffix) <= 10 else ""  # keep a short extension
-        name = name[:MAX_FILENAME - len(keep)].rstrip() + keep
+        name = name[: MAX_FILENAME - len(keep)].rstrip() + keep
     return name
 
 
@@ -142,13 +142,23 @@ def store(session: Session, actor: Actor, filename: str | None, data: bytes, *, 
     digest = sha256_of(data)
     _keep_blob(session, digest, data)
     attachment = Attachment(
-        id=str(uuid.uuid4()), sha256=digest, content_type=facts.content_type, size=len(data), width=facts.width,
-        height=facts.height, filename=clean_filename(filename), uploaded_by_id=actor.id,
+        id=str(uuid.uuid4()),
+        sha256=digest,
+        content_type=facts.content_type,
+        size=len(data),
+        width=facts.width,
+        height=facts.height,
+        filename=clean_filename(filename),
+        uploaded_by_id=actor.id,
     )
     session.add(attachment)
     session.flush()
-    audit.append(session, actor, "attachment_uploaded",
-                 detail={"attachment_id": attachment.id, "sha256": digest, "size": len(data)})
+    audit.append(
+        session,
+        actor,
+        "attachment_uploaded",
+        detail={"attachment_id": attachment.id, "sha256": digest, "size": len(data)},
+    )
     return attachment
 
 

@@ -101,8 +101,11 @@ def verify(session: Session) -> Verification:
     with session.scalars(query) as events:
         for event in events:
             if event.prev_hash != expected_prev:
-                return Verification(checked, event.id, "its link to the previous event is broken "
-                                    "(an event before it was changed or deleted)")
+                return Verification(
+                    checked,
+                    event.id,
+                    "its link to the previous event is broken (an event before it was changed or deleted)",
+                )
             if _digest(event) != event.hash:
                 return Verification(checked, event.id, "its content does not match its hash (it was edited)")
             expected_prev = event.hash

@@ -50,8 +50,7 @@ def _eligible_task_clause(actor: Actor):
     roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
     clauses = [Task.role.in_(roles)] if roles else []
     if actor.headed_department_ids:
-        clauses.append(and_(Task.role == DEPARTMENT_HEAD,
-                            Task.department_id.in_(sorted(actor.headed_department_ids))))
+        clauses.append(and_(Task.role == DEPARTMENT_HEAD, Task.department_id.in_(sorted(actor.headed_department_ids))))
     if actor.managed_account_ids:
         clauses.append(and_(Task.role == SOCIAL_MEDIA_MANAGER, Task.account_id.in_(sorted(actor.managed_account_ids))))
     return or_(*clauses) if clauses else false()
@@ -67,10 +66,12 @@ def visible_instances_clause(actor: Actor):
     """
     if actor.id is None:
         return false()  # a member of the public: "== actor.id" would read IS NULL; they see by tracking code only
-    involved = exists(select(Task.id).where(
-        Task.instance_id == ProcessInstance.id,
-        or_(_eligible_task_clause(actor), Task.completed_by_id == actor.id),
-    ))
+    involved = exists(
+        select(Task.id).where(
+            Task.instance_id == ProcessInstance.id,
+            or_(_eligible_task_clause(actor), Task.completed_by_id == actor.id),
+        )
+    )
     overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER, CITY_ADMINISTRATOR})
     unrestricted = or_(involved, overseer) if overseer else involved
     restricted_ok = involved if actor.is_police else false()
@@ -83,8 +84,12 @@ def visible_instances_clause(actor: Actor):
 
 def may_view(session: Session, actor: Actor, instance: ProcessInstance) -> bool:
     """Whether the actor may see this instance."""
-    return session.scalar(select(ProcessInstance.id).where(
-        ProcessInstance.id == instance.id, visible_instances_clause(actor))) is not None
+    return (
+        session.scalar(
+            select(ProcessInstance.id).where(ProcessInstance.id == instance.id, visible_instances_clause(actor))
+        )
+        is not None
+    )
 
 
 def require_may_view(session: Session, actor: Actor, instance: ProcessInstance) -> None:
@@ -103,11 +108,13 @@ def available_tasks_clause(actor: Actor):
     roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
     branches = [and_(*pool, Task.role.in_(roles))] if roles else []
     if actor.headed_department_ids:
-        branches.append(and_(*pool, Task.role == DEPARTMENT_HEAD,
-                             Task.department_id.in_(sorted(actor.headed_department_ids))))
+        branches.append(
+            and_(*pool, Task.role == DEPARTMENT_HEAD, Task.department_id.in_(sorted(actor.headed_department_ids)))
+        )
     if actor.managed_account_ids:
-        branches.append(and_(*pool, Task.role == SOCIAL_MEDIA_MANAGER,
-                             Task.account_id.in_(sorted(actor.managed_account_ids))))
+        branches.append(
+            and_(*pool, Task.role == SOCIAL_MEDIA_MANAGER, Task.account_id.in_(sorted(actor.managed_account_ids)))
+        )
     return or_(*branches) if branches else false()
 
 

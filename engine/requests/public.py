@@ -48,6 +48,7 @@ def procedure_of(kind: str) -> procedures.Procedure:
 
 # ---- tracking codes ------------------------------------------------------------------------------
 
+
 def new_code() -> str:
     """A fresh tracking code, grouped for reading: "K7QM-4XPA-9RTD-2WEH-5NBC"."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
@@ -56,7 +57,7 @@ def new_code() -> str:
 
 def format_code(raw: str) -> str:
     """A normalised code in groups of four."""
-    return "-".join(raw[i:i + GROUP] for i in range(0, len(raw), GROUP))
+    return "-".join(raw[i : i + GROUP] for i in range(0, len(raw), GROUP))
 
 
 def normalise(code) -> str | None:
@@ -88,6 +89,7 @@ def find(session: Session, code) -> PublicRequest:
 
 # ---- filing --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Filed:
     """A request the public filed, and its tracking code (shown once, and e-mailed in the receipt)."""
@@ -99,8 +101,9 @@ class Filed:
 
 def public_actor(name: str) -> Actor:
     """A member of the public as the engine sees them: no id, no roles, no department; named as they wrote."""
-    return Actor(id=None, username=PUBLIC, display_name=name, roles=frozenset(), department_id=None,
-                 department_code=None)
+    return Actor(
+        id=None, username=PUBLIC, display_name=name, roles=frozenset(), department_id=None, department_code=None
+    )
 
 
 def submit(session: Session, kind: str, data) -> Filed:
@@ -115,18 +118,28 @@ def submit(session: Session, kind: str, data) -> Filed:
     data = dict(data)
     via = data.pop("received_via", "web")
     if via != "web":
-        raise Invalid("The public form receives through the web only.",
-                      {"received_via": ['Must be "web" (staff enter letters and e-mails themselves).']})
+        raise Invalid(
+            "The public form receives through the web only.",
+            {"received_via": ['Must be "web" (staff enter letters and e-mails themselves).']},
+        )
     clean = validate(procedure.public_fields(session), data)
     actor = public_actor(clean[procedure.filer_name_field])
     instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
     code = new_code()
-    session.add(PublicRequest(instance_id=instance.id, kind=kind, code_hash=code_hash(normalise(code)),
-                              received_at=instance.started_at))
+    session.add(
+        PublicRequest(
+            instance_id=instance.id, kind=kind, code_hash=code_hash(normalise(code)), received_at=instance.started_at
+        )
+    )
     letter = receipt(session, procedure, instance, code)
     outbox.queue(session, letter, name=RECEIPT_LETTER, instance_id=instance.id)
-    audit.append(session, None, "mail_queued", instance_id=instance.id,
-                 detail={"letter": RECEIPT_LETTER, "subject": letter.subject, "recipients": 1})
+    audit.append(
+        session,
+        None,
+        "mail_queued",
+        instance_id=instance.id,
+        detail={"letter": RECEIPT_LETTER, "subject": letter.subject, "recipients": 1},
+    )
     session.flush()
     return Filed(instance, code, kind)
 
@@ -149,14 +162,16 @@ def what_was_sent(session: Session, procedure: procedures.Procedure, record: dic
     return sent
 
 
-def receipt(session: Session, procedure: procedures.Procedure, instance: ProcessInstance,
-            code: str) -> outbox.Letter:
+def receipt(session: Session, procedure: procedures.Procedure, instance: ProcessInstance, code: str) -> outbox.Letter:
     """The e-mailed receipt: when it arrived, the tracking code and its link, and a copy of what was sent."""
     record = instance.data
     kind = procedure.public_kind
     filer = (procedure.filer_name_field, procedure.filer_email_field)
-    copy = [f"{field.label}:\n{value}" if field.type == TEXT else f"{field.label}: {value}"
-            for field, value in what_was_sent(session, procedure, record) if field.name not in filer]
+    copy = [
+        f"{field.label}:\n{value}" if field.type == TEXT else f"{field.label}: {value}"
+        for field, value in what_was_sent(session, procedure, record)
+        if field.name not in filer
+    ]
     body = (
         f"Dear {record[procedure.filer_name_field]},\n\n"
         f"The City of West St. Paul received your {KIND_WORDS[kind]} on {local_date(session, instance.started_at)}."
@@ -169,11 +184,11 @@ def receipt(session: Session, procedure: procedures.Procedure, instance: Process
         "City of West St. Paul\n"
     )
     subject = f"Receipt: your {KIND_WORDS[kind]}"
-    return outbox.Letter(recipients=(record[procedure.filer_email_field],),
-                         subject=subject, body=body)
+    return outbox.Letter(recipients=(record[procedure.filer_email_field],), subject=subject, body=body)
 
 
 # ---- what the public may see ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Status:
@@ -188,11 +203,18 @@ class Status:
 
     def as_json(self) -> dict:
         """The API's shape (docs/api.md), times in ISO 8601 UTC."""
+
         def iso(moment):
             return clock.as_utc(moment).isoformat() if moment else None
-        return {"kind": self.kind, "status": self.status, "received_at": iso(self.received_at),
-                "acknowledged_at": iso(self.acknowledged_at), "responded_at": iso(self.responded_at),
-                "response": self.response}
+
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "received_at": iso(self.received_at),
+            "acknowledged_at": iso(self.acknowledged_at),
+            "responded_at": iso(self.responded_at),
+            "response": self.response,
+        }
 
 
 def _letter(session: Session, instance_id: int, letter: str | None, *, newest: bool = False):
@@ -200,8 +222,12 @@ def _letter(session: Session, instance_id: int, letter: str | None, *, newest: b
     if letter is None:
         return None
     order = OutboxMail.id.desc() if newest else OutboxMail.id
-    return session.execute(select(OutboxMail.created_at, OutboxMail.body).where(
-        OutboxMail.instance_id == instance_id, OutboxMail.letter == letter).order_by(order).limit(1)).first()
+    return session.execute(
+        select(OutboxMail.created_at, OutboxMail.body)
+        .where(OutboxMail.instance_id == instance_id, OutboxMail.letter == letter)
+        .order_by(order)
+        .limit(1)
+    ).first()
 
 
 def status_of(session: Session, public: PublicRequest) -> Status:
@@ -210,9 +236,13 @@ def status_of(session: Session, public: PublicRequest) -> Status:
     instance = public.instance
     procedure = procedures.get(instance.process_key)
     acknowledgement = _letter(session, instance.id, procedure.acknowledgement_letter)
-    taken_up = session.scalar(select(func.min(AuditEvent.at)).where(
-        AuditEvent.instance_id == instance.id, AuditEvent.action.in_(("claimed", "completed")),
-        AuditEvent.actor_id.is_not(None)))
+    taken_up = session.scalar(
+        select(func.min(AuditEvent.at)).where(
+            AuditEvent.instance_id == instance.id,
+            AuditEvent.action.in_(("claimed", "completed")),
+            AuditEvent.actor_id.is_not(None),
+        )
+    )
     response = _letter(session, instance.id, procedure.response_letter, newest=True)
     moments = [m for m in (acknowledgement.created_at if acknowledgement else None, taken_up) if m is not None]
     acknowledged_at = min(moments) if moments else None
@@ -220,8 +250,14 @@ def status_of(session: Session, public: PublicRequest) -> Status:
     if responded_at is not None and acknowledged_at is None:
         acknowledged_at = responded_at
     status = "responded" if responded_at else "acknowledged" if acknowledged_at else "received"
-    return Status(kind=public.kind, status=status, received_at=public.received_at, acknowledged_at=acknowledged_at,
-                  responded_at=responded_at, response=response.body if response else None)
+    return Status(
+        kind=public.kind,
+        status=status,
+        received_at=public.received_at,
+        acknowledged_at=acknowledged_at,
+        responded_at=responded_at,
+        response=response.body if response else None,
+    )
 
 
 # ---- the public notice ---------------------------------------------------------------------------
@@ -277,8 +313,9 @@ def change_notice(session: Session, actor: Actor, body) -> PublicNotice:
     version = PublicNotice(body=text, changed_by_id=actor.id, changed_at=clock.utcnow())
     session.add(version)
     session.flush()
-    audit.append(session, actor, "public_notice_changed", role=ADMIN,
-                 detail={"version": version.id, "characters": len(text)})
+    audit.append(
+        session, actor, "public_notice_changed", role=ADMIN, detail={"version": version.id, "characters": len(text)}
+    )
     return version
 
 

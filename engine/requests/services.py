@@ -33,6 +33,7 @@ MAX_PER_PAGE = 100
 
 # ---- process models ------------------------------------------------------------------------------
 
+
 def sync_workflows(session: Session) -> list[ProcessModel]:
     """Store each diagram of workflows/ whose content is new as the procedure's next version.
 
@@ -45,8 +46,7 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
         key = path.stem
         data = path.read_bytes()
         digest = specs.version_hash(data)
-        if session.scalar(select(ProcessModel.id).where(ProcessModel.key == key,
-                                                        ProcessModel.version_hash == digest)):
+        if session.scalar(select(ProcessModel.id).where(ProcessModel.key == key, ProcessModel.version_hash == digest)):
             continue
         procedure = procedures.get(key)
         loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
@@ -61,8 +61,9 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
 
 def published_models(session: Session) -> list[ProcessModel]:
     """The published version of every procedure."""
-    return list(session.scalars(select(ProcessModel).where(ProcessModel.published.is_(True))
-                                .order_by(ProcessModel.key)))
+    return list(
+        session.scalars(select(ProcessModel).where(ProcessModel.published.is_(True)).order_by(ProcessModel.key))
+    )
 
 
 def startable_models(session: Session, actor: Actor) -> list[ProcessModel]:
@@ -80,8 +81,11 @@ def startable_procedure(actor: Actor, key: str) -> procedures.Procedure:
 
 def published_model(session: Session, key: str) -> ProcessModel:
     """The version new requests of a procedure use."""
-    model = session.scalar(select(ProcessModel).options(defer(ProcessModel.bpmn_xml))
-                           .where(ProcessModel.key == key, ProcessModel.published.is_(True)))
+    model = session.scalar(
+        select(ProcessModel)
+        .options(defer(ProcessModel.bpmn_xml))
+        .where(ProcessModel.key == key, ProcessModel.published.is_(True))
+    )
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
     return model
@@ -99,6 +103,7 @@ def _instance_spec(instance: ProcessInstance) -> specs.LoadedSpec:
 
 # ---- running the workflow ------------------------------------------------------------------------
 
+
 def _run(step) -> None:
     """Run SpiffWorkflow; a failing diagram expression becomes an ExpressionError."""
     try:
@@ -114,7 +119,7 @@ TITLE_LENGTH = 300  # ProcessInstance.title
 
 def clip_title(title: str) -> str:
     """A request's title as stored: a long name or policy section is cut with an ellipsis (the record is whole)."""
-    return title if len(title) <= TITLE_LENGTH else title[:TITLE_LENGTH - 1].rstrip() + "…"
+    return title if len(title) <= TITLE_LENGTH else title[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
 def _department_id(session: Session, code: str | None) -> int | None:
@@ -127,8 +132,9 @@ def _ready_user_task_ids(workflow) -> set[str]:
     return {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
 
 
-def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec,
-                mirrored: set[str]) -> None:
+def _sync_tasks(
+    session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec, mirrored: set[str]
+) -> None:
     """Mirror the workflow's ready user tasks (with their due dates) and waiting timers into their tables.
 
     `mirrored` is the set of task ids whose rows are open: the workflow's ready user tasks
@@ -140,8 +146,12 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
     calendar = deadlines.of(session.info["settings"])
     gone = sorted(mirrored - ready.keys())
     if gone:
-        session.execute(update(Task).where(Task.id.in_(gone), Task.state == "open")
-                        .values(state="cancelled", completed_at=now).execution_options(synchronize_session="fetch"))
+        session.execute(
+            update(Task)
+            .where(Task.id.in_(gone), Task.state == "open")
+            .values(state="cancelled", completed_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
     procedure = procedures.get(instance.process_key)
     for task_id, spiff_task in ready.items():
         if task_id in mirrored:
@@ -152,29 +162,51 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: s
         target = procedure.task_target(session, instance, form_key, role)
         deadline = specs.deadline_of(spec)
         due_at = calendar.due_at(deadline, moment).replace(tzinfo=None) if deadline else None
-        session.add(Task(
-            id=task_id, instance_id=instance.id, spec_name=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-            form_key=form_key, role=role, department_id=target.department_id, account_id=target.account_id,
-            assignee_id=target.assignee_id, created_at=now, due_at=due_at,
-        ))
+        session.add(
+            Task(
+                id=task_id,
+                instance_id=instance.id,
+                spec_name=spec.bpmn_id,
+                name=spec.bpmn_name or spec.bpmn_id,
+                form_key=form_key,
+                role=role,
+                department_id=target.department_id,
+                account_id=target.account_id,
+                assignee_id=target.assignee_id,
+                created_at=now,
+                due_at=due_at,
+            )
+        )
     if not loaded.has_timers:
         return
-    waiting = {str(t.id): t for t in workflow.get_tasks(state=TaskState.WAITING)
-               if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
-    timers = {row.id: row for row in session.scalars(
-        select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None)))}
+    waiting = {
+        str(t.id): t
+        for t in workflow.get_tasks(state=TaskState.WAITING)
+        if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)
+    }
+    timers = {
+        row.id: row
+        for row in session.scalars(select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None)))
+    }
     for timer_id, row in timers.items():
         if timer_id not in waiting:
             row.fired_at = now
     for timer_id, spiff_task in waiting.items():
         due = spiff_task.internal_data.get("event_value")
         if timer_id not in timers and isinstance(due, str):
-            session.add(Timer(id=timer_id, instance_id=instance.id, spec_name=spiff_task.task_spec.bpmn_id,
-                              due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None)))
+            session.add(
+                Timer(
+                    id=timer_id,
+                    instance_id=instance.id,
+                    spec_name=spiff_task.task_spec.bpmn_id,
+                    due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None),
+                )
+            )
 
 
-def _queue_letters(session: Session, procedure: procedures.Procedure, instance: ProcessInstance,
-                   letters: list[str]) -> None:
+def _queue_letters(
+    session: Session, procedure: procedures.Procedure, instance: ProcessInstance, letters: list[str]
+) -> None:
     """Queue the letters the diagram's send_letter steps asked for, from the record as it now stands."""
     kinds = procedure.letter_deadlines
     for name in letters:
@@ -183,8 +215,13 @@ def _queue_letters(session: Session, procedure: procedures.Procedure, instance: 
             if name in kinds:
                 calendar = deadlines.of(session.info["settings"])
                 mail.deliver_by = calendar.due_at(kinds[name], deadlines.moment()).replace(tzinfo=None)
-            audit.append(session, None, "mail_queued", instance_id=instance.id,
-                         detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)})
+            audit.append(
+                session,
+                None,
+                "mail_queued",
+                instance_id=instance.id,
+                detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)},
+            )
 
 
 def _running(session: Session) -> deadlines.running:
@@ -192,9 +229,17 @@ def _running(session: Session) -> deadlines.running:
     return deadlines.running(deadlines.of(session.info["settings"]), clock.now())
 
 
-def _save(session: Session, instance: ProcessInstance, workflow, loaded: specs.LoadedSpec, *,
-          mirrored: set[str], record_updates: dict | None = None, letters: list[str] = (),
-          noted: list[deadlines.Notice] = ()) -> None:
+def _save(
+    session: Session,
+    instance: ProcessInstance,
+    workflow,
+    loaded: specs.LoadedSpec,
+    *,
+    mirrored: set[str],
+    record_updates: dict | None = None,
+    letters: list[str] = (),
+    noted: list[deadlines.Notice] = (),
+) -> None:
     """Update the record, queue the letters, mirror the tasks, close the instance if it ended, store the state,
     then write the reminders and escalations the step asked for.
 
@@ -239,16 +284,28 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
     with outbox.collecting() as letters, _running(session) as noted:
         _run(workflow.do_engine_steps)
         instance = ProcessInstance(
-            process_key=key, model_id=model.id, version_hash=model.version_hash, title=clip_title(described.title),
-            status="running", restricted=described.restricted,
+            process_key=key,
+            model_id=model.id,
+            version_hash=model.version_hash,
+            title=clip_title(described.title),
+            status="running",
+            restricted=described.restricted,
             department_id=_department_id(session, described.department_code),
-            started_by_id=actor.id, started_at=deadlines.moment().replace(tzinfo=None), data=clean,
+            started_by_id=actor.id,
+            started_at=deadlines.moment().replace(tzinfo=None),
+            data=clean,
             state=state.dumps(workflow),
         )
         session.add(instance)
         session.flush()
-        audit.append(session, actor, "started", instance_id=instance.id, role=role or procedure.starter_role,
-                     detail={"process": key})
+        audit.append(
+            session,
+            actor,
+            "started",
+            instance_id=instance.id,
+            role=role or procedure.starter_role,
+            detail={"process": key},
+        )
         procedure.on_start(session, actor, instance)
         _save(session, instance, workflow, loaded, mirrored=set(), letters=letters, noted=noted)
     return instance
@@ -267,7 +324,7 @@ def _open_task(session: Session, task_id: str) -> Task:
 
 def _require_open(task: Task) -> None:
     if task.state != "open":
-        raise Conflict(f'This task is no longer open (it was {task.state}).')
+        raise Conflict(f"This task is no longer open (it was {task.state}).")
 
 
 def _guarded_update(session: Session, task: Task, conditions: list, **values) -> bool:
@@ -275,8 +332,12 @@ def _guarded_update(session: Session, task: Task, conditions: list, **values) ->
 
     The WHERE clause is what makes two simultaneous claims or completions resolve to one winner.
     """
-    result = session.execute(update(Task).where(Task.id == task.id, *conditions).values(**values)
-                             .execution_options(synchronize_session=False))
+    result = session.execute(
+        update(Task)
+        .where(Task.id == task.id, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         return False
     for name, value in values.items():
@@ -291,13 +352,13 @@ def claim_task(session: Session, actor: Actor, task_id: str) -> Task:
     _require_open(task)
     if task.assignee_id == actor.id:
         return task
-    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id.is_(None)],
-                           assignee_id=actor.id):
+    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id.is_(None)], assignee_id=actor.id):
         session.refresh(task)
         holder = task.assignee.display_name if task.assignee else "someone else"
         raise Conflict(f"This task was already claimed by {holder}.")
-    audit.append(session, actor, "claimed", instance_id=task.instance_id, role=task.role, task_id=task.id,
-                 task=task.name)
+    audit.append(
+        session, actor, "claimed", instance_id=task.instance_id, role=task.role, task_id=task.id, task=task.name
+    )
     return task
 
 
@@ -312,8 +373,9 @@ def release_task(session: Session, actor: Actor, task_id: str) -> Task:
         raise Conflict("Only the person who claimed this task can release it.")
     if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id == actor.id], assignee_id=None):
         raise Conflict("This task changed at the same moment; reload and try again.")
-    audit.append(session, actor, "released", instance_id=task.instance_id, role=task.role, task_id=task.id,
-                 task=task.name)
+    audit.append(
+        session, actor, "released", instance_id=task.instance_id, role=task.role, task_id=task.id, task=task.name
+    )
     return task
 
 
@@ -334,22 +396,47 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     if spiff_task is None or spiff_task.state != TaskState.READY:
         # Task.run() does not check READY itself.
         raise Conflict("This task is no longer open.")
-    if not _guarded_update(session, task, [Task.state == "open"], state="completed", completed_at=clock.utcnow(),
-                           completed_by_id=actor.id, assignee_id=actor.id):
+    if not _guarded_update(
+        session,
+        task,
+        [Task.state == "open"],
+        state="completed",
+        completed_at=clock.utcnow(),
+        completed_by_id=actor.id,
+        assignee_id=actor.id,
+    ):
         raise Conflict("This task was completed by someone else at the same moment.")
-    audit.append(session, actor, "completed", instance_id=instance.id, role=task.role, task_id=task.id,
-                 task=task.name, decision=submission.decision, comment=submission.comment,
-                 detail={"form_key": task.form_key})
+    audit.append(
+        session,
+        actor,
+        "completed",
+        instance_id=instance.id,
+        role=task.role,
+        task_id=task.id,
+        task=task.name,
+        decision=submission.decision,
+        comment=submission.comment,
+        detail={"form_key": task.form_key},
+    )
     spiff_task.data.update(submission.task_data)
     with outbox.collecting() as letters, _running(session) as noted:
         _run(spiff_task.run)
         _run(workflow.do_engine_steps)
-        _save(session, instance, workflow, loaded, mirrored=mirrored, record_updates=submission.record_updates,
-              letters=letters, noted=noted)
+        _save(
+            session,
+            instance,
+            workflow,
+            loaded,
+            mirrored=mirrored,
+            record_updates=submission.record_updates,
+            letters=letters,
+            noted=noted,
+        )
     return instance
 
 
 # ---- reading -------------------------------------------------------------------------------------
+
 
 def get_task(session: Session, actor: Actor, task_id: str) -> Task:
     """A task the actor may act on, or whose request they may see."""
@@ -375,8 +462,16 @@ def _task_scope_clause(actor: Actor, scope: str):
     raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
 
 
-def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = None, overdue: bool = False,
-               page: int = 1, per_page: int = 50) -> tuple[list[Task], int]:
+def list_tasks(
+    session: Session,
+    actor: Actor,
+    scope: str,
+    *,
+    key: str | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Task], int]:
     """Open tasks assigned to the actor ('mine') or that they may claim ('available'), oldest first.
 
     One indexed query with its request and requester joined in; a count only when there is more than a page.
@@ -389,12 +484,18 @@ def list_tasks(session: Session, actor: Actor, scope: str, *, key: str | None = 
     # The page shows the request's title and who asked: not its workflow state (kilobytes a row), nor the
     # users' roles.
     instance = joinedload(Task.instance).options(defer(ProcessInstance.state))
-    rows = list(session.scalars(query.options(instance.joinedload(ProcessInstance.started_by)
-                                              .lazyload(User.role_rows),
-                                              joinedload(Task.department),
-                                              joinedload(Task.assignee).lazyload(User.role_rows))
-                                .order_by(Task.created_at, Task.id)
-                                .offset((page - 1) * per_page).limit(per_page)))
+    rows = list(
+        session.scalars(
+            query.options(
+                instance.joinedload(ProcessInstance.started_by).lazyload(User.role_rows),
+                joinedload(Task.department),
+                joinedload(Task.assignee).lazyload(User.role_rows),
+            )
+            .order_by(Task.created_at, Task.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
     if len(rows) < per_page and (rows or page == 1):
         return rows, (page - 1) * per_page + len(rows)  # the last page: its length gives the total
     return rows, session.scalar(select(func.count()).select_from(query.subquery()))
@@ -404,8 +505,9 @@ def count_open_tasks(session: Session, actor: Actor) -> tuple[int, int]:
     """How many open tasks are assigned to the actor and how many they may claim, in one indexed query."""
     mine = _task_scope_clause(actor, "mine")
     available = _task_scope_clause(actor, "available")
-    row = session.execute(select(func.count().filter(mine), func.count().filter(available))
-                          .where(or_(mine, available))).one()
+    row = session.execute(
+        select(func.count().filter(mine), func.count().filter(available)).where(or_(mine, available))
+    ).one()
     return row[0], row[1]
 
 
@@ -418,8 +520,15 @@ def get_instance(session: Session, actor: Actor, instance_id: int) -> ProcessIns
     return instance
 
 
-def list_instances(session: Session, actor: Actor, *, key: str | None = None, status: str | None = None,
-                   page: int = 1, per_page: int = 50) -> tuple[list[ProcessInstance], int]:
+def list_instances(
+    session: Session,
+    actor: Actor,
+    *,
+    key: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[ProcessInstance], int]:
     """The instances the actor may see, newest first."""
     query = select(ProcessInstance).where(authz.visible_instances_clause(actor))
     if key:
@@ -427,8 +536,9 @@ def list_instances(session: Session, actor: Actor, *, key: str | None = None, st
     if status:
         query = query.where(ProcessInstance.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.scalars(query.order_by(ProcessInstance.id.desc())
-                           .offset((page - 1) * per_page).limit(per_page)).all()
+    rows = session.scalars(
+        query.order_by(ProcessInstance.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    ).all()
     return list(rows), total
 
 
@@ -442,8 +552,11 @@ def record_for(actor: Actor, instance: ProcessInstance) -> dict:
 
 def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
     """The instance's open tasks."""
-    return list(session.scalars(select(Task).where(Task.instance_id == instance.id, Task.state == "open")
-                                .order_by(Task.created_at)))
+    return list(
+        session.scalars(
+            select(Task).where(Task.instance_id == instance.id, Task.state == "open").order_by(Task.created_at)
+        )
+    )
 
 
 def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
@@ -466,11 +579,13 @@ def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
 
 def history_of(session: Session, instance: ProcessInstance):
     """The instance's audit events in order: its written record."""
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)
-                                .order_by(AuditEvent.id)))
+    return list(
+        session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.id))
+    )
 
 
 # ---- the account registry ------------------------------------------------------------------------
+
 
 def list_accounts(session: Session, actor: Actor) -> list[Account]:
     """The registry; investigative profiles only for police roles."""
@@ -495,6 +610,7 @@ def reveal_credentials(session: Session, actor: Actor, account_id: int) -> dict:
 
 # ---- timers --------------------------------------------------------------------------------------
 
+
 def _is_timer(spiff_task) -> bool:
     return isinstance(getattr(spiff_task.task_spec, "event_definition", None), TimerEventDefinition)
 
@@ -507,8 +623,11 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
     for are written to the outbox and the history in the same transaction.
     """
     if instance.status != "running":
-        session.execute(update(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
-                        .values(fired_at=clock.utcnow()))
+        session.execute(
+            update(Timer)
+            .where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
+            .values(fired_at=clock.utcnow())
+        )
         return []
     loaded = _instance_spec(instance)
     workflow = state.loads(instance.state, loaded)
@@ -520,8 +639,14 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
         fired = [t for t in waiting if t.state != TaskState.WAITING]
         for spiff_task in fired:
             spec = spiff_task.task_spec
-            audit.append(session, None, "timer", instance_id=instance.id, task=spec.bpmn_name or spec.bpmn_id,
-                         detail={"timer": spec.bpmn_id, "due_at": spiff_task.internal_data.get("event_value")})
+            audit.append(
+                session,
+                None,
+                "timer",
+                instance_id=instance.id,
+                task=spec.bpmn_name or spec.bpmn_id,
+                detail={"timer": spec.bpmn_id, "due_at": spiff_task.internal_data.get("event_value")},
+            )
         _save(session, instance, workflow, loaded, mirrored=mirrored, letters=letters, noted=noted)
     return [t.task_spec.bpmn_name or t.task_spec.bpmn_id for t in fired]
 
@@ -536,7 +661,9 @@ def task_timers(session: Session, task: Task) -> list[tuple[str, datetime]]:
         names[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
     if not names:
         return []
-    rows = session.execute(select(Timer.spec_name, Timer.due_at).where(
-        Timer.instance_id == task.instance_id, Timer.fired_at.is_(None), Timer.spec_name.in_(sorted(names)))
-        .order_by(Timer.due_at)).all()
+    rows = session.execute(
+        select(Timer.spec_name, Timer.due_at)
+        .where(Timer.instance_id == task.instance_id, Timer.fired_at.is_(None), Timer.spec_name.in_(sorted(names)))
+        .order_by(Timer.due_at)
+    ).all()
     return [(names[row.spec_name], row.due_at) for row in rows]

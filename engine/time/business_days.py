@@ -18,8 +18,13 @@ SATURDAY, SUNDAY = 5, 6
 CITY_CLOSED = "City closed"
 
 # Holidays on a fixed date; when one falls on a Sunday the Monday after is a holiday, on a Saturday the Friday before.
-_FIXED = ((1, 1, "New Year's Day"), (6, 19, "Juneteenth"), (7, 4, "Independence Day"),
-          (11, 11, "Veterans Day"), (12, 25, "Christmas Day"))
+_FIXED = (
+    (1, 1, "New Year's Day"),
+    (6, 19, "Juneteenth"),
+    (7, 4, "Independence Day"),
+    (11, 11, "Veterans Day"),
+    (12, 25, "Christmas Day"),
+)
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
@@ -45,8 +50,7 @@ def _observed(day: date) -> date | None:
 
 
 @lru_cache(maxsize=512)
-def _minnesota_holidays(year: int, friday_after_thanksgiving: bool, indigenous_peoples_day: bool
-                        ) -> Mapping[date, str]:
+def _minnesota_holidays(year: int, friday_after_thanksgiving: bool, indigenous_peoples_day: bool) -> Mapping[date, str]:
     """The cached, read-only holiday table behind `minnesota_holidays`."""
     holidays: dict[date, str] = {}
     for y in (year, year + 1):  # Jan 1 of next year on a Saturday is observed on Dec 31 of this year
@@ -70,8 +74,9 @@ def _minnesota_holidays(year: int, friday_after_thanksgiving: bool, indigenous_p
     return MappingProxyType(dict(sorted(holidays.items())))
 
 
-def minnesota_holidays(year: int, *, friday_after_thanksgiving: bool = True,
-                       indigenous_peoples_day: bool = False) -> dict[date, str]:
+def minnesota_holidays(
+    year: int, *, friday_after_thanksgiving: bool = True, indigenous_peoples_day: bool = False
+) -> dict[date, str]:
     """Every Minnesota legal holiday falling in `year`, by date, in date order.
 
     A fixed-date holiday on a weekend appears twice: on its own date and, as "<name> (observed)", on the Friday

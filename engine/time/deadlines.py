@@ -99,28 +99,58 @@ class Deadlines:
 
 
 @lru_cache(maxsize=32)
-def _deadlines(zone: str, day_starts: time, day_ends: time, friday_after_thanksgiving: bool,
-               indigenous_peoples_day: bool, closed: frozenset[date], open_: frozenset[date],
-               days: tuple[tuple[str, int], ...], reminder_days_before: int) -> Deadlines:
-    calendar = BusinessCalendar(friday_after_thanksgiving=friday_after_thanksgiving,
-                                indigenous_peoples_day=indigenous_peoples_day, closed=closed, open=open_)
+def _deadlines(
+    zone: str,
+    day_starts: time,
+    day_ends: time,
+    friday_after_thanksgiving: bool,
+    indigenous_peoples_day: bool,
+    closed: frozenset[date],
+    open_: frozenset[date],
+    days: tuple[tuple[str, int], ...],
+    reminder_days_before: int,
+) -> Deadlines:
+    calendar = BusinessCalendar(
+        friday_after_thanksgiving=friday_after_thanksgiving,
+        indigenous_peoples_day=indigenous_peoples_day,
+        closed=closed,
+        open=open_,
+    )
     return Deadlines(calendar, ZoneInfo(zone), day_starts, day_ends, days, reminder_days_before)
 
 
 def of(settings: Settings) -> Deadlines:
     """The deadlines the settings describe (built once per distinct settings)."""
-    return _deadlines(settings.timezone, settings.day_starts, settings.day_ends, settings.friday_after_thanksgiving,
-                      settings.indigenous_peoples_day, settings.closed_days, settings.open_days,
-                      tuple(sorted(settings.deadlines.items())), settings.reminder_days_before)
+    return _deadlines(
+        settings.timezone,
+        settings.day_starts,
+        settings.day_ends,
+        settings.friday_after_thanksgiving,
+        settings.indigenous_peoples_day,
+        settings.closed_days,
+        settings.open_days,
+        tuple(sorted(settings.deadlines.items())),
+        settings.reminder_days_before,
+    )
 
 
 def default() -> Deadlines:
     """The deadlines of default settings (a workflow run outside the services, e.g. a test of a diagram)."""
-    return _deadlines("America/Chicago", time(8, 0), time(16, 30), True, False, frozenset(), frozenset(),
-                      tuple(sorted(DEFAULT_DEADLINES.items())), 1)
+    return _deadlines(
+        "America/Chicago",
+        time(8, 0),
+        time(16, 30),
+        True,
+        False,
+        frozenset(),
+        frozenset(),
+        tuple(sorted(DEFAULT_DEADLINES.items())),
+        1,
+    )
 
 
 # ---- the running engine step: its deadlines, its moment, and the notices its steps ask for ------------------
+
 
 @dataclass(frozen=True)
 class Notice:
@@ -200,6 +230,7 @@ def moment() -> datetime:
 
 # ---- timers on the one clock ------------------------------------------------------------------------------
 
+
 class ClockTimeDate(TimeDateEventDefinition):
     """A timeDate timer that fires by civicflow's clock, not the machine's (SpiffWorkflow has no clock hook)."""
 
@@ -244,6 +275,5 @@ def on_the_clock(task_spec) -> bool:
     clocked = _CLOCKED.get(type(definition))
     if clocked is None:
         return False
-    task_spec.event_definition = clocked(definition.name, definition.expression,
-                                         description=definition.description)
+    task_spec.event_definition = clocked(definition.name, definition.expression, description=definition.description)
     return True

@@ -63,8 +63,11 @@ def holders(session: Session, task: Task) -> Audience:
         name = department.name if department is not None else "the department"
         return Audience(f"the Department Head of {name}", _active([head]))
     if task.role == SOCIAL_MEDIA_MANAGER:
-        managers = session.scalars(select(User).join(AccountManager, AccountManager.user_id == User.id).where(
-            AccountManager.account_id == task.account_id, AccountManager.removed_at.is_(None)))
+        managers = session.scalars(
+            select(User)
+            .join(AccountManager, AccountManager.user_id == User.id)
+            .where(AccountManager.account_id == task.account_id, AccountManager.removed_at.is_(None))
+        )
         return Audience("the account's social media managers", _active(managers))
     return Audience(f"the {role_name(task.role)}", _with_role(session, task.role))
 
@@ -79,10 +82,12 @@ def escalation_audience(session: Session, task: Task) -> tuple[str, Audience]:
     settings = session.info["settings"]
     if task.instance.restricted:
         if task.role != ADMINISTRATIVE_LIEUTENANT:
-            return ADMINISTRATIVE_LIEUTENANT, Audience("the Administrative Lieutenant",
-                                                       _with_role(session, ADMINISTRATIVE_LIEUTENANT))
-        return DEPARTMENT_HEAD, Audience("the head of the Police Department",
-                                         _active([_department_head(session, POLICE_DEPARTMENT)]))
+            return ADMINISTRATIVE_LIEUTENANT, Audience(
+                "the Administrative Lieutenant", _with_role(session, ADMINISTRATIVE_LIEUTENANT)
+            )
+        return DEPARTMENT_HEAD, Audience(
+            "the head of the Police Department", _active([_department_head(session, POLICE_DEPARTMENT)])
+        )
     role = settings.communications_escalation_role if task.role == COMMUNICATIONS_MANAGER else COMMUNICATIONS_MANAGER
     return role, Audience(f"the {role_name(role)}", _with_role(session, role))
 
@@ -101,24 +106,34 @@ def about(instance: ProcessInstance) -> str:
 def _reminder(session: Session, task: Task, audience: Audience) -> outbox.Letter:
     settings = session.info["settings"]
     due = _when(session, task.due_at) if task.due_at else "soon"
-    body = (f"Hello,\n\nA task in civicflow is due {due}.\n\n"
-            f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {audience.description}\n\n"
-            f"Open it: {settings.base_url}/tasks/{task.id}\n\n"
-            "You receive this because the task is yours or your role's. "
-            "Once it is done you will hear no more about it.\n")
-    return outbox.Letter(recipients=tuple(u.email for u in audience.people if u.email),
-                         subject=f"Reminder: {task.name} is due {due}", body=body)
+    body = (
+        f"Hello,\n\nA task in civicflow is due {due}.\n\n"
+        f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {audience.description}\n\n"
+        f"Open it: {settings.base_url}/tasks/{task.id}\n\n"
+        "You receive this because the task is yours or your role's. "
+        "Once it is done you will hear no more about it.\n"
+    )
+    return outbox.Letter(
+        recipients=tuple(u.email for u in audience.people if u.email),
+        subject=f"Reminder: {task.name} is due {due}",
+        body=body,
+    )
 
 
 def _escalation(session: Session, task: Task, holder: Audience, audience: Audience) -> outbox.Letter:
     settings = session.info["settings"]
     due = _when(session, task.due_at) if task.due_at else "earlier"
-    body = (f"Hello,\n\nA task in civicflow is overdue: it was due {due} and is still open.\n\n"
-            f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {holder.description}\n\n"
-            f"Open the request: {settings.base_url}/instances/{task.instance_id}\n\n"
-            f"You receive this as {audience.description}, to whom overdue tasks of this kind are escalated.\n")
-    return outbox.Letter(recipients=tuple(u.email for u in audience.people if u.email),
-                         subject=f"Overdue: {task.name} (request {task.instance_id})", body=body)
+    body = (
+        f"Hello,\n\nA task in civicflow is overdue: it was due {due} and is still open.\n\n"
+        f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {holder.description}\n\n"
+        f"Open the request: {settings.base_url}/instances/{task.instance_id}\n\n"
+        f"You receive this as {audience.description}, to whom overdue tasks of this kind are escalated.\n"
+    )
+    return outbox.Letter(
+        recipients=tuple(u.email for u in audience.people if u.email),
+        subject=f"Overdue: {task.name} (request {task.instance_id})",
+        body=body,
+    )
 
 
 def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.Notice]) -> None:
@@ -134,18 +149,42 @@ def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.N
             role, to = escalation_audience(session, task)
             name, letter = ESCALATION_LETTER, _escalation(session, task, holder, to)
             # No role on the event: civicflow escalates; whom it told is in the words and the detail.
-            audit.append(session, None, "escalated", instance_id=instance.id, task_id=task.id,
-                         task=task.name, comment=f"Overdue; escalated to {to.description}.",
-                         detail={"to_role": role, "to": [u.username for u in to.people],
-                                 "due_at": task.due_at.isoformat() if task.due_at else None})
+            audit.append(
+                session,
+                None,
+                "escalated",
+                instance_id=instance.id,
+                task_id=task.id,
+                task=task.name,
+                comment=f"Overdue; escalated to {to.description}.",
+                detail={
+                    "to_role": role,
+                    "to": [u.username for u in to.people],
+                    "due_at": task.due_at.isoformat() if task.due_at else None,
+                },
+            )
         if not letter.recipients:
-            audit.append(session, None, "mail_queued", instance_id=instance.id, task_id=task.id, task=task.name,
-                         comment=f"Not sent: no one who is {to.description} has an e-mail address.",
-                         detail={"letter": name, "recipients": 0})
+            audit.append(
+                session,
+                None,
+                "mail_queued",
+                instance_id=instance.id,
+                task_id=task.id,
+                task=task.name,
+                comment=f"Not sent: no one who is {to.description} has an e-mail address.",
+                detail={"letter": name, "recipients": 0},
+            )
             continue
         outbox.queue(session, letter, name=name, instance_id=instance.id)
-        audit.append(session, None, "mail_queued", instance_id=instance.id, task_id=task.id, task=task.name,
-                     detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)})
+        audit.append(
+            session,
+            None,
+            "mail_queued",
+            instance_id=instance.id,
+            task_id=task.id,
+            task=task.name,
+            detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)},
+        )
 
 
 def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
@@ -154,22 +193,46 @@ def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
     instance = session.get(ProcessInstance, mail.instance_id)
     role = COMMUNICATIONS_MANAGER
     to = Audience("the Communications Manager", _with_role(session, role))
-    why = (f"the mail server refused it: {mail.last_error}" if mail.status == "failed"
-           else f"it could not be delivered yet ({mail.attempts} attempts)" if mail.attempts else "it is still waiting")
+    why = (
+        f"the mail server refused it: {mail.last_error}"
+        if mail.status == "failed"
+        else f"it could not be delivered yet ({mail.attempts} attempts)"
+        if mail.attempts
+        else "it is still waiting"
+    )
     comment = f'"{mail.subject}" was not sent by {_when(session, mail.deliver_by)}: {why}.'
-    audit.append(session, None, "escalated", instance_id=instance.id, task=mail.subject, comment=comment,
-                 detail={"letter": mail.letter, "to_role": role, "to": [u.username for u in to.people],
-                         "deliver_by": mail.deliver_by.isoformat()})
+    audit.append(
+        session,
+        None,
+        "escalated",
+        instance_id=instance.id,
+        task=mail.subject,
+        comment=comment,
+        detail={
+            "letter": mail.letter,
+            "to_role": role,
+            "to": [u.username for u in to.people],
+            "deliver_by": mail.deliver_by.isoformat(),
+        },
+    )
     mail.escalated_at = deadlines.moment().replace(tzinfo=None)
     letter = outbox.Letter(
         recipients=tuple(u.email for u in to.people if u.email),
         subject=f"Not sent in time: {mail.subject} (request {instance.id})",
-        body=(f"Hello,\n\nThe City promised this letter by {_when(session, mail.deliver_by)}, and {why}.\n\n"
-              f"Letter: {mail.subject}\nAbout: {about(instance)}\n\n"
-              f"Please reach the person another way (telephone or post) and see the request: "
-              f"{settings.base_url}/instances/{instance.id}\n"))
+        body=(
+            f"Hello,\n\nThe City promised this letter by {_when(session, mail.deliver_by)}, and {why}.\n\n"
+            f"Letter: {mail.subject}\nAbout: {about(instance)}\n\n"
+            f"Please reach the person another way (telephone or post) and see the request: "
+            f"{settings.base_url}/instances/{instance.id}\n"
+        ),
+    )
     if letter.recipients:
         outbox.queue(session, letter, name=ESCALATION_LETTER, instance_id=instance.id)
-        audit.append(session, None, "mail_queued", instance_id=instance.id, task=mail.subject,
-                     detail={"letter": ESCALATION_LETTER, "subject": letter.subject,
-                             "recipients": len(letter.recipients)})
+        audit.append(
+            session,
+            None,
+            "mail_queued",
+            instance_id=instance.id,
+            task=mail.subject,
+            detail={"letter": ESCALATION_LETTER, "subject": letter.subject, "recipients": len(letter.recipients)},
+        )

@@ -77,8 +77,9 @@ def configured_mode(settings: Settings, environ: Mapping[str, str] = os.environ)
     if not value:
         return EMBEDDED if settings.database_url.startswith("sqlite") else DEDICATED
     if value not in (EMBEDDED, DEDICATED):
-        raise Invalid("A setting is not valid.",
-                      {"CIVICFLOW_SCHEDULER": [f'"{value}" is neither {EMBEDDED} nor {DEDICATED}.']})
+        raise Invalid(
+            "A setting is not valid.", {"CIVICFLOW_SCHEDULER": [f'"{value}" is neither {EMBEDDED} nor {DEDICATED}.']}
+        )
     return value
 
 
@@ -100,8 +101,7 @@ def _plural(count: int, word: str) -> str:
 class Jobs:
     """The three jobs over a session factory; each logs what it did, and only when it did something."""
 
-    def __init__(self, sessions: Callable[[], Session], settings: Settings,
-                 stopping: threading.Event | None = None):
+    def __init__(self, sessions: Callable[[], Session], settings: Settings, stopping: threading.Event | None = None):
         self.settings = settings
         self.stopping = stopping or threading.Event()
         # Called when a pass has queued letters, so that the sender delivers them now rather than later.
@@ -125,8 +125,12 @@ class Jobs:
             failed = len(fired) - len(done)
             if done or failed:
                 count = sum(len(f.timers) for f in done)
-                log.info("timers: fired %s on %s%s", _plural(count, "timer"), _plural(len(done), "request"),
-                         f"; {_plural(failed, 'request')} could not be fired (see above)" if failed else "")
+                log.info(
+                    "timers: fired %s on %s%s",
+                    _plural(count, "timer"),
+                    _plural(len(done), "request"),
+                    f"; {_plural(failed, 'request')} could not be fired (see above)" if failed else "",
+                )
             if late:
                 log.info("timers: escalated %s not sent by their deadline", _plural(len(late), "promised letter"))
             if done or late:
@@ -137,8 +141,13 @@ class Jobs:
         with self._pass(MAIL_SENDER):
             delivery = outbox.deliver_due(self.sessions, self.settings)
             if delivery.unreachable:
-                log.warning("mail: %s; sent %d, retrying %d, failed %d", delivery.unreachable, delivery.sent,
-                            delivery.retrying, delivery.failed)
+                log.warning(
+                    "mail: %s; sent %d, retrying %d, failed %d",
+                    delivery.unreachable,
+                    delivery.sent,
+                    delivery.retrying,
+                    delivery.failed,
+                )
             elif delivery.sent or delivery.retrying or delivery.failed:
                 log.info("mail: sent %d, retrying %d, failed %d", delivery.sent, delivery.retrying, delivery.failed)
 
@@ -199,8 +208,17 @@ def _add_jobs(scheduler: BaseScheduler, jobs: Jobs, every: Mapping[str, float]) 
     if MAIL_SENDER in every:
         jobs.letters_queued = lambda: jobs.stopping.is_set() or wake(scheduler)
     for name, seconds in every.items():
-        scheduler.add_job(getattr(jobs, name), "interval", seconds=seconds, id=name, name=name, max_instances=1,
-                          coalesce=True, misfire_grace_time=None, next_run_time=now)
+        scheduler.add_job(
+            getattr(jobs, name),
+            "interval",
+            seconds=seconds,
+            id=name,
+            name=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=now,
+        )
 
 
 def _intervals(every: Mapping[str, float] | None, only: tuple[str, ...] | None) -> dict[str, float]:
@@ -211,9 +229,13 @@ def _intervals(every: Mapping[str, float] | None, only: tuple[str, ...] | None) 
     return {name: chosen[name] for name in (only or tuple(EVERY))}
 
 
-def start_embedded(sessions: Callable[[], Session], settings: Settings, *,
-                   every: Mapping[str, float] | None = None,
-                   only: tuple[str, ...] | None = None) -> EmbeddedScheduler:
+def start_embedded(
+    sessions: Callable[[], Session],
+    settings: Settings,
+    *,
+    every: Mapping[str, float] | None = None,
+    only: tuple[str, ...] | None = None,
+) -> EmbeddedScheduler:
     """Start the jobs (all, or `only` some) in a background scheduler; call .shutdown() to stop it."""
     jobs = Jobs(sessions, settings)
     scheduler = EmbeddedScheduler(timezone=UTC)
@@ -232,6 +254,7 @@ def wake(scheduler: BaseScheduler) -> None:
 
 
 # ---- the dedicated process ---------------------------------------------------------------------------
+
 
 def _hold_lock(url: str, stopping: threading.Event) -> Connection | None:
     """Take the scheduler's advisory lock on a connection of its own, waiting while another scheduler has it.
@@ -287,12 +310,19 @@ def run_dedicated(settings: Settings, *, every: Mapping[str, float] | None = Non
         scheduler = DedicatedScheduler(timezone=UTC)
         scheduler.jobs = jobs
         # A signal that came while the scheduler was starting: stop as soon as it runs.
-        scheduler.add_listener(lambda _event: stopping.is_set() and _shutdown_soon(scheduler),
-                               EVENT_SCHEDULER_STARTED)
+        scheduler.add_listener(lambda _event: stopping.is_set() and _shutdown_soon(scheduler), EVENT_SCHEDULER_STARTED)
         _add_jobs(scheduler, jobs, _intervals(every, None))
         if lock is not None:
-            scheduler.add_job(_check_lock, "interval", args=(lock, lost, stop), seconds=LOCK_CHECK_SECONDS,
-                              id="scheduler_lock", max_instances=1, coalesce=True, misfire_grace_time=None)
+            scheduler.add_job(
+                _check_lock,
+                "interval",
+                args=(lock, lost, stop),
+                seconds=LOCK_CHECK_SECONDS,
+                id="scheduler_lock",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
         if not stopping.is_set():
             scheduler.start()  # returns once stopped
         if not jobs.wait_idle(STOP_NOTICE_SECONDS):
@@ -309,9 +339,11 @@ def run_dedicated(settings: Settings, *, every: Mapping[str, float] | None = Non
 
 def _shutdown_soon(scheduler: BaseScheduler) -> None:
     """Shut the scheduler down from another thread: a signal handler's thread may hold its locks right now."""
+
     def shutdown() -> None:
         with suppress(SchedulerNotRunningError):
             scheduler.shutdown(wait=False)
+
     threading.Thread(target=shutdown, name="civicflow-scheduler-stop", daemon=True).start()
 
 
@@ -320,7 +352,10 @@ def _check_lock(lock: Connection, lost: threading.Event, stop: Callable[[], None
     try:
         lock.scalar(text("SELECT 1"))
     except OperationalError as exc:
-        log.error("lost the connection holding the scheduler lock (%s); stopping so that a supervisor restarts "
-                  "this scheduler", str(exc.orig or exc).strip())
+        log.error(
+            "lost the connection holding the scheduler lock (%s); stopping so that a supervisor restarts "
+            "this scheduler",
+            str(exc.orig or exc).strip(),
+        )
         lost.set()
         stop()

@@ -39,12 +39,14 @@ class Fired:
 
 def _claim(session: Session, as_of, passed: set[str]) -> tuple[str, int] | None:
     """The earliest due timer not yet tried in this pass, locked with its instance (skipping locked ones)."""
-    query = (select(Timer.id, Timer.instance_id).join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-             .where(Timer.fired_at.is_(None), Timer.due_at <= as_of))
+    query = (
+        select(Timer.id, Timer.instance_id)
+        .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
+        .where(Timer.fired_at.is_(None), Timer.due_at <= as_of)
+    )
     if passed:
         query = query.where(Timer.id.not_in(sorted(passed)))
-    row = session.execute(query.order_by(Timer.due_at, Timer.id).limit(1)
-                          .with_for_update(skip_locked=True)).first()
+    row = session.execute(query.order_by(Timer.due_at, Timer.id).limit(1).with_for_update(skip_locked=True)).first()
     return (row[0], row[1]) if row else None
 
 
@@ -84,10 +86,18 @@ def escalate_late_letters(sessions: Callable[[], Session]) -> list[Fired]:
     while True:
         with sessions() as session:
             begin_write(session)
-            mail = session.scalars(select(OutboxMail).where(
-                OutboxMail.deliver_by.is_not(None), OutboxMail.escalated_at.is_(None), OutboxMail.status != "sent",
-                OutboxMail.deliver_by <= as_of).order_by(OutboxMail.deliver_by, OutboxMail.id).limit(1)
-                .with_for_update(skip_locked=True)).first()
+            mail = session.scalars(
+                select(OutboxMail)
+                .where(
+                    OutboxMail.deliver_by.is_not(None),
+                    OutboxMail.escalated_at.is_(None),
+                    OutboxMail.status != "sent",
+                    OutboxMail.deliver_by <= as_of,
+                )
+                .order_by(OutboxMail.deliver_by, OutboxMail.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
             if mail is None:
                 break
             with deadlines.running(deadlines.of(session.info["settings"]), clock.now()):
@@ -100,5 +110,6 @@ def escalate_late_letters(sessions: Callable[[], Session]) -> list[Fired]:
 
 def due_count(session: Session) -> int:
     """How many waiting timers are due by the clock's now."""
-    return session.scalar(select(func.count()).select_from(Timer)
-                          .where(Timer.fired_at.is_(None), Timer.due_at <= clock.utcnow()))
+    return session.scalar(
+        select(func.count()).select_from(Timer).where(Timer.fired_at.is_(None), Timer.due_at <= clock.utcnow())
+    )

@@ -120,14 +120,29 @@ def current_draft(session: Session, actor: Actor, key: str, *, with_problems: bo
     row = _draft_row(session, key)
     if row is not None:
         xml = row.bpmn_xml
-        return Draft(key, procedure.name, xml, row.revision, row.based_on.number if row.based_on else None,
-                     row.updated_by.display_name, row.updated_at,
-                     problems_of(key, xml.encode()) if with_problems else [])
+        return Draft(
+            key,
+            procedure.name,
+            xml,
+            row.revision,
+            row.based_on.number if row.based_on else None,
+            row.updated_by.display_name,
+            row.updated_at,
+            problems_of(key, xml.encode()) if with_problems else [],
+        )
     model = version_in_use(session, key)
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
-    return Draft(key, procedure.name, model.bpmn_xml, 0, model.number, None, None,
-                 problems_of(key, model.bpmn_xml.encode()) if with_problems else [])
+    return Draft(
+        key,
+        procedure.name,
+        model.bpmn_xml,
+        0,
+        model.number,
+        None,
+        None,
+        problems_of(key, model.bpmn_xml.encode()) if with_problems else [],
+    )
 
 
 def _check_revision(row: ProcessDraft | None, revision: int | None) -> None:
@@ -138,12 +153,15 @@ def _check_revision(row: ProcessDraft | None, revision: int | None) -> None:
     if stored != revision:
         who = f" by {row.updated_by.display_name}" if row is not None else ""
         state = f"revision {stored}, saved{who}" if row is not None else "no draft (it was published or discarded)"
-        raise Conflict(f"The draft changed while you were editing revision {revision}: it is now {state}. "
-                       "Reload the editor to see it; download your diagram first to keep your changes.")
+        raise Conflict(
+            f"The draft changed while you were editing revision {revision}: it is now {state}. "
+            "Reload the editor to see it; download your diagram first to keep your changes."
+        )
 
 
-def save_draft(session: Session, actor: Actor, key: str, data: bytes, *, source: str = "editor",
-               revision: int | None = None) -> Draft:
+def save_draft(
+    session: Session, actor: Actor, key: str, data: bytes, *, source: str = "editor", revision: int | None = None
+) -> Draft:
     """Store a diagram as the procedure's draft; its problems are listed, and block publishing only.
 
     `revision` is the draft revision the change was made from (0: from the version in use); if the stored
@@ -170,12 +188,29 @@ def save_draft(session: Session, actor: Actor, key: str, data: bytes, *, source:
     row.updated_by_id = actor.id
     row.updated_at = clock.utcnow()
     session.flush()
-    audit.append(session, actor, "process_draft_saved",
-                 detail={"process": key, "revision": row.revision, "version_hash": specs.version_hash(data),
-                         "source": source, "problems": len(problems)})
+    audit.append(
+        session,
+        actor,
+        "process_draft_saved",
+        detail={
+            "process": key,
+            "revision": row.revision,
+            "version_hash": specs.version_hash(data),
+            "source": source,
+            "problems": len(problems),
+        },
+    )
     session.refresh(row)
-    return Draft(key, procedure.name, xml, row.revision, row.based_on.number if row.based_on else None,
-                 row.updated_by.display_name, row.updated_at, problems)
+    return Draft(
+        key,
+        procedure.name,
+        xml,
+        row.revision,
+        row.based_on.number if row.based_on else None,
+        row.updated_by.display_name,
+        row.updated_at,
+        problems,
+    )
 
 
 def discard_draft(session: Session, actor: Actor, key: str) -> None:
@@ -193,18 +228,31 @@ def discard_draft(session: Session, actor: Actor, key: str) -> None:
 def _make_current(session: Session, actor: Actor | None, model: ProcessModel, *, republished: bool) -> None:
     """Make a stored version the one new requests of its procedure use, and record who did it."""
     now = clock.utcnow()
-    session.execute(update(ProcessModel).where(ProcessModel.key == model.key, ProcessModel.id != model.id)
-                    .values(published=False).execution_options(synchronize_session=False))
+    session.execute(
+        update(ProcessModel)
+        .where(ProcessModel.key == model.key, ProcessModel.id != model.id)
+        .values(published=False)
+        .execution_options(synchronize_session=False)
+    )
     model.published = True
     model.published_at = now
     model.published_by_id = actor.id if actor is not None else None
-    session.add(ProcessPublication(key=model.key, model_id=model.id, published_by_id=model.published_by_id,
-                                   published_at=now))
+    session.add(
+        ProcessPublication(key=model.key, model_id=model.id, published_by_id=model.published_by_id, published_at=now)
+    )
     session.flush()
     if actor is not None:
-        audit.append(session, actor, "process_published",
-                     detail={"process": model.key, "version": model.number, "version_hash": model.version_hash,
-                             "republished": republished})
+        audit.append(
+            session,
+            actor,
+            "process_published",
+            detail={
+                "process": model.key,
+                "version": model.number,
+                "version_hash": model.version_hash,
+                "republished": republished,
+            },
+        )
 
 
 def next_number(session: Session, key: str) -> int:
@@ -212,15 +260,24 @@ def next_number(session: Session, key: str) -> int:
     return (session.scalar(select(func.max(ProcessModel.number)).where(ProcessModel.key == key)) or 0) + 1
 
 
-def store_version(session: Session, key: str, data: bytes, loaded: specs.LoadedSpec, *, source: str,
-                  created_by_id: int | None) -> ProcessModel:
+def store_version(
+    session: Session, key: str, data: bytes, loaded: specs.LoadedSpec, *, source: str, created_by_id: int | None
+) -> ProcessModel:
     """The stored version with these bytes, stored now as the next number if it is new."""
     digest = specs.version_hash(data)
     model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.version_hash == digest))
     if model is None:
-        model = ProcessModel(key=key, number=next_number(session, key), name=loaded.name, version_hash=digest,
-                             bpmn_xml=data.decode("utf-8"), source=source, created_by_id=created_by_id,
-                             created_at=clock.utcnow(), published=False)
+        model = ProcessModel(
+            key=key,
+            number=next_number(session, key),
+            name=loaded.name,
+            version_hash=digest,
+            bpmn_xml=data.decode("utf-8"),
+            source=source,
+            created_by_id=created_by_id,
+            created_at=clock.utcnow(),
+            published=False,
+        )
         session.add(model)
         session.flush()
     return model
@@ -281,37 +338,75 @@ def versions(session: Session, actor: Actor, key: str) -> list[Version]:
     """Every stored version of a procedure, newest first, with who stored and last published it."""
     require_admin(actor)
     procedures.get(key)
-    running = dict(session.execute(
-        select(ProcessInstance.model_id, func.count()).where(ProcessInstance.process_key == key,
-                                                             ProcessInstance.status == "running")
-        .group_by(ProcessInstance.model_id)).all())
-    models = session.scalars(select(ProcessModel).options(defer(ProcessModel.bpmn_xml),
-                                                          joinedload(ProcessModel.created_by).lazyload("*"),
-                                                          joinedload(ProcessModel.published_by).lazyload("*"))
-                             .where(ProcessModel.key == key).order_by(ProcessModel.number.desc()))
-    return [Version(m.number, m.version_hash, m.name, m.source, m.created_at,
-                    m.created_by.display_name if m.created_by else None, m.published, m.published_at,
-                    (m.published_by.display_name if m.published_by else "civicflow") if m.published_at else None,
-                    running.get(m.id, 0))
-            for m in models]
+    running = dict(
+        session.execute(
+            select(ProcessInstance.model_id, func.count())
+            .where(ProcessInstance.process_key == key, ProcessInstance.status == "running")
+            .group_by(ProcessInstance.model_id)
+        ).all()
+    )
+    models = session.scalars(
+        select(ProcessModel)
+        .options(
+            defer(ProcessModel.bpmn_xml),
+            joinedload(ProcessModel.created_by).lazyload("*"),
+            joinedload(ProcessModel.published_by).lazyload("*"),
+        )
+        .where(ProcessModel.key == key)
+        .order_by(ProcessModel.number.desc())
+    )
+    return [
+        Version(
+            m.number,
+            m.version_hash,
+            m.name,
+            m.source,
+            m.created_at,
+            m.created_by.display_name if m.created_by else None,
+            m.published,
+            m.published_at,
+            (m.published_by.display_name if m.published_by else "civicflow") if m.published_at else None,
+            running.get(m.id, 0),
+        )
+        for m in models
+    ]
 
 
 def publications(session: Session, actor: Actor, key: str) -> list[ProcessPublication]:
     """Each publication of a procedure, newest first: which version, by whom, when."""
     require_admin(actor)
     procedures.get(key)
-    return list(session.scalars(select(ProcessPublication).where(ProcessPublication.key == key)
-                                .order_by(ProcessPublication.id.desc())))
+    return list(
+        session.scalars(
+            select(ProcessPublication).where(ProcessPublication.key == key).order_by(ProcessPublication.id.desc())
+        )
+    )
 
 
 # ---- differences ---------------------------------------------------------------------------------------
 
-_DI_NAMESPACES = ("http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DC",
-                  "http://www.omg.org/spec/DD/20100524/DI")
+_DI_NAMESPACES = (
+    "http://www.omg.org/spec/BPMN/20100524/DI",
+    "http://www.omg.org/spec/DD/20100524/DC",
+    "http://www.omg.org/spec/DD/20100524/DI",
+)
 _BPMN = f"{{{specs.BPMN_NS}}}"
 _SPIFF = f"{{{specs.SPIFF_NS}}}"
-_SKIPPED = {"definitions", "extensionElements", "incoming", "outgoing", "flowNodeRef", "laneSet", "childLaneSet",
-            "conditionExpression", "timeDate", "timeDuration", "timeCycle", "script", "documentation"}
+_SKIPPED = {
+    "definitions",
+    "extensionElements",
+    "incoming",
+    "outgoing",
+    "flowNodeRef",
+    "laneSet",
+    "childLaneSet",
+    "conditionExpression",
+    "timeDate",
+    "timeDuration",
+    "timeCycle",
+    "script",
+    "documentation",
+}
 
 
 _REFERENCES = ("From", "To", "Attached to", "Default flow")
@@ -342,17 +437,22 @@ def _facts(root: etree._Element) -> dict[str, dict]:
         if element.get("id") in lane_of:
             what["Lane"] = lane_of[element.get("id")]
         for prop in element.iterfind(f"{_BPMN}extensionElements/{_SPIFF}properties/{_SPIFF}property"):
-            label = {"formKey": "Form", "deadline": "Due date"}.get(prop.get("name"), f'Property {prop.get("name")}')
+            label = {"formKey": "Form", "deadline": "Due date"}.get(prop.get("name"), f"Property {prop.get('name')}")
             what[label] = prop.get("value") or ""
         operator = element.find(f"{_BPMN}extensionElements/{_SPIFF}serviceTaskOperator")
         if operator is not None:
             what["Service"] = operator.get("id") or ""
             for parameter in operator.iter(f"{_SPIFF}parameter"):
-                what[f'Parameter {parameter.get("id")}'] = parameter.get("value") or ""
+                what[f"Parameter {parameter.get('id')}"] = parameter.get("value") or ""
         for name in ("sourceRef", "targetRef", "attachedToRef", "default", "cancelActivity"):
             if element.get(name) is not None:
-                label = {"sourceRef": "From", "targetRef": "To", "attachedToRef": "Attached to",
-                         "default": "Default flow", "cancelActivity": "Interrupts the task"}[name]
+                label = {
+                    "sourceRef": "From",
+                    "targetRef": "To",
+                    "attachedToRef": "Attached to",
+                    "default": "Default flow",
+                    "cancelActivity": "Interrupts the task",
+                }[name]
                 what[label] = element.get(name)
         condition = element.find(f"{_BPMN}conditionExpression")
         if condition is not None:
@@ -372,10 +472,14 @@ def _facts(root: etree._Element) -> dict[str, dict]:
 
 def _bounds(root: etree._Element) -> dict[str, tuple]:
     shapes = {}
-    for shape in root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape",
-                           "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge"):
-        points = tuple((p.get("x"), p.get("y"), p.get("width"), p.get("height")) for p in shape.iter()
-                       if etree.QName(p).localname in ("Bounds", "waypoint"))
+    for shape in root.iter(
+        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape", "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge"
+    ):
+        points = tuple(
+            (p.get("x"), p.get("y"), p.get("width"), p.get("height"))
+            for p in shape.iter()
+            if etree.QName(p).localname in ("Bounds", "waypoint")
+        )
         shapes[shape.get("bpmnElement")] = points
     return shapes
 
@@ -408,34 +512,48 @@ def difference(before: str | bytes, after: str | bytes) -> Difference:
     def shown(facts: dict[str, dict], name: str, value: str | None) -> str | None:
         """A reference reads as what it points at, "Budget check (Activity_0h91ott)"; compared by id only."""
         target = facts.get(value or "") if name in _REFERENCES else None
-        return f'{target["Name"]} ({value})' if target is not None and target["Name"] else value
+        return f"{target['Name']} ({value})" if target is not None and target["Name"] else value
 
     def entry(element_id, facts, every):
-        return {"id": element_id, "type": facts["Type"], "name": facts["Name"],
-                "properties": {k: shown(every, k, v) for k, v in facts.items()
-                               if k not in ("Type", "Name") and v != ""}}
+        return {
+            "id": element_id,
+            "type": facts["Type"],
+            "name": facts["Name"],
+            "properties": {k: shown(every, k, v) for k, v in facts.items() if k not in ("Type", "Name") and v != ""},
+        }
 
     added = [entry(i, new[i], new) for i in new if i not in old]
     removed = [entry(i, old[i], old) for i in old if i not in new]
     changed = []
     for element_id in (i for i in new if i in old and new[i] != old[i]):
-        changes = [{"property": name, "before": shown(old, name, old[element_id].get(name)),
-                    "after": shown(new, name, new[element_id].get(name))}
-                   for name in dict.fromkeys([*old[element_id], *new[element_id]])
-                   if old[element_id].get(name) != new[element_id].get(name)]
-        changed.append({"id": element_id, "type": new[element_id]["Type"], "name": new[element_id]["Name"],
-                        "changes": changes})
+        changes = [
+            {
+                "property": name,
+                "before": shown(old, name, old[element_id].get(name)),
+                "after": shown(new, name, new[element_id].get(name)),
+            }
+            for name in dict.fromkeys([*old[element_id], *new[element_id]])
+            if old[element_id].get(name) != new[element_id].get(name)
+        ]
+        changed.append(
+            {"id": element_id, "type": new[element_id]["Type"], "name": new[element_id]["Name"], "changes": changes}
+        )
     old_bounds, new_bounds = _bounds(old_root), _bounds(new_root)
     changed_ids = {c["id"] for c in changed}
-    moved = [{"id": i, "type": new[i]["Type"], "name": new[i]["Name"]} for i in new
-             if i in old and i not in changed_ids and i in old_bounds and i in new_bounds
-             and old_bounds[i] != new_bounds[i]]
+    moved = [
+        {"id": i, "type": new[i]["Type"], "name": new[i]["Name"]}
+        for i in new
+        if i in old and i not in changed_ids and i in old_bounds and i in new_bounds and old_bounds[i] != new_bounds[i]
+    ]
     return Difference(added, removed, changed, moved)
 
 
 def compare(session: Session, actor: Actor, key: str, before: int, after: int | str) -> Difference:
     """The difference between two versions of a procedure by number (`after` may be "draft")."""
     old = version(session, actor, key, before).bpmn_xml
-    new = current_draft(session, actor, key, with_problems=False).xml if after == "draft" else \
-        version(session, actor, key, int(after)).bpmn_xml
+    new = (
+        current_draft(session, actor, key, with_problems=False).xml
+        if after == "draft"
+        else version(session, actor, key, int(after)).bpmn_xml
+    )
     return difference(old, new)

@@ -33,8 +33,14 @@ from tests.smtp import SmtpServer
 
 # `make test` sets CIVICFLOW_CHROMIUM; Debian's chromium is the default. Playwright never downloads one.
 CHROMIUM = Path(os.environ.get("CIVICFLOW_CHROMIUM") or "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "browser-test-password"
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
@@ -50,9 +56,11 @@ MAIL_TIMEOUT_SECONDS = 10.0
 def chromium() -> Browser:
     """One headless Chromium for the whole run; a missing browser is a failure, never a skip."""
     if not CHROMIUM.is_file():
-        pytest.fail(f"Chromium is not installed at {CHROMIUM}: the browser tests need it. `make browser` installs "
-                    "Debian's chromium (apt-get install chromium); set CIVICFLOW_CHROMIUM to use another binary.",
-                    pytrace=False)
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it. `make browser` installs "
+            "Debian's chromium (apt-get install chromium); set CIVICFLOW_CHROMIUM to use another binary.",
+            pytrace=False,
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield browser
@@ -69,8 +77,12 @@ def _stop(server, thread: threading.Thread) -> None:
 
 def _settings(tmp_path: Path) -> Settings:
     """Settings of one test's server: its own SQLite file and instance folder, cookies over plain http."""
-    return Settings.from_env(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path}/civicflow.sqlite3",
-                             secret_key=SECRET, secure_cookies=False)
+    return Settings.from_env(
+        instance_path=tmp_path,
+        database_url=f"sqlite:///{tmp_path}/civicflow.sqlite3",
+        secret_key=SECRET,
+        secure_cookies=False,
+    )
 
 
 @contextmanager
@@ -113,8 +125,10 @@ class Mailbox:
             time.sleep(0.05)
         arrived = self.server.to(address)
         subjects = [message["Subject"] for message in self.server.messages]
-        assert len(arrived) >= count, (f"{len(arrived)} message(s) arrived for {address} within {timeout:g} s, "
-                                       f"expected {count}; everything received: {subjects}")
+        assert len(arrived) >= count, (
+            f"{len(arrived)} message(s) arrived for {address} within {timeout:g} s, "
+            f"expected {count}; everything received: {subjects}"
+        )
         return arrived
 
     @property
@@ -128,8 +142,9 @@ def mailing_live_server(tmp_path, smtp_server) -> tuple[str, Mailbox]:
     """The live server with its mail going to `smtp_server` (tests/smtp.py), the app's own sender running."""
     from web.mailer import start_mail_sender
 
-    settings = dataclasses.replace(_settings(tmp_path), smtp_host=smtp_server.host, smtp_port=smtp_server.port,
-                                   mail_from="civicflow@wspmn.example")
+    settings = dataclasses.replace(
+        _settings(tmp_path), smtp_host=smtp_server.host, smtp_port=smtp_server.port, mail_from="civicflow@wspmn.example"
+    )
     with _serving(settings) as (url, app):
         factory = app.extensions["civicflow.sessions"]
 
@@ -162,11 +177,20 @@ class Web:
         page = context.new_page()
         problems = self.problems.setdefault(id(page), [])
         # Script errors and CSP refusals reach the console; a test can assert a page had none.
-        page.on("console", lambda message: message.type == "error" and problems.append(
-            f"{message.text} at {message.location.get('url')}"))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error" and problems.append(f"{message.text} at {message.location.get('url')}")
+            ),
+        )
         page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("response", lambda response: response.status >= 400 and problems.append(
-            f"{response.status} {response.request.method} {response.url}"))
+        page.on(
+            "response",
+            lambda response: (
+                response.status >= 400
+                and problems.append(f"{response.status} {response.request.method} {response.url}")
+            ),
+        )
         return page
 
     def console_errors(self, page: Page) -> list[str]:
@@ -201,8 +225,18 @@ class Web:
         self.log_in(page, username)
         return page
 
-    def file_account_request(self, page: Page, *, name: str, department: str, purpose: str, audience: str,
-                             managers: str, platform: str = "Facebook", investigative: bool = False) -> None:
+    def file_account_request(
+        self,
+        page: Page,
+        *,
+        name: str,
+        department: str,
+        purpose: str,
+        audience: str,
+        managers: str,
+        platform: str = "Facebook",
+        investigative: bool = False,
+    ) -> None:
         """Fill and submit the new account request's start form from the "New request" page, as a user would."""
         page.get_by_role("navigation", name="Main").get_by_role("link", name="New request").click()
         page.get_by_role("link", name="New social media account request").click()

@@ -80,8 +80,8 @@ def test_a_removal_with_an_uploaded_screenshot_is_mailed_to_comms_then_deleted_i
     manager = web.as_user("sm_manager")
     fill_removal(manager, screenshot)
     expect(manager.locator(".flash.success")).to_have_text(
-        f"Your request {TITLE} was submitted. It now waits for: Delete the content and confirm "
-        "(Social Media Manager).")
+        f"Your request {TITLE} was submitted. It now waits for: Delete the content and confirm (Social Media Manager)."
+    )
     expect(manager.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{re.escape(TITLE)} #\d+$"))
     request_url = manager.url
     instance_id = re.search(r"(\d+)$", manager.get_by_role("heading", level=1).inner_text()).group(1)
@@ -98,7 +98,8 @@ def test_a_removal_with_an_uploaded_screenshot_is_mailed_to_comms_then_deleted_i
     history = manager.get_by_role("region", name="History").get_by_role("listitem")
     expect(history.nth(0)).to_contain_text("Submitted the request")
     expect(history.nth(1)).to_contain_text(
-        f"E-mail queued for sending · “Removal record {instance_id}: screenshot before deleting content on {ACCOUNT}”")
+        f"E-mail queued for sending · “Removal record {instance_id}: screenshot before deleting content on {ACCOUNT}”"
+    )
     expect(manager.locator("#diagram")).to_have_attribute("data-rendered", "true")
     assert web.console_errors(manager) == []
     web.screenshot(manager, "content-removal_filed_desktop")
@@ -116,7 +117,8 @@ def test_a_removal_with_an_uploaded_screenshot_is_mailed_to_comms_then_deleted_i
     manager.reload()
     expect(manager.get_by_role("heading", name="Waiting for")).to_be_visible()
     expect(manager.locator(".card").filter(has_text="Waiting for")).to_contain_text(
-        "Delete the content and confirm · Social Media Manager")
+        "Delete the content and confirm · Social Media Manager"
+    )
 
     # The deletion is assigned to the manager who filed the record.
     web.open_inbox(manager, "Assigned to me")
@@ -130,14 +132,16 @@ def test_a_removal_with_an_uploaded_screenshot_is_mailed_to_comms_then_deleted_i
     manager.get_by_label("An explanation was posted in its place").check()
     manager.get_by_role("button", name="Submit").click()
     expect(manager.locator(".flash.success")).to_have_text(
-        f"Delete the content and confirm done for {TITLE}. The request is completed: removed.")
+        f"Delete the content and confirm done for {TITLE}. The request is completed: removed."
+    )
     expect(manager.locator("p.empty")).to_contain_text("Nothing is assigned to you.")
 
     manager.goto(request_url)
     expect(manager.locator(".lede .badge")).to_have_text(["completed", "removed"])
     expect(manager.get_by_role("heading", name="Waiting for")).to_have_count(0)
     expect(history.filter(has_text="Deleted the content")).to_contain_text(
-        "Deleted the content · Delete the content and confirm")
+        "Deleted the content · Delete the content and confirm"
+    )
     expect(record_value(manager, "The content is deleted")).to_have_text("Yes")
     expect(manager.locator('#diagram .djs-element.cf-done[data-element-id="confirm_deletion"]')).to_have_count(1)
     assert web.console_errors(manager) == []
@@ -191,7 +195,8 @@ def test_a_text_file_named_png_is_refused_next_to_the_screenshot_field_and_nothi
     form_url = manager.url
     assert sorted(web.console_errors(manager)) == [
         f"400 POST {form_url}",
-        f"Failed to load resource: the server responded with a status of 400 (BAD REQUEST) at {form_url}"]
+        f"Failed to load resource: the server responded with a status of 400 (BAD REQUEST) at {form_url}",
+    ]
     web.screenshot(manager, "content-removal_refused-upload_desktop")
 
     manager.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()

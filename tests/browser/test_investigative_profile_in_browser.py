@@ -40,11 +40,18 @@ def assert_nothing_for_comms(web, comms: Page, request_url: str) -> None:
 def test_an_investigative_profile_goes_to_the_chief_then_the_lieutenant_and_never_to_comms_in_the_browser(web):
     """Officer files, Chief and Lieutenant approve, officer sets it up; comms never sees it, nor the registry entry."""
     officer = web.as_user("police_officer")
-    web.file_account_request(officer, name=NAME, department="Police",
-                             purpose="Monitoring public posts for an open investigation.",
-                             audience="None: not a public account.", managers="police_officer", investigative=True)
+    web.file_account_request(
+        officer,
+        name=NAME,
+        department="Police",
+        purpose="Monitoring public posts for an open investigation.",
+        audience="None: not a public account.",
+        managers="police_officer",
+        investigative=True,
+    )
     expect(officer.locator(".flash.success")).to_have_text(
-        f"Your request {TITLE} was submitted. It now waits for: Department Head approval (Department Head).")
+        f"Your request {TITLE} was submitted. It now waits for: Department Head approval (Department Head)."
+    )
     expect(officer.locator(".card")).to_contain_text("Department Head approval · Department Head of Police Department")
     request_url = officer.url
 
@@ -55,7 +62,8 @@ def test_an_investigative_profile_goes_to_the_chief_then_the_lieutenant_and_neve
     take_and_approve(web, chief, "Department Head approval", "Approved for the investigation.")
     expect(chief.locator(".flash.success")).to_have_text(
         f"Department Head approval done for {TITLE}. "
-        "It now waits for: Administrative Lieutenant approval (Administrative Lieutenant).")
+        "It now waits for: Administrative Lieutenant approval (Administrative Lieutenant)."
+    )
 
     assert_nothing_for_comms(web, comms, request_url)
 
@@ -63,34 +71,39 @@ def test_an_investigative_profile_goes_to_the_chief_then_the_lieutenant_and_neve
     take_and_approve(web, lieutenant, "Administrative Lieutenant approval", "Approved; credentials in the registry.")
     expect(lieutenant.locator(".flash.success")).to_have_text(
         f"Administrative Lieutenant approval done for {TITLE}. "
-        "It now waits for: Set up the account and confirm (Requester).")
+        "It now waits for: Set up the account and confirm (Requester)."
+    )
 
     officer.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("^Inbox")).click()
     officer.get_by_role("row").filter(has_text=TITLE).get_by_role(
-        "link", name="Open Set up the account and confirm").click()
+        "link", name="Open Set up the account and confirm"
+    ).click()
     officer.get_by_label("Profile address (if any)").fill("https://facebook.com/neighborhood.watcher.7")
     officer.get_by_label("Username").fill("watcher7")
     officer.get_by_label("Password").fill("a-unique-profile-password")
     officer.get_by_role("button", name="Submit").click()
     expect(officer.locator(".flash.success")).to_have_text(
-        f"Set up the account and confirm done for {TITLE}. The request is completed: approved.")
+        f"Set up the account and confirm done for {TITLE}. The request is completed: approved."
+    )
 
     officer.goto(request_url)
     history = officer.get_by_role("region", name="History").get_by_role("listitem")
     expect(history.filter(has_text="Approved · Department Head approval")).to_contain_text(
-        "Sam Chief (Department Head)")
+        "Sam Chief (Department Head)"
+    )
     expect(history.filter(has_text="Approved · Administrative Lieutenant approval")).to_contain_text(
-        "Lee Lieutenant (Administrative Lieutenant)")
+        "Lee Lieutenant (Administrative Lieutenant)"
+    )
     expect(officer.get_by_role("region", name="Record")).not_to_contain_text("a-unique-profile-password")
 
     lieutenant.get_by_role("navigation", name="Main").get_by_role("link", name="Registry").click()
-    profiles = lieutenant.get_by_role("table").filter(
-        has=lieutenant.get_by_role("columnheader", name="Credentials"))
+    profiles = lieutenant.get_by_role("table").filter(has=lieutenant.get_by_role("columnheader", name="Credentials"))
     expect(lieutenant.get_by_role("heading", name="Police investigative profiles")).to_be_visible()
     row = profiles.get_by_role("row").filter(has=lieutenant.get_by_role("link", name=NAME, exact=True))
     expect(row).to_contain_text("Police Department")
     expect(row.get_by_role("cell").nth(5)).to_contain_text(
-        re.compile(r"Morgan Officer \(Lee Lieutenant \(Administrative Lieutenant\), \w{3} \d+, \d{4}\)"))
+        re.compile(r"Morgan Officer \(Lee Lieutenant \(Administrative Lieutenant\), \w{3} \d+, \d{4}\)")
+    )
     expect(row.get_by_role("button", name=f"Show credentials of {NAME}")).to_be_visible()
     web.screenshot(lieutenant, "investigative-profile_registry-lieutenant_desktop")
 

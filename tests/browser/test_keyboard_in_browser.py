@@ -32,8 +32,14 @@ def assert_focus_visible(target: Locator) -> None:
 def test_a_reviewer_takes_and_approves_a_task_with_the_keyboard_alone(web):
     """Skip link, Take, the decision radios, the comment and Submit: all by Tab, Space and Enter, focus visible."""
     requester = web.as_user("requester")
-    web.file_account_request(requester, name="West St. Paul Parks", department="Parks",
-                             purpose="Program announcements.", audience="Residents.", managers="requester")
+    web.file_account_request(
+        requester,
+        name="West St. Paul Parks",
+        department="Parks",
+        purpose="Program announcements.",
+        audience="Residents.",
+        managers="requester",
+    )
     expect(requester.locator(".flash.success")).to_contain_text("was submitted")
 
     page = web.as_user("parks_head")
@@ -71,8 +77,10 @@ def test_a_reviewer_takes_and_approves_a_task_with_the_keyboard_alone(web):
     page.keyboard.press("Enter")
     expect(page.locator(".flash.success")).to_have_text(
         f"Department Head approval done for {TITLE}. "
-        "It now waits for: Communications Manager written approval (Communications Manager).")
+        "It now waits for: Communications Manager written approval (Communications Manager)."
+    )
 
     requester.reload()
-    expect(requester.get_by_role("region", name="History").get_by_role("listitem").filter(has_text="Approved")) \
-        .to_contain_text("Approved from the keyboard.")
+    expect(
+        requester.get_by_role("region", name="History").get_by_role("listitem").filter(has_text="Approved")
+    ).to_contain_text("Approved from the keyboard.")

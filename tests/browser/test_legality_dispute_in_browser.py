@@ -50,7 +50,8 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     clerk.get_by_role("radio", name="E-mail").check()
     clerk.get_by_role("button", name="Submit request").click()
     expect(clerk.locator(".flash.success")).to_have_text(
-        f"Your request {TITLE} was submitted. It now waits for: Consult the City Attorney (City Attorney).")
+        f"Your request {TITLE} was submitted. It now waits for: Consult the City Attorney (City Attorney)."
+    )
     expect(clerk.get_by_role("heading", level=1)).to_have_text(re.compile(rf"^{re.escape(TITLE)} #\d+$"))
     request_url = clerk.url
     dispute_id = re.search(r"(\d+)$", clerk.get_by_role("heading", level=1).inner_text()).group(1)
@@ -77,7 +78,8 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     attorney.get_by_role("button", name="Submit").click()
     expect(attorney.locator(".flash.success")).to_have_text(
         f"Consult the City Attorney done for {TITLE}. "
-        "It now waits for: Write the City's response (Communications Manager).")
+        "It now waits for: Write the City's response (Communications Manager)."
+    )
     assert web.console_errors(attorney) == []
 
     # The Communications Manager, on a phone, reads the advice and writes the response.
@@ -93,7 +95,8 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     comms.get_by_role("button", name="Submit").click()
     expect(comms.locator(".flash.success")).to_have_text(
         f"Write the City's response done for {TITLE}. "
-        "It now waits for: Follow up: amend the policy (Communications Manager).")
+        "It now waits for: Follow up: amend the policy (Communications Manager)."
+    )
 
     # The response letter: the City's words, and not a word of the advice.
     _acknowledgement, response = web.mail.to(DISPUTANT, count=2)
@@ -107,18 +110,22 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     comms.get_by_label("The amendment").fill(AMENDMENT)
     comms.get_by_role("button", name="Submit").click()
     expect(comms.locator(".flash.success")).to_have_text(
-        f"Follow up: amend the policy done for {TITLE}. The request is completed: responded.")
+        f"Follow up: amend the policy done for {TITLE}. The request is completed: responded."
+    )
     assert web.console_errors(comms) == []
 
     clerk.goto(request_url)
     expect(clerk.locator(".lede .badge")).to_have_text(["completed", "responded"])
     expect(clerk.get_by_role("heading", name="Waiting for")).to_have_count(0)
     history = clerk.get_by_role("region", name="History").get_by_role("listitem")
-    for step in ("Submitted the request", "E-mail queued for sending · “We received your dispute",
-                 "Advised: amend the policy · Consult the City Attorney",
-                 "Sent the written response · Write the City's response",
-                 "E-mail queued for sending · “The City's response to your dispute",
-                 "Proposed an amendment · Follow up: amend the policy"):
+    for step in (
+        "Submitted the request",
+        "E-mail queued for sending · “We received your dispute",
+        "Advised: amend the policy · Consult the City Attorney",
+        "Sent the written response · Write the City's response",
+        "E-mail queued for sending · “The City's response to your dispute",
+        "Proposed an amendment · Follow up: amend the policy",
+    ):
         expect(history.filter(has_text=step)).to_have_count(1)
     expect(clerk.locator("#diagram")).to_have_attribute("data-rendered", "true")
     for step in ("attorney_consultation", "dispute_response", "policy_amendment"):

@@ -16,11 +16,17 @@ COMMENT_LABEL = "Written comment (required to reject or return)"
 def file_parks_request(web) -> Page:
     """The requester files the Parks account request; returns their page, on the new request's page."""
     page = web.as_user("requester")
-    web.file_account_request(page, name=NAME, department="Parks",
-                             purpose="Program announcements for Parks and Recreation.",
-                             audience="Residents and park users.", managers="requester")
+    web.file_account_request(
+        page,
+        name=NAME,
+        department="Parks",
+        purpose="Program announcements for Parks and Recreation.",
+        audience="Residents and park users.",
+        managers="requester",
+    )
     expect(page.locator(".flash.success")).to_have_text(
-        f"Your request {TITLE} was submitted. It now waits for: Department Head approval (Department Head).")
+        f"Your request {TITLE} was submitted. It now waits for: Department Head approval (Department Head)."
+    )
     return page
 
 
@@ -59,7 +65,8 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     page.get_by_role("button", name="Submit").click()
     expect(page.locator(".flash.success")).to_have_text(
         f"Department Head approval done for {TITLE}. "
-        "It now waits for: Communications Manager written approval (Communications Manager).")
+        "It now waits for: Communications Manager written approval (Communications Manager)."
+    )
 
     # The Communications Manager, on a phone.
     phone = web.as_user("comms_manager", PHONE)
@@ -81,7 +88,8 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     phone.get_by_role("button", name="Submit").click()
     expect(phone.locator(".flash.success")).to_have_text(
         f"Communications Manager written approval done for {TITLE}. "
-        "It now waits for: Set up the account and confirm (Requester).")
+        "It now waits for: Set up the account and confirm (Requester)."
+    )
 
     # Back to the requester: the set-up is assigned to them, never pooled.
     web.log_out(page)
@@ -95,7 +103,8 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     page.get_by_label("Displays or links to the public notice").check()
     page.get_by_role("button", name="Submit").click()
     expect(page.locator(".flash.success")).to_have_text(
-        f"Set up the account and confirm done for {TITLE}. The request is completed: approved.")
+        f"Set up the account and confirm done for {TITLE}. The request is completed: approved."
+    )
     expect(page.locator("p.empty")).to_contain_text("Nothing is assigned to you.")
 
     # The registry lists the account, its manager and who approved them.
@@ -106,7 +115,8 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     expect(row).to_contain_text("Parks and Recreation")
     expect(row).to_contain_text("active")
     expect(row.get_by_role("cell").nth(5)).to_contain_text(
-        re.compile(r"Pat Requester \(Chris Communications \(Communications Manager\), \w{3} \d+, \d{4}\)"))
+        re.compile(r"Pat Requester \(Chris Communications \(Communications Manager\), \w{3} \d+, \d{4}\)")
+    )
     web.screenshot(page, "new-account-request_registry_desktop")
 
     # The request's page: completed and approved, who decided what, and the diagram drawn by bpmn-js.
@@ -116,17 +126,27 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     expect(page.get_by_role("heading", name="Waiting for")).to_have_count(0)
     items = history_items(page)
     expect(items).to_have_count(6)
-    for index, texts in enumerate([
-        ("Submitted the request", "Pat Requester (Requester)"),
-        ("Took the task · Department Head approval", "Dana Parks-Head (Department Head)"),
-        ("Approved · Department Head approval", "Dana Parks-Head (Department Head)",
-         "Parks needs its own channel for program news."),
-        ("Took the task · Communications Manager written approval",
-         "Chris Communications (Communications Manager)"),
-        ("Approved · Communications Manager written approval", "Chris Communications (Communications Manager)",
-         "Approved in writing; follow the style guide."),
-        ("Confirmed the set-up · Set up the account and confirm", "Pat Requester (Requester)"),
-    ]):
+    for index, texts in enumerate(
+        [
+            ("Submitted the request", "Pat Requester (Requester)"),
+            ("Took the task · Department Head approval", "Dana Parks-Head (Department Head)"),
+            (
+                "Approved · Department Head approval",
+                "Dana Parks-Head (Department Head)",
+                "Parks needs its own channel for program news.",
+            ),
+            (
+                "Took the task · Communications Manager written approval",
+                "Chris Communications (Communications Manager)",
+            ),
+            (
+                "Approved · Communications Manager written approval",
+                "Chris Communications (Communications Manager)",
+                "Approved in writing; follow the style guide.",
+            ),
+            ("Confirmed the set-up · Set up the account and confirm", "Pat Requester (Requester)"),
+        ]
+    ):
         for text in texts:
             expect(items.nth(index)).to_contain_text(text)
     expect(page.get_by_role("region", name="Record")).to_contain_text("https://facebook.com/wspparks")
@@ -185,7 +205,8 @@ def test_a_rejection_needs_a_written_reason_and_the_requester_reads_it_in_the_br
     head.get_by_label(COMMENT_LABEL).fill(reason)
     head.get_by_role("button", name="Submit").click()
     expect(head.locator(".flash.success")).to_have_text(
-        f"Department Head approval done for {TITLE}. The request is completed: rejected.")
+        f"Department Head approval done for {TITLE}. The request is completed: rejected."
+    )
     web.open_inbox(head, "Available to me")
     expect(head.locator("p.empty")).to_contain_text("Nothing is waiting for your roles.")
 

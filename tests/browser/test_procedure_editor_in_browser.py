@@ -22,22 +22,33 @@ def title(name: str) -> str:
 
 
 def file_request(web, page: Page, name: str) -> None:
-    web.file_account_request(page, name=name, department="Parks", purpose="Program news for Parks.",
-                             audience="Residents.", managers="requester")
+    web.file_account_request(
+        page,
+        name=name,
+        department="Parks",
+        purpose="Program news for Parks.",
+        audience="Residents.",
+        managers="requester",
+    )
     expect(page.locator(".flash.success")).to_contain_text(f"Your request {title(name)} was submitted.")
 
 
 def on_screen(page: Page, x: float, y: float) -> tuple[float, float]:
     """Where a point of the diagram (BPMN coordinates) is on the screen, from the canvas's view box."""
-    return tuple(page.evaluate("""([x, y]) => {
+    return tuple(
+        page.evaluate(
+            """([x, y]) => {
         const viewbox = window.civicflowEditor.get('canvas').viewbox();
         const box = document.getElementById('canvas').getBoundingClientRect();
         return [box.left + (x - viewbox.x) * viewbox.scale, box.top + (y - viewbox.y) * viewbox.scale]; }""",
-                               [x, y]))
+            [x, y],
+        )
+    )
 
 
-def take_and_decide(web, page: Page, name: str, task: str, *, label: str = COMMENT_LABEL,
-                    comment: str = "Approved in writing.") -> None:
+def take_and_decide(
+    web, page: Page, name: str, task: str, *, label: str = COMMENT_LABEL, comment: str = "Approved in writing."
+) -> None:
     """From "Available to me": take the request's task, approve it in writing, submit."""
     web.open_inbox(page, "Available to me")
     row = page.get_by_role("row").filter(has_text=title(name)).filter(has_text=task)
@@ -84,8 +95,9 @@ def test_an_administrator_adds_a_step_publishes_it_and_only_new_requests_take_it
     expect(admin.locator("#problem-list")).to_have_text("No problems: this draft can be published.")
     web.screenshot(admin, "procedure-editor_new-step_desktop")
     admin.get_by_role("button", name="Publish", exact=True).click()
-    expect(admin.locator(".flash.success")).to_contain_text("Version 2 of “New social media account request” "
-                                                            "is published: new requests use it.")
+    expect(admin.locator(".flash.success")).to_contain_text(
+        "Version 2 of “New social media account request” is published: new requests use it."
+    )
     current = admin.locator("#versions tr.current")
     expect(current).to_contain_text("2")
     expect(current).to_contain_text("in use")
@@ -104,7 +116,8 @@ def test_an_administrator_adds_a_step_publishes_it_and_only_new_requests_take_it
     # The new request waits for the new step, in the Department Head's lane; the old one went on as before.
     take_and_decide(web, head, AFTER, STEP, label=APPROVAL_COMMENT_LABEL, comment="Within the Parks budget.")
     expect(head.locator(".flash.success")).to_contain_text(
-        "It now waits for: Communications Manager written approval (Communications Manager).")
+        "It now waits for: Communications Manager written approval (Communications Manager)."
+    )
 
     comms = web.as_user("comms_manager")
     take_and_decide(web, comms, BEFORE, "Communications Manager written approval")
@@ -112,16 +125,20 @@ def test_an_administrator_adds_a_step_publishes_it_and_only_new_requests_take_it
     row = requester.get_by_role("row").filter(has_text=title(BEFORE))
     row.get_by_role("link", name="Open Set up the account and confirm").click()
     requester.get_by_label("Account address").fill("https://facebook.com/wsp-parks-before")
-    for label in ("Clearly marked as belonging to the City", "Links to the official City website",
-                  "Displays or links to the public notice"):
+    for label in (
+        "Clearly marked as belonging to the City",
+        "Links to the official City website",
+        "Displays or links to the public notice",
+    ):
         requester.get_by_label(label).check()
     requester.get_by_role("button", name="Submit").click()
     expect(requester.locator(".flash.success")).to_contain_text("The request is completed: approved.")
 
     requester.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()
     requester.get_by_role("link", name=title(BEFORE)).click()
-    expect(requester.locator("main")).to_contain_text("This request follows version 1 of the procedure (a later "
-                                                      "version is in use for new requests).")
+    expect(requester.locator("main")).to_contain_text(
+        "This request follows version 1 of the procedure (a later version is in use for new requests)."
+    )
     history = requester.get_by_role("region", name="History")
     expect(history).not_to_contain_text(STEP)
     requester.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()

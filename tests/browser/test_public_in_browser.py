@@ -51,10 +51,20 @@ DISPUTE_FIELDS = {
 # Who worked on the requests (display names and usernames) and the words of the staff history: none may show on
 # the public status page. The City's written response is shown as sent, signed by the City.
 STAFF = ("Chris Communications", "comms_manager", "Jordan Attorney", "Alex Moderator", "Morgan Officer")
-STAFF_HISTORY = ("Submitted the request", "Took the task", "Gave the task back", "Reinstated the comment",
-                 "Advised: no change to the policy", "Sent the written response", "E-mail queued for sending",
-                 "Review the appeal and write the response", "Restore or repost the content",
-                 "Consult the City Attorney", "Write the City's response", "member of the public")
+STAFF_HISTORY = (
+    "Submitted the request",
+    "Took the task",
+    "Gave the task back",
+    "Reinstated the comment",
+    "Advised: no change to the policy",
+    "Sent the written response",
+    "E-mail queued for sending",
+    "Review the appeal and write the response",
+    "Restore or repost the content",
+    "Consult the City Attorney",
+    "Write the City's response",
+    "member of the public",
+)
 
 
 def file_publicly(page: Page, kind: str, fields: dict[str, str], account: str | None = None) -> str:
@@ -144,8 +154,10 @@ def tab_stops(page: Page, until: str) -> list[str]:
     stops = []
     for _ in range(MAX_TABS):
         page.keyboard.press("Tab")
-        focused = page.evaluate("() => [document.activeElement.id, document.activeElement.tagName,"
-                                " (document.activeElement.textContent || '').trim()]")
+        focused = page.evaluate(
+            "() => [document.activeElement.id, document.activeElement.tagName,"
+            " (document.activeElement.textContent || '').trim()]"
+        )
         stops.append(focused[0] or f"{focused[1].lower()}:{focused[2][:40]}")
         if focused[1] == "BUTTON" and focused[2] == until:
             return stops
@@ -155,8 +167,10 @@ def tab_stops(page: Page, until: str) -> list[str]:
 def refusal(url: str) -> list[str]:
     """What a refused appeal form leaves in the problems a page had: its 400, which Chromium logs too."""
     form = f"{url}/public/appeal"
-    return [f"400 POST {form}", f"Failed to load resource: the server responded with a status of 400 (BAD REQUEST) "
-                                f"at {form}"]
+    return [
+        f"400 POST {form}",
+        f"Failed to load resource: the server responded with a status of 400 (BAD REQUEST) at {form}",
+    ]
 
 
 def assert_landmarks(page: Page) -> None:
@@ -187,13 +201,15 @@ def test_a_member_of_the_public_appeals_a_removal_and_reads_the_response_in_the_
 
     code = file_publicly(public, "appeal", APPEAL_FIELDS, account=ACCOUNT)
     confirmation = public.get_by_role("status")
-    expect(confirmation).to_contain_text(f"A receipt with the code and a copy of what you sent is on its way to "
-                                         f"{APPELLANT}.")
+    expect(confirmation).to_contain_text(
+        f"A receipt with the code and a copy of what you sent is on its way to {APPELLANT}."
+    )
     sent = public.locator("dl.record")
     for value in (ACCOUNT, COMMENT, EXPLANATION, "Jo Public"):
         expect(sent).to_contain_text(value)
     expect(confirmation.get_by_role("link", name="the page where you can follow your appeal")).to_have_attribute(
-        "href", f"/public/requests/{code}")
+        "href", f"/public/requests/{code}"
+    )
     assert web.console_errors(public) == []
     web.screenshot(public, "public_appeal-received_desktop")
 
@@ -228,7 +244,8 @@ def test_a_member_of_the_public_appeals_a_removal_and_reads_the_response_in_the_
     expect(comms.get_by_role("region", name="The request")).to_contain_text(EXPLANATION)
     comms.get_by_role("button", name="Take this task").click()
     expect(comms.locator(".flash.success")).to_have_text(
-        f"You took Review the appeal and write the response for {APPEAL_TITLE}.")
+        f"You took Review the appeal and write the response for {APPEAL_TITLE}."
+    )
 
     # Taken up by staff: the public sees it acknowledged, and nothing of who took it.
     public.reload()
@@ -239,7 +256,8 @@ def test_a_member_of_the_public_appeals_a_removal_and_reads_the_response_in_the_
     comms.get_by_label("Written response to the appellant (e-mailed as written)").fill(APPEAL_RESPONSE)
     comms.get_by_role("button", name="Submit").click()
     expect(comms.locator(".flash.success")).to_contain_text(
-        f"Review the appeal and write the response done for {APPEAL_TITLE}.")
+        f"Review the appeal and write the response done for {APPEAL_TITLE}."
+    )
     assert web.console_errors(comms) == []
 
     # The public reloads: responded, with the City's written response, and nothing of the staff.
@@ -285,14 +303,16 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
     attorney = web.as_user("attorney")
     web.open_inbox(attorney, "Available to me")
     expect(attorney.get_by_role("row").filter(has_text=DISPUTE_TITLE)).to_contain_text(
-        "Sam Public (member of the public)")
+        "Sam Public (member of the public)"
+    )
     take_from_pool(web, attorney, "Consult the City Attorney", DISPUTE_TITLE)
     attorney.get_by_label("Advice").fill(ADVICE)
     attorney.get_by_role("radio", name="No change to the policy").check()
     attorney.get_by_role("button", name="Submit").click()
     expect(attorney.locator(".flash.success")).to_have_text(
         f"Consult the City Attorney done for {DISPUTE_TITLE}. "
-        "It now waits for: Write the City's response (Communications Manager).")
+        "It now waits for: Write the City's response (Communications Manager)."
+    )
 
     # Advised, not yet answered: the public still waits, and learns nothing of the advice.
     public.reload()
@@ -315,8 +335,9 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
     assert web.console_errors(public) == []
     web.screenshot(public, "public_dispute-status-responded_desktop")
 
-    response = letter_with_subject(web.mail.to(DISPUTANT, count=3),
-                                   "The City's response to your dispute of the Social Media Policy")
+    response = letter_with_subject(
+        web.mail.to(DISPUTANT, count=3), "The City's response to your dispute of the Social Media Policy"
+    )
     assert DISPUTE_RESPONSE in text_of(response) and ADVICE not in response.as_string()
 
 
@@ -336,10 +357,13 @@ def test_the_public_pages_fit_a_phone_and_tell_a_screen_reader_what_is_on_them(w
 
     # Every control a screen reader reaches has a name; the honeypot is in the page but not in the tree.
     assert announced(public) == {
-        "appellant_name": "Your name", "appellant_email": "Your e-mail address", "account": ACCOUNT_LABEL,
+        "appellant_name": "Your name",
+        "appellant_email": "Your e-mail address",
+        "account": ACCOUNT_LABEL,
         "comment_text": "Your comment, as you remember it",
         "explanation": "Why your comment does not fall into any of the removal categories",
-        "removal_id": "Removal number, if the City gave you one"}
+        "removal_id": "Removal number, if the City gave you one",
+    }
     honeypot = public.locator("input[name=website]")
     expect(honeypot).to_have_count(1)
     expect(public.get_by_role("textbox", name="Leave this field empty")).to_have_count(0)
@@ -359,8 +383,14 @@ def test_the_public_pages_fit_a_phone_and_tell_a_screen_reader_what_is_on_them(w
     summary = public.get_by_role("alert")
     expect(summary).to_contain_text("Please correct the fields marked below; nothing was sent.")
     expect(summary.get_by_role("link")).to_have_text(
-        ["Your name", "Your e-mail address", ACCOUNT_LABEL, "Your comment, as you remember it",
-         "Why your comment does not fall into any of the removal categories"])
+        [
+            "Your name",
+            "Your e-mail address",
+            ACCOUNT_LABEL,
+            "Your comment, as you remember it",
+            "Why your comment does not fall into any of the removal categories",
+        ]
+    )
     expect(summary.get_by_role("link", name="Your name")).to_have_attribute("href", "#appellant_name")
     expect(public.get_by_label("Your name", exact=True)).to_have_attribute("aria-invalid", "true")
     assert_landmarks(public)
@@ -390,7 +420,8 @@ def test_the_public_pages_fit_a_phone_and_tell_a_screen_reader_what_is_on_them(w
     # The footer's other pages: the notice, and the lookup by a code typed carelessly (lower case, no dashes).
     public.get_by_role("navigation", name="For the public").get_by_role("link", name="Public notice").click()
     expect(public.get_by_role("heading", level=1)).to_have_text(
-        "Public notice: the City of West St. Paul on social media")
+        "Public notice: the City of West St. Paul on social media"
+    )
     assert_landmarks(public)
     assert web.overflow(public) == 0, web.wider_than_window(public)
     web.screenshot(public, "public_notice_phone")

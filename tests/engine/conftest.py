@@ -20,18 +20,37 @@ def city(session, people, make_user):
     make_user("attorney", department="administration", roles=["city_attorney"])
     make_user("records", department="administration", roles=["records_officer"])
     make_user("newbie", department="parks")
-    facebook = add_account(session, "City of West St. Paul", "https://facebook.com/cityofwsp", "communications",
-                           ["moderator", "other_moderator"])
-    police_x = add_account(session, "West St. Paul Police", "https://x.com/wsppd", "police", ["officer"],
-                           platform="x")
-    profile = add_account(session, "Neighborhood watcher", None, "police", ["officer"], platform="other",
-                          investigative=True)
+    facebook = add_account(
+        session,
+        "City of West St. Paul",
+        "https://facebook.com/cityofwsp",
+        "communications",
+        ["moderator", "other_moderator"],
+    )
+    police_x = add_account(session, "West St. Paul Police", "https://x.com/wsppd", "police", ["officer"], platform="x")
+    profile = add_account(
+        session, "Neighborhood watcher", None, "police", ["officer"], platform="other", investigative=True
+    )
 
     class City:
         pass
 
-    for name in ("requester", "parks_head", "comms", "lieutenant", "officer", "police_chief", "finance_head",
-                 "colleague", "admin", "moderator", "other_moderator", "attorney", "records", "newbie"):
+    for name in (
+        "requester",
+        "parks_head",
+        "comms",
+        "lieutenant",
+        "officer",
+        "police_chief",
+        "finance_head",
+        "colleague",
+        "admin",
+        "moderator",
+        "other_moderator",
+        "attorney",
+        "records",
+        "newbie",
+    ):
         setattr(City, name, actor(session, name))
     City.facebook, City.police_x, City.profile = facebook.id, police_x.id, profile.id
     return City

@@ -32,8 +32,10 @@ def _department(session, code) -> Department:
 
 def _snapshot(session):
     """Everything an administrator's service could change, to prove a refusal changed nothing."""
-    people = [(u.username, u.display_name, u.email, u.department_id, sorted(u.roles), u.active)
-              for u in session.scalars(select(User).order_by(User.id))]
+    people = [
+        (u.username, u.display_name, u.email, u.department_id, sorted(u.roles), u.active)
+        for u in session.scalars(select(User).order_by(User.id))
+    ]
     departments = [(d.code, d.name, d.head_id) for d in session.scalars(select(Department).order_by(Department.id))]
     tokens = [(t.id, t.revoked_at) for t in session.scalars(select(ApiToken).order_by(ApiToken.id))]
     return people, departments, tokens, _count(session, AuditEvent)
@@ -45,20 +47,33 @@ def boss(make_user):
     return make_user("boss", department="administration", roles=["admin"], name="Bo Boss")
 
 
-@pytest.mark.parametrize("call", [
-    lambda s, a: directory.list_users(s, a),
-    lambda s, a: directory.get_user(s, a, a.id),
-    lambda s, a: directory.add_user(s, a, username="newbie", password=PASSWORD, display_name="New Bie"),
-    lambda s, a: directory.update_user(s, a, a.id, display_name="Renamed"),
-    lambda s, a: directory.update_user(s, a, a.id, roles=["admin"]),
-    lambda s, a: directory.list_departments(s, a),
-    lambda s, a: directory.create_department(s, a, code="library", name="Library"),
-    lambda s, a: directory.set_department_head(s, a, _department(s, "parks").id, a.username),
-], ids=["list_users", "get_user", "create_user", "update_user", "grant_self_admin", "list_departments",
-        "create_department", "set_department_head"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, a: directory.list_users(s, a),
+        lambda s, a: directory.get_user(s, a, a.id),
+        lambda s, a: directory.add_user(s, a, username="newbie", password=PASSWORD, display_name="New Bie"),
+        lambda s, a: directory.update_user(s, a, a.id, display_name="Renamed"),
+        lambda s, a: directory.update_user(s, a, a.id, roles=["admin"]),
+        lambda s, a: directory.list_departments(s, a),
+        lambda s, a: directory.create_department(s, a, code="library", name="Library"),
+        lambda s, a: directory.set_department_head(s, a, _department(s, "parks").id, a.username),
+    ],
+    ids=[
+        "list_users",
+        "get_user",
+        "create_user",
+        "update_user",
+        "grant_self_admin",
+        "list_departments",
+        "create_department",
+        "set_department_head",
+    ],
+)
 def test_every_admin_service_refuses_someone_who_is_not_an_administrator(session, make_user, call):
-    head = make_user("powerful", department="parks", roles=["communications_manager", "records_officer"],
-                     head_of=["parks"])
+    head = make_user(
+        "powerful", department="parks", roles=["communications_manager", "records_officer"], head_of=["parks"]
+    )
     before = _snapshot(session)
     with pytest.raises(NotAllowed):
         call(session, head)
@@ -85,13 +100,26 @@ def test_get_user_of_an_unknown_id_is_not_found(session, boss):
 
 
 def test_a_created_user_can_log_in_and_the_creation_is_audited_as_the_administrator(session, boss):
-    user = directory.add_user(session, boss, username="pat.lee", password="a long enough one", display_name=" Pat Lee ",
-                             email="pat@wspmn.gov", department="parks", roles=["records_officer"])
+    user = directory.add_user(
+        session,
+        boss,
+        username="pat.lee",
+        password="a long enough one",
+        display_name=" Pat Lee ",
+        email="pat@wspmn.gov",
+        department="parks",
+        roles=["records_officer"],
+    )
     session.commit()
     assert users.authenticate(session, "pat.lee", "a long enough one").id == user.id
     row = directory.get_user(session, boss, user.id)
-    assert (row.display_name, row.email, row.department_code, row.roles, row.active) == \
-        ("Pat Lee", "pat@wspmn.gov", "parks", ("records_officer",), True)
+    assert (row.display_name, row.email, row.department_code, row.roles, row.active) == (
+        "Pat Lee",
+        "pat@wspmn.gov",
+        "parks",
+        ("records_officer",),
+        True,
+    )
     [event] = [e for e in _events(session, "user_created") if e.detail["username"] == "pat.lee"]
     assert event.actor == "boss"
     assert event.detail["roles"] == ["records_officer"]
@@ -101,9 +129,17 @@ def test_creating_a_user_reports_every_bad_field_at_once_and_creates_nothing(ses
     make_user("taken")
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        directory.add_user(session, boss, username="taken", password="short", display_name="  ",
-                          email="not an address", department="atlantis", roles=["emperor", "department_head"],
-                          head_of=["narnia"])
+        directory.add_user(
+            session,
+            boss,
+            username="taken",
+            password="short",
+            display_name="  ",
+            email="not an address",
+            department="atlantis",
+            roles=["emperor", "department_head"],
+            head_of=["narnia"],
+        )
     assert refused.value.fields == {
         "username": ['A user named "taken" already exists.'],
         "password": ["A password needs at least 10 characters."],
@@ -119,8 +155,16 @@ def test_creating_a_user_reports_every_bad_field_at_once_and_creates_nothing(ses
 def test_a_user_refused_only_for_a_bad_email_is_not_created(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        directory.add_user(session, boss, username="pat.lee", password=PASSWORD, display_name="Pat Lee",
-                          email="pat@", department="parks", head_of=["parks"])
+        directory.add_user(
+            session,
+            boss,
+            username="pat.lee",
+            password=PASSWORD,
+            display_name="Pat Lee",
+            email="pat@",
+            department="parks",
+            head_of=["parks"],
+        )
     assert set(refused.value.fields) == {"email"}
     session.commit()
     assert _user(session, "pat.lee") is None
@@ -131,8 +175,16 @@ def test_a_user_refused_only_for_a_bad_email_is_not_created(session, boss):
 def test_text_the_database_cannot_store_is_refused_by_field_not_by_a_database_error(session, boss):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        directory.add_user(session, boss, username="pat.lee", password="pass\udc80word123", display_name="Pat\x00",
-                          department="par\x00ks", roles=["admin\x00"], head_of=["x\x00"])
+        directory.add_user(
+            session,
+            boss,
+            username="pat.lee",
+            password="pass\udc80word123",
+            display_name="Pat\x00",
+            department="par\x00ks",
+            roles=["admin\x00"],
+            head_of=["x\x00"],
+        )
     assert set(refused.value.fields) == {"password", "display_name", "department", "roles", "head_of"}
     with pytest.raises(Invalid) as refused:
         directory.create_department(session, boss, code="lib\x00", name="Library\x00", head="boss\x00")
@@ -142,8 +194,15 @@ def test_text_the_database_cannot_store_is_refused_by_field_not_by_a_database_er
 
 def test_a_new_head_replaces_the_previous_one_and_the_replacement_is_audited(session, boss, make_user):
     make_user("old_head", head_of=["parks"])
-    user = directory.add_user(session, boss, username="new_head", password=PASSWORD, display_name="New Head",
-                             department="parks", head_of=["parks"])
+    user = directory.add_user(
+        session,
+        boss,
+        username="new_head",
+        password=PASSWORD,
+        display_name="New Head",
+        department="parks",
+        head_of=["parks"],
+    )
     session.commit()
     assert _department(session, "parks").head_id == user.id
     assert directory.get_user(session, boss, user.id).head_of == ("parks",)
@@ -153,17 +212,30 @@ def test_a_new_head_replaces_the_previous_one_and_the_replacement_is_audited(ses
 
 def test_updating_a_user_changes_each_field_given_and_audits_before_and_after(session, boss, make_user):
     pat = make_user("pat", department="parks", roles=["records_officer"], name="Pat")
-    change = directory.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat.lee@wspmn.gov",
-                               department="finance", roles=["city_attorney", "social_media_manager"])
+    change = directory.update_user(
+        session,
+        boss,
+        pat.id,
+        display_name="Pat Lee",
+        email="pat.lee@wspmn.gov",
+        department="finance",
+        roles=["city_attorney", "social_media_manager"],
+    )
     session.commit()
     assert change.name == "Pat Lee"
-    assert change.fields == {"display_name": ["Pat", "Pat Lee"],
-                             "email": ["pat@example.org", "pat.lee@wspmn.gov"],
-                             "department": ["parks", "finance"],
-                             "roles": [["records_officer"], ["city_attorney", "social_media_manager"]]}
+    assert change.fields == {
+        "display_name": ["Pat", "Pat Lee"],
+        "email": ["pat@example.org", "pat.lee@wspmn.gov"],
+        "department": ["parks", "finance"],
+        "roles": [["records_officer"], ["city_attorney", "social_media_manager"]],
+    }
     row = directory.get_user(session, boss, pat.id)
-    assert (row.display_name, row.email, row.department_code, row.roles) == \
-        ("Pat Lee", "pat.lee@wspmn.gov", "finance", ("city_attorney", "social_media_manager"))
+    assert (row.display_name, row.email, row.department_code, row.roles) == (
+        "Pat Lee",
+        "pat.lee@wspmn.gov",
+        "finance",
+        ("city_attorney", "social_media_manager"),
+    )
     [event] = _events(session, "user_updated")
     assert event.actor == "boss"
     assert event.detail["username"] == "pat"
@@ -181,8 +253,17 @@ def test_clearing_email_and_department_leaves_the_user_without_them(session, bos
 def test_an_update_that_changes_nothing_is_not_audited(session, boss, make_user):
     pat = make_user("pat", department="parks", roles=["records_officer"], name="Pat")
     before = _snapshot(session)
-    change = directory.update_user(session, boss, pat.id, display_name="Pat", email="pat@example.org",
-                               department="parks", roles=["records_officer"], head_of=[], active=True)
+    change = directory.update_user(
+        session,
+        boss,
+        pat.id,
+        display_name="Pat",
+        email="pat@example.org",
+        department="parks",
+        roles=["records_officer"],
+        head_of=[],
+        active=True,
+    )
     assert change.fields == {}
     assert _snapshot(session) == before
 
@@ -191,11 +272,21 @@ def test_an_update_with_an_unknown_department_or_role_changes_nothing(session, b
     pat = make_user("pat", department="parks", name="Pat")
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
-        directory.update_user(session, boss, pat.id, display_name="Pat Lee", email="pat@wspmn.gov",
-                          department="atlantis", roles=["records_officer", "wizard"], head_of=["parks", "narnia"])
-    assert refused.value.fields == {"department": ['No department with code "atlantis".'],
-                                    "roles": ['Unknown role "wizard".'],
-                                    "head_of": ['No department with code "narnia".']}
+        directory.update_user(
+            session,
+            boss,
+            pat.id,
+            display_name="Pat Lee",
+            email="pat@wspmn.gov",
+            department="atlantis",
+            roles=["records_officer", "wizard"],
+            head_of=["parks", "narnia"],
+        )
+    assert refused.value.fields == {
+        "department": ['No department with code "atlantis".'],
+        "roles": ['Unknown role "wizard".'],
+        "head_of": ['No department with code "narnia".'],
+    }
     assert _snapshot(session) == before
 
 
@@ -217,7 +308,8 @@ def test_an_administrator_cannot_remove_their_own_admin_role(session, boss):
     with pytest.raises(Invalid) as refused:
         directory.update_user(session, boss, boss.id, roles=["records_officer"])
     assert refused.value.fields == {
-        "roles": ["You cannot remove your own administrator role; ask another administrator."]}
+        "roles": ["You cannot remove your own administrator role; ask another administrator."]
+    }
     assert _snapshot(session) == before
 
 
@@ -243,8 +335,12 @@ def test_deactivating_a_user_revokes_their_tokens_and_they_cannot_log_in(session
         users.authenticate(session, "pat", PASSWORD)
     assert directory.get_user(session, boss, pat.id).active is False
     [event] = _events(session, "user_deactivated")
-    assert event.detail == {"username": "pat", "changes": {"active": [True, False]}, "tokens_revoked": 1,
-                            "tasks_released": 0}
+    assert event.detail == {
+        "username": "pat",
+        "changes": {"active": [True, False]},
+        "tokens_revoked": 1,
+        "tasks_released": 0,
+    }
 
 
 def test_deactivating_a_user_gives_their_taken_tasks_back_to_the_lane(session, boss, people, make_user):
@@ -278,8 +374,9 @@ def test_a_department_head_is_deactivated_only_with_their_headship_cleared(sessi
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
         directory.update_user(session, boss, dana.id, active=False)
-    assert refused.value.fields == {"active": [
-        "Dana heads Parks and Recreation; choose another head (or clear the headship) before deactivating."]}
+    assert refused.value.fields == {
+        "active": ["Dana heads Parks and Recreation; choose another head (or clear the headship) before deactivating."]
+    }
     assert _snapshot(session) == before
     change = directory.update_user(session, boss, dana.id, active=False, head_of=[])
     session.commit()
@@ -327,21 +424,31 @@ def test_a_created_department_can_be_chosen_for_a_user_at_once_and_is_audited(se
     department = directory.create_department(session, boss, code="library_2", name=" Library ", head="lib_head")
     session.commit()
     assert (department.code, department.name, department.head.username) == ("library_2", "Library", "lib_head")
-    user = directory.add_user(session, boss, username="reader", password=PASSWORD, display_name="Reader",
-                             department="library_2")
+    user = directory.add_user(
+        session, boss, username="reader", password=PASSWORD, display_name="Reader", department="library_2"
+    )
     assert user.department.code == "library_2"
     [event] = _events(session, "department_created")
     assert event.detail == {"code": "library_2", "name": "Library", "head": "lib_head"}
 
 
-@pytest.mark.parametrize(("code", "name", "head", "fields"), [
-    ("parks", "Parks again", "", {"code": ['A department with code "parks" already exists.']}),
-    ("Parks-2", "Parks", None, {"code": ["Use lowercase letters, digits and underscores, starting with a letter."]}),
-    ("2parks", "Parks", None, {"code": ["Use lowercase letters, digits and underscores, starting with a letter."]}),
-    ("", "", None, {"code": ["This field is required."], "name": ["This field is required."]}),
-    ("x" * 65, "y" * 201, None, {"code": ["At most 64 characters."], "name": ["At most 200 characters."]}),
-    ("library", "Library", "nobody", {"head": ['No user named "nobody".']}),
-], ids=["duplicate", "capitals_and_dash", "leading_digit", "empty", "too_long", "unknown_head"])
+@pytest.mark.parametrize(
+    ("code", "name", "head", "fields"),
+    [
+        ("parks", "Parks again", "", {"code": ['A department with code "parks" already exists.']}),
+        (
+            "Parks-2",
+            "Parks",
+            None,
+            {"code": ["Use lowercase letters, digits and underscores, starting with a letter."]},
+        ),
+        ("2parks", "Parks", None, {"code": ["Use lowercase letters, digits and underscores, starting with a letter."]}),
+        ("", "", None, {"code": ["This field is required."], "name": ["This field is required."]}),
+        ("x" * 65, "y" * 201, None, {"code": ["At most 64 characters."], "name": ["At most 200 characters."]}),
+        ("library", "Library", "nobody", {"head": ['No user named "nobody".']}),
+    ],
+    ids=["duplicate", "capitals_and_dash", "leading_digit", "empty", "too_long", "unknown_head"],
+)
 def test_a_department_with_a_bad_field_is_refused_and_not_created(session, boss, code, name, head, fields):
     before = _snapshot(session)
     with pytest.raises(Invalid) as refused:
@@ -365,9 +472,11 @@ def test_setting_and_clearing_a_head_is_audited_and_setting_the_same_head_change
     assert change.fields == {"head": ["dana", None]}
     assert _department(session, "parks").head_id is None
     assert [e.detail for e in _events(session, "department_head_set")] == [
-        {"department": "parks", "head": "dana", "previous": None}]
+        {"department": "parks", "head": "dana", "previous": None}
+    ]
     assert [e.detail for e in _events(session, "department_head_cleared")] == [
-        {"department": "parks", "head": None, "previous": "dana"}]
+        {"department": "parks", "head": None, "previous": "dana"}
+    ]
 
 
 def test_setting_an_unknown_head_or_the_head_of_an_unknown_department_is_refused(session, boss):

@@ -40,8 +40,12 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 def png_declaring(width: int, height: int) -> bytes:
     """A decompression bomb: a PNG of a few dozen bytes whose header claims width x height pixels."""
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 ACCEPTED_NAMES = "Upload a screenshot saved as PNG, JPEG or WebP."
@@ -52,13 +56,19 @@ TOO_MANY_PIXELS = "The image has more than 40 million pixels"
 # name -> (file name as uploaded, bytes, the message the uploader reads)
 REFUSED = {
     "text_renamed_png": ("comment.png", b"The comment said things we removed.\n", NOT_AN_IMAGE),
-    "html": ("shot.png", b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>",
-             NOT_AN_IMAGE),
+    "html": (
+        "shot.png",
+        b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>",
+        NOT_AN_IMAGE,
+    ),
     "svg": ("shot.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', NOT_AN_IMAGE),
-    "truncated_png": ("shot.png", (lambda d: d[:len(d) // 2])(image_bytes("PNG")), DAMAGED),
-    "truncated_jpeg": ("shot.jpg", (lambda d: d[:len(d) // 2])(image_bytes("JPEG")), DAMAGED),
-    "png_with_bad_checksum": ("shot.png", (lambda d: d[:100] + bytes([d[100] ^ 0xFF]) + d[101:])(
-        image_bytes("PNG")), DAMAGED),
+    "truncated_png": ("shot.png", (lambda d: d[: len(d) // 2])(image_bytes("PNG")), DAMAGED),
+    "truncated_jpeg": ("shot.jpg", (lambda d: d[: len(d) // 2])(image_bytes("JPEG")), DAMAGED),
+    "png_with_bad_checksum": (
+        "shot.png",
+        (lambda d: d[:100] + bytes([d[100] ^ 0xFF]) + d[101:])(image_bytes("PNG")),
+        DAMAGED,
+    ),
     "empty": ("shot.png", b"", "The file is empty; choose a screenshot to upload."),
     "gif": ("shot.gif", image_bytes("GIF"), f"GIF images are not accepted. {ACCEPTED_NAMES}"),
     "bmp": ("shot.png", image_bytes("BMP"), f"BMP images are not accepted. {ACCEPTED_NAMES}"),
@@ -80,6 +90,7 @@ def with_limit(session, limit: int) -> None:
 
 # ---- what is kept ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_png_jpeg_and_webp_screenshots_are_kept_byte_for_byte(session, sessions, people, fmt):
     data = image_bytes(fmt, (320, 200))
@@ -95,8 +106,10 @@ def test_png_jpeg_and_webp_screenshots_are_kept_byte_for_byte(session, sessions,
         assert stored == data
         assert kept.sha256 == hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
         [event] = fresh.scalars(select(AuditEvent).where(AuditEvent.action == "attachment_uploaded")).all()
-        assert (event.actor, event.detail) == ("requester", {"attachment_id": attachment.id, "sha256": kept.sha256,
-                                                             "size": len(data)})
+        assert (event.actor, event.detail) == (
+            "requester",
+            {"attachment_id": attachment.id, "sha256": kept.sha256, "size": len(data)},
+        )
         assert audit.verify(fresh).ok
 
 
@@ -125,8 +138,9 @@ def test_image_of_exactly_the_limit_is_kept_and_one_byte_over_it_is_refused(sess
     with pytest.raises(Invalid) as refused:
         attachments.store(session, people.requester, "over.png", data)
     session.commit()
-    assert refused.value.fields == {"file": [f"The file is larger than {len(data) - 1} bytes; "
-                                             "upload a smaller screenshot."]}
+    assert refused.value.fields == {
+        "file": [f"The file is larger than {len(data) - 1} bytes; upload a smaller screenshot."]
+    }
     assert stored_counts(sessions) == before
 
 
@@ -159,21 +173,25 @@ def test_decompression_bomb_is_refused_before_its_pixels_are_decoded():
     # 8000 x 6000 is under Pillow's own warning threshold: our limit, not Pillow's, refuses it.
     with pytest.raises(Invalid) as refused:
         attachments.verify_image(png_declaring(8_000, 6_000), limit=5 * 1024 * 1024)
-    assert refused.value.fields == {"file": [
-        "The image has more than 40 million pixels (8000 by 6000); upload a smaller screenshot."]}
+    assert refused.value.fields == {
+        "file": ["The image has more than 40 million pixels (8000 by 6000); upload a smaller screenshot."]
+    }
 
 
-@pytest.mark.parametrize(("sent", "kept"), [
-    ("C:\\Users\\pat\\Desktop\\removed comment.png", "removed comment.png"),
-    ("../../etc/passwd.png", "passwd.png"),
-    ("evil\x00name\r\n.png", "evilname.png"),
-    ("\u202egnp.exe", "gnp.exe"),
-    ("", "screenshot"),
-    (None, "screenshot"),
-    ("..", "screenshot"),
-    ("écran capturé.webp", "écran capturé.webp"),
-    ("x" * 300 + ".png", "x" * 196 + ".png"),
-])
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("C:\\Users\\pat\\Desktop\\removed comment.png", "removed comment.png"),
+        ("../../etc/passwd.png", "passwd.png"),
+        ("evil\x00name\r\n.png", "evilname.png"),
+        ("\u202egnp.exe", "gnp.exe"),
+        ("", "screenshot"),
+        (None, "screenshot"),
+        ("..", "screenshot"),
+        ("écran capturé.webp", "écran capturé.webp"),
+        ("x" * 300 + ".png", "x" * 196 + ".png"),
+    ],
+)
 def test_filename_is_kept_without_path_or_control_characters(session, people, sent, kept):
     attachment = attachments.store(session, people.requester, sent, image_bytes("PNG"))
     session.commit()
@@ -182,6 +200,7 @@ def test_filename_is_kept_without_path_or_control_characters(session, people, se
 
 
 # ---- a start form referring to an upload -------------------------------------------------------------
+
 
 def test_own_unbound_upload_is_accepted_for_a_start_form(session, people):
     attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))
@@ -214,6 +233,7 @@ def test_upload_already_part_of_a_request_cannot_be_used_again(session, people):
 
 
 # ---- who may see it ----------------------------------------------------------------------------------
+
 
 def test_unbound_upload_is_seen_by_its_uploader_only(session, people):
     attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))

@@ -19,8 +19,12 @@ def _full_request(session, people):
     instance = services.start_instance(session, people.requester, "new_account_request", START)
     session.commit()
     _complete(session, people.parks_head, instance, {"decision": "return", "comment": "Add a manager."})
-    _complete(session, people.requester, instance,
-              {"action": "resubmit", "proposed_managers": ["requester", "colleague"], "comment": "Added."})
+    _complete(
+        session,
+        people.requester,
+        instance,
+        {"action": "resubmit", "proposed_managers": ["requester", "colleague"], "comment": "Added."},
+    )
     _complete(session, people.parks_head, instance, {"decision": "approve"})
     _complete(session, people.comms, instance, {"decision": "approve", "comment": "Approved in writing."})
     _complete(session, people.requester, instance, SETUP)
@@ -47,8 +51,10 @@ def test_chain_verifies_after_a_full_request(session, sessions, people):
 def test_edited_comment_is_reported_at_that_event(session, sessions, people):
     instance = _full_request(session, people)
     edited = [e for e in services.history_of(session, instance) if e.comment == "Approved in writing."][0]
-    session.execute(text("UPDATE audit_event SET comment = :comment WHERE id = :id"),
-                    {"comment": "Approved, reluctantly.", "id": edited.id})
+    session.execute(
+        text("UPDATE audit_event SET comment = :comment WHERE id = :id"),
+        {"comment": "Approved, reluctantly.", "id": edited.id},
+    )
     session.commit()
 
     result = _verify_afresh(sessions)
@@ -73,21 +79,34 @@ def test_deleted_middle_event_is_reported_at_the_next_event(session, sessions, p
 def test_history_lists_each_written_decision_in_order(session, people):
     instance = _full_request(session, people)
 
-    history = [(e.action, e.actor, e.actor_name, e.role, e.task, e.decision, e.comment)
-               for e in services.history_of(session, instance)]
+    history = [
+        (e.action, e.actor, e.actor_name, e.role, e.task, e.decision, e.comment)
+        for e in services.history_of(session, instance)
+    ]
 
     assert history == [
         ("started", "requester", "Requester", "requester", None, None, None),
-        ("completed", "parks_head", "Parks_Head", "department_head", "Department Head approval", "return",
-         "Add a manager."),
-        ("completed", "requester", "Requester", "requester", "Revise or withdraw the request", "resubmit",
-         "Added."),
-        ("completed", "parks_head", "Parks_Head", "department_head", "Department Head approval", "approve",
-         None),
-        ("completed", "comms", "Comms", "communications_manager", "Communications Manager written approval",
-         "approve", "Approved in writing."),
-        ("completed", "requester", "Requester", "requester", "Set up the account and confirm", "confirmed",
-         None),
+        (
+            "completed",
+            "parks_head",
+            "Parks_Head",
+            "department_head",
+            "Department Head approval",
+            "return",
+            "Add a manager.",
+        ),
+        ("completed", "requester", "Requester", "requester", "Revise or withdraw the request", "resubmit", "Added."),
+        ("completed", "parks_head", "Parks_Head", "department_head", "Department Head approval", "approve", None),
+        (
+            "completed",
+            "comms",
+            "Comms",
+            "communications_manager",
+            "Communications Manager written approval",
+            "approve",
+            "Approved in writing.",
+        ),
+        ("completed", "requester", "Requester", "requester", "Set up the account and confirm", "confirmed", None),
     ]
     times = [e.at for e in services.history_of(session, instance)]
     assert times == sorted(times)

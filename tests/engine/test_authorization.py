@@ -8,11 +8,14 @@ from engine.requests import services
 from tests.conftest import SETUP, START
 from tests.helpers import only_open_task, start_request
 
-INVESTIGATIVE = {**START, "account_name": "Watcher", "department": "police", "proposed_managers": ["officer"],
-                 "investigative": True}
+INVESTIGATIVE = {
+    **START,
+    "account_name": "Watcher",
+    "department": "police",
+    "proposed_managers": ["officer"],
+    "investigative": True,
+}
 APPROVE = {"decision": "approve", "comment": "Approved."}
-
-
 
 
 def _complete(session, actor, instance, data=APPROVE):
@@ -37,9 +40,11 @@ def _at_requester_task(session, people, decision):
 def _snapshot(session, instance):
     """What a refusal must leave alone: the open tasks with their assignee, the history, the version."""
     session.expire_all()
-    return ([(t.id, t.form_key, t.assignee_id) for t in services.open_tasks_of(session, instance)],
-            [e.id for e in services.history_of(session, instance)],
-            session.get(ProcessInstance, instance.id).version)
+    return (
+        [(t.id, t.form_key, t.assignee_id) for t in services.open_tasks_of(session, instance)],
+        [e.id for e in services.history_of(session, instance)],
+        session.get(ProcessInstance, instance.id).version,
+    )
 
 
 def _refused(session, instance, error, call):
@@ -53,31 +58,35 @@ def _refused(session, instance, error, call):
 
 # ---- completing tasks ----------------------------------------------------------------------------
 
+
 def test_user_without_the_role_cannot_complete_communications_review(session, people):
     instance = _at_communications_review(session, people)
     task = only_open_task(session, instance)
-    _refused(session, instance, NotAllowed,
-             lambda: services.complete_task(session, people.colleague, task.id, APPROVE))
+    _refused(session, instance, NotAllowed, lambda: services.complete_task(session, people.colleague, task.id, APPROVE))
 
 
 def test_head_of_another_department_cannot_complete_department_head_review(session, people):
     instance = start_request(session, people.requester)
     task = only_open_task(session, instance)
-    _refused(session, instance, NotAllowed,
-             lambda: services.complete_task(session, people.finance_head, task.id, APPROVE))
+    _refused(
+        session, instance, NotAllowed, lambda: services.complete_task(session, people.finance_head, task.id, APPROVE)
+    )
 
 
-@pytest.mark.parametrize(("decision", "form_key", "data"), [
-    ("approve", "confirm_setup", SETUP),
-    ("return", "revise_request", {"action": "withdraw"}),
-])
-def test_colleague_in_the_same_department_cannot_complete_the_requesters_task(session, people, decision,
-                                                                              form_key, data):
+@pytest.mark.parametrize(
+    ("decision", "form_key", "data"),
+    [
+        ("approve", "confirm_setup", SETUP),
+        ("return", "revise_request", {"action": "withdraw"}),
+    ],
+)
+def test_colleague_in_the_same_department_cannot_complete_the_requesters_task(
+    session, people, decision, form_key, data
+):
     instance = _at_requester_task(session, people, decision)
     task = only_open_task(session, instance)
     assert task.form_key == form_key
-    _refused(session, instance, NotAllowed,
-             lambda: services.complete_task(session, people.colleague, task.id, data))
+    _refused(session, instance, NotAllowed, lambda: services.complete_task(session, people.colleague, task.id, data))
 
 
 @pytest.mark.parametrize("reviewing", ["department_head_review", "communications_review"])
@@ -87,8 +96,7 @@ def test_administrator_is_not_an_approver(session, people, reviewing):
         _complete(session, people.parks_head, instance)
     task = only_open_task(session, instance)
     assert task.form_key == reviewing
-    _refused(session, instance, NotAllowed,
-             lambda: services.complete_task(session, people.admin, task.id, APPROVE))
+    _refused(session, instance, NotAllowed, lambda: services.complete_task(session, people.admin, task.id, APPROVE))
     _refused(session, instance, NotAllowed, lambda: services.claim_task(session, people.admin, task.id))
 
 
@@ -97,8 +105,7 @@ def test_second_completion_of_same_task_is_a_conflict(session, people):
     task = only_open_task(session, instance)
     _complete(session, people.parks_head, instance)
     second = {"decision": "reject", "comment": "Changed my mind."}
-    _refused(session, instance, Conflict,
-             lambda: services.complete_task(session, people.parks_head, task.id, second))
+    _refused(session, instance, Conflict, lambda: services.complete_task(session, people.parks_head, task.id, second))
 
 
 def test_completing_a_task_claimed_by_someone_else_is_a_conflict(session, people, make_user):
@@ -111,6 +118,7 @@ def test_completing_a_task_claimed_by_someone_else_is_a_conflict(session, people
 
 
 # ---- claiming and releasing ----------------------------------------------------------------------
+
 
 def test_claiming_a_task_claimed_by_another_is_a_conflict(session, people, make_user):
     deputy = make_user("deputy_comms", department="communications", roles=["communications_manager"])
@@ -135,11 +143,11 @@ def test_claiming_by_someone_ineligible_is_not_allowed(session, people):
     instance = start_request(session, people.requester)
     task = only_open_task(session, instance)
     _refused(session, instance, NotAllowed, lambda: services.claim_task(session, people.colleague, task.id))
-    _refused(session, instance, NotAllowed,
-             lambda: services.claim_task(session, people.finance_head, task.id))
+    _refused(session, instance, NotAllowed, lambda: services.claim_task(session, people.finance_head, task.id))
 
 
 # ---- seeing requests, accounts and tasks ---------------------------------------------------------
+
 
 def test_request_is_visible_to_those_involved_only(session, people):
     instance = start_request(session, people.requester)
@@ -182,6 +190,13 @@ def test_department_head_review_is_available_only_to_the_head_of_that_department
     instance = start_request(session, people.requester)
     task = only_open_task(session, instance)
     assert services.list_tasks(session, people.parks_head, "available") == ([task], 1)
-    for other in (people.finance_head, people.police_chief, people.comms, people.colleague, people.admin,
-                  people.requester, people.lieutenant):
+    for other in (
+        people.finance_head,
+        people.police_chief,
+        people.comms,
+        people.colleague,
+        people.admin,
+        people.requester,
+        people.lieutenant,
+    ):
         assert services.list_tasks(session, other, "available") == ([], 0)

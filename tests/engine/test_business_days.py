@@ -8,8 +8,13 @@ import pytest
 
 from engine.time.business_days import BusinessCalendar, minnesota_holidays
 
-FIXED_DATE_HOLIDAYS = [("New Year's Day", 1, 1), ("Juneteenth", 6, 19), ("Independence Day", 7, 4),
-                       ("Veterans Day", 11, 11), ("Christmas Day", 12, 25)]
+FIXED_DATE_HOLIDAYS = [
+    ("New Year's Day", 1, 1),
+    ("Juneteenth", 6, 19),
+    ("Independence Day", 7, 4),
+    ("Veterans Day", 11, 11),
+    ("Christmas Day", 12, 25),
+]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # (date, weekday it falls on, name); the weekday is checked against the real calendar, not trusted.
@@ -78,9 +83,13 @@ def test_the_rules_hold_in_every_year_from_1990_to_2100():
         holidays = minnesota_holidays(year, indigenous_peoples_day=True)
         by_name = {name: day for day, name in holidays.items()}
         assert all(day.year == year for day in holidays)
-        for name, month, first_day in (("Martin Luther King's Birthday", 1, 15),
-                                       ("Washington's and Lincoln's Birthday", 2, 15), ("Memorial Day", 5, 25),
-                                       ("Labor Day", 9, 1), ("Indigenous Peoples Day", 10, 8)):
+        for name, month, first_day in (
+            ("Martin Luther King's Birthday", 1, 15),
+            ("Washington's and Lincoln's Birthday", 2, 15),
+            ("Memorial Day", 5, 25),
+            ("Labor Day", 9, 1),
+            ("Indigenous Peoples Day", 10, 8),
+        ):
             day = by_name[name]
             assert (day.weekday(), day.month) == (0, month) and first_day <= day.day <= first_day + 6, (year, name)
         thanksgiving = by_name["Thanksgiving Day"]
@@ -95,8 +104,9 @@ def test_the_rules_hold_in_every_year_from_1990_to_2100():
                     if moved.year == year:
                         expected[moved] = f"{name} (observed)"
         assert observed == expected, year
-        assert all(holidays[date(year, month, day_of_month)] == name
-                   for name, month, day_of_month in FIXED_DATE_HOLIDAYS)
+        assert all(
+            holidays[date(year, month, day_of_month)] == name for name, month, day_of_month in FIXED_DATE_HOLIDAYS
+        )
 
 
 def test_the_two_holidays_a_city_chooses_can_be_turned_on_and_off():
@@ -120,8 +130,9 @@ def test_changing_a_returned_holiday_table_does_not_change_the_next_answer():
 
 
 def test_closed_days_are_holidays_and_open_days_are_worked():
-    calendar = BusinessCalendar(closed=frozenset({date(2026, 12, 24), date(2026, 12, 25)}),
-                                open=frozenset({date(2026, 11, 11)}))
+    calendar = BusinessCalendar(
+        closed=frozenset({date(2026, 12, 24), date(2026, 12, 25)}), open=frozenset({date(2026, 11, 11)})
+    )
     holidays = calendar.holidays(2026)
     assert holidays[date(2026, 12, 24)] == "City closed"
     assert holidays[date(2026, 12, 25)] == "Christmas Day"  # a closure on a legal holiday keeps the holiday's name
@@ -244,8 +255,10 @@ def test_add_business_days_matches_counting_one_day_at_a_time():
 def test_business_days_between():
     calendar = BusinessCalendar()
     assert calendar.business_days_between(date(2026, 11, 25), date(2026, 11, 30)) == 1  # Thu, Fri off; Mon counts
-    assert BusinessCalendar(friday_after_thanksgiving=False).business_days_between(
-        date(2026, 11, 25), date(2026, 11, 30)) == 2
+    assert (
+        BusinessCalendar(friday_after_thanksgiving=False).business_days_between(date(2026, 11, 25), date(2026, 11, 30))
+        == 2
+    )
     assert calendar.business_days_between(date(2026, 3, 2), date(2026, 3, 6)) == 4  # Tue-Fri; Monday is the start
     assert calendar.business_days_between(date(2026, 12, 24), date(2027, 1, 4)) == 5  # Dec 28-31 and Jan 4
     assert calendar.business_days_between(date(2026, 3, 4), date(2026, 3, 4)) == 0

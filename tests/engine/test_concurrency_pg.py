@@ -62,11 +62,13 @@ def cast(pg_sessions):
     with pg_sessions() as session:
         create_departments(session)
         services.sync_workflows(session)
-        made = {name: users.create_user(session, name, PASSWORD, name=name.title(), department="parks",
-                                        head_of=head_of)
-                for name, head_of in (("requester", []), ("parks_head", ["parks"]))}
-        made["comms"] = users.create_user(session, "comms", PASSWORD, department="communications",
-                                          roles=["communications_manager"])
+        made = {
+            name: users.create_user(session, name, PASSWORD, name=name.title(), department="parks", head_of=head_of)
+            for name, head_of in (("requester", []), ("parks_head", ["parks"]))
+        }
+        made["comms"] = users.create_user(
+            session, "comms", PASSWORD, department="communications", roles=["communications_manager"]
+        )
         session.commit()
         return {name: users.actor_for(session, user) for name, user in made.items()}
 
@@ -107,13 +109,14 @@ def assert_advanced_once(session, instance_id, head_task_id, version_before, win
     """One completion recorded, one next step opened, the instance saved exactly once more."""
     instance = session.get(ProcessInstance, instance_id)
     assert instance.version == version_before + 1
-    rows = session.execute(select(Task.form_key, Task.state).where(Task.instance_id == instance_id)
-                           .order_by(Task.created_at)).all()
+    rows = session.execute(
+        select(Task.form_key, Task.state).where(Task.instance_id == instance_id).order_by(Task.created_at)
+    ).all()
     assert sorted(rows) == [("communications_review", "open"), ("department_head_review", "completed")]
-    completions = session.scalars(select(AuditEvent).where(AuditEvent.task_id == head_task_id,
-                                                           AuditEvent.action == "completed")).all()
-    assert [(e.actor, e.decision, e.comment) for e in completions] == [
-        ("parks_head", "approve", winning_comment)]
+    completions = session.scalars(
+        select(AuditEvent).where(AuditEvent.task_id == head_task_id, AuditEvent.action == "completed")
+    ).all()
+    assert [(e.actor, e.decision, e.comment) for e in completions] == [("parks_head", "approve", winning_comment)]
 
 
 def test_two_threads_completing_the_same_task_exactly_one_wins(pg_sessions, cast):
@@ -122,8 +125,10 @@ def test_two_threads_completing_the_same_task_exactly_one_wins(pg_sessions, cast
             instance_id, task_id, version = start_request(pg_sessions, cast["requester"])
             barrier = threading.Barrier(2)
             comments = (f"Race {race}: first tab.", f"Race {race}: second tab.")
-            futures = [pool.submit(complete_at_the_barrier, pg_sessions, cast["parks_head"], task_id, comment,
-                                   barrier) for comment in comments]
+            futures = [
+                pool.submit(complete_at_the_barrier, pg_sessions, cast["parks_head"], task_id, comment, barrier)
+                for comment in comments
+            ]
             results = [f.result(timeout=60) for f in futures]
             assert sorted(results) == ["conflict", "won"], f"race {race}: {results}"
             with pg_sessions() as session:
@@ -138,8 +143,10 @@ def test_the_loser_of_a_race_can_see_the_request_moved_on(pg_sessions, cast):
     instance_id, task_id, _ = start_request(pg_sessions, cast["requester"])
     barrier = threading.Barrier(2)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(complete_at_the_barrier, pg_sessions, cast["parks_head"], task_id, "Fine.",
-                               barrier) for _ in range(2)]
+        futures = [
+            pool.submit(complete_at_the_barrier, pg_sessions, cast["parks_head"], task_id, "Fine.", barrier)
+            for _ in range(2)
+        ]
         assert sorted(f.result(timeout=60) for f in futures) == ["conflict", "won"]
     with pg_sessions() as session, pytest.raises(Conflict, match="no longer open"):
         services.complete_task(session, cast["parks_head"], task_id, {"decision": "approve"})
@@ -149,6 +156,7 @@ def test_the_loser_of_a_race_can_see_the_request_moved_on(pg_sessions, cast):
 
 
 # ---- two OS processes against a real server ------------------------------------------------------
+
 
 def civicflow_command() -> str:
     """The installed console script of this virtualenv."""
@@ -192,11 +200,15 @@ def server(pg_settings, cast, tmp_path):
     """`civicflow serve` on a free port, on the test's PostgreSQL database."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(CIVICFLOW_DATABASE_URL=pg_settings.database_url, CIVICFLOW_INSTANCE_PATH=str(tmp_path),
-               CIVICFLOW_SECRET_KEY=SECRET)
+    env.update(
+        CIVICFLOW_DATABASE_URL=pg_settings.database_url,
+        CIVICFLOW_INSTANCE_PATH=str(tmp_path),
+        CIVICFLOW_SECRET_KEY=SECRET,
+    )
     log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen([civicflow_command(), "serve", "--port", str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [civicflow_command(), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -224,14 +236,17 @@ def test_two_processes_posting_complete_at_once_get_one_200_and_one_409(server, 
         tokens[name] = body["token"]
     spawn = multiprocessing.get_context("spawn")
     for _ in range(3):
-        status, instance = http("POST", f"{server}/api/v1/processes/new_account_request/instances",
-                                {"data": START}, tokens["requester"])
+        status, instance = http(
+            "POST", f"{server}/api/v1/processes/new_account_request/instances", {"data": START}, tokens["requester"]
+        )
         assert status == 201, instance
         [task] = instance["tasks"]
         barrier, results = spawn.Barrier(2), spawn.Queue()
         url = f"{server}/api/v1/tasks/{task['id']}/complete"
-        workers = [spawn.Process(target=post_complete_at_the_barrier,
-                                 args=(url, tokens["parks_head"], barrier, results)) for _ in range(2)]
+        workers = [
+            spawn.Process(target=post_complete_at_the_barrier, args=(url, tokens["parks_head"], barrier, results))
+            for _ in range(2)
+        ]
         for worker in workers:
             worker.start()
         outcomes = sorted(results.get(timeout=90) for _ in workers)

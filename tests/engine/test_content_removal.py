@@ -18,10 +18,17 @@ KEY = "content_removal"
 
 def removal(account_id, screenshot, **changes):
     """A removal record's start data."""
-    return {"account_id": account_id, "stage": "published", "content_url": "https://facebook.com/cityofwsp/posts/1",
-            "author_name": "J. Doe", "content_text": "Buy cheap watches at example.biz!!!",
-            "categories": ["spam", "unrelated"], "rationale": "A commercial promotion unrelated to City services.",
-            "screenshot": screenshot, **changes}
+    return {
+        "account_id": account_id,
+        "stage": "published",
+        "content_url": "https://facebook.com/cityofwsp/posts/1",
+        "author_name": "J. Doe",
+        "content_text": "Buy cheap watches at example.biz!!!",
+        "categories": ["spam", "unrelated"],
+        "rationale": "A commercial promotion unrelated to City services.",
+        "screenshot": screenshot,
+        **changes,
+    }
 
 
 def _file(session, who, data, image=None):
@@ -33,12 +40,15 @@ def _file(session, who, data, image=None):
 
 
 def _counts(session):
-    return tuple(session.scalar(select(func.count()).select_from(model))
-                 for model in (ProcessInstance, Attachment, Blob, OutboxMail))
+    return tuple(
+        session.scalar(select(func.count()).select_from(model))
+        for model in (ProcessInstance, Attachment, Blob, OutboxMail)
+    )
 
 
 def test_the_screenshot_is_mailed_to_the_communications_manager_before_the_deletion_step_opens(
-        session, sessions, city, mail_settings, smtp_server):
+    session, sessions, city, mail_settings, smtp_server
+):
     image = png_bytes(120, 80)
     instance = _file(session, city.moderator, lambda shot: removal(city.facebook, shot), image)
     assert instance.title == "Removal on Facebook: City of West St. Paul (content by J. Doe)"
@@ -50,9 +60,15 @@ def test_the_screenshot_is_mailed_to_the_communications_manager_before_the_delet
     [mail] = smtp_server.to("comms@example.org")
     assert mail["Subject"].startswith(f"Removal record {instance.id}: screenshot")
     body = mail.get_body(("plain",)).get_content()
-    for words in ("Buy cheap watches at example.biz!!!", "Commercial promotions or spam",
-                  "Material unrelated to City government or services", "J. Doe", "Moderator",
-                  "https://facebook.com/cityofwsp/posts/1", "A commercial promotion unrelated"):
+    for words in (
+        "Buy cheap watches at example.biz!!!",
+        "Commercial promotions or spam",
+        "Material unrelated to City government or services",
+        "J. Doe",
+        "Moderator",
+        "https://facebook.com/cityofwsp/posts/1",
+        "A commercial promotion unrelated",
+    ):
         assert words in body
     [attached] = list(mail.iter_attachments())
     assert attached.get_content_type() == "image/png"
@@ -76,8 +92,13 @@ def test_keeping_the_content_after_all_needs_a_written_reason(session, city):
         services.complete_task(session, city.moderator, task.id, {"deleted": False})
     assert "comment" in refused.value.fields
     session.rollback()
-    done = act(session, city.moderator, instance, "confirm_deletion",
-               {"deleted": False, "comment": "The author removed it first."})
+    done = act(
+        session,
+        city.moderator,
+        instance,
+        "confirm_deletion",
+        {"deleted": False, "comment": "The author removed it first."},
+    )
     assert done.outcome == "not_removed"
 
 
@@ -97,14 +118,17 @@ def test_another_manager_of_the_account_may_take_over_the_deletion_but_nobody_el
     assert done.outcome == "removed"
 
 
-@pytest.mark.parametrize(("who", "changes", "field", "message"), [
-    ("officer", {"account_id": "facebook"}, "account_id", "not a social media manager of this account"),
-    ("moderator", {"account_id": "police_x"}, "account_id", "not a social media manager of this account"),
-    ("moderator", {"categories": []}, "categories", "Choose at least one"),
-    ("moderator", {"categories": ["rude"]}, "categories", "Not a valid choice: rude"),
-    ("moderator", {"rationale": ""}, "rationale", "required"),
-    ("moderator", {"screenshot": "5f0b6a43-8f70-4a5e-9d0c-000000000000"}, "screenshot", "No uploaded image"),
-])
+@pytest.mark.parametrize(
+    ("who", "changes", "field", "message"),
+    [
+        ("officer", {"account_id": "facebook"}, "account_id", "not a social media manager of this account"),
+        ("moderator", {"account_id": "police_x"}, "account_id", "not a social media manager of this account"),
+        ("moderator", {"categories": []}, "categories", "Choose at least one"),
+        ("moderator", {"categories": ["rude"]}, "categories", "Not a valid choice: rude"),
+        ("moderator", {"rationale": ""}, "rationale", "required"),
+        ("moderator", {"screenshot": "5f0b6a43-8f70-4a5e-9d0c-000000000000"}, "screenshot", "No uploaded image"),
+    ],
+)
 def test_a_bad_removal_is_refused_by_field_and_nothing_is_created(session, city, who, changes, field, message):
     before = _counts(session)
     filer = getattr(city, who)
@@ -148,7 +172,8 @@ def test_without_a_communications_manager_address_the_removal_is_refused_and_not
 
 
 def test_with_the_mail_server_down_the_removal_completes_and_the_mail_waits_then_arrives(
-        session, sessions, city, mail_settings, smtp_server):
+    session, sessions, city, mail_settings, smtp_server
+):
     smtp_server.stop()
     instance = _file(session, city.moderator, lambda shot: removal(city.facebook, shot))
     done = act(session, city.moderator, instance, "confirm_deletion", {"deleted": True})
@@ -163,5 +188,11 @@ def test_with_the_mail_server_down_the_removal_completes_and_the_mail_waits_then
         assert outbox.deliver_due(sessions, mail_settings).sent == 1
         assert outbox.deliver_due(sessions, mail_settings).sent == 0
     assert len(smtp_server.to("comms@example.org")) == 1
-    assert session.scalar(select(func.count()).select_from(AuditEvent)
-                          .where(AuditEvent.action == "mail_queued", AuditEvent.instance_id == instance.id)) == 1
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "mail_queued", AuditEvent.instance_id == instance.id)
+        )
+        == 1
+    )

@@ -86,15 +86,18 @@ def test_the_number_of_business_days_comes_from_the_settings(monkeypatch):
     assert d.business_days("attorney_consultation") == 10
 
 
-@pytest.mark.parametrize(("variable", "value", "words"), [
-    ("CIVICFLOW_DEADLINES", "appeals=3", '"appeals" is not a deadline'),
-    ("CIVICFLOW_DEADLINES", "appeal_response=0", "from 1 to 250"),
-    ("CIVICFLOW_CLOSED_DAYS", "2026-12-24,Christmas Eve", '"Christmas Eve" is not a date'),
-    ("CIVICFLOW_BUSINESS_HOURS", "17:00-08:00", "must open before it closes"),
-    ("CIVICFLOW_TIMEZONE", "Mars/Olympus", "is not a time zone"),
-    ("CIVICFLOW_FRIDAY_AFTER_THANKSGIVING", "maybe", "is not yes or no"),
-    ("CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE", "mayor", '"mayor" is not a role'),
-])
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("CIVICFLOW_DEADLINES", "appeals=3", '"appeals" is not a deadline'),
+        ("CIVICFLOW_DEADLINES", "appeal_response=0", "from 1 to 250"),
+        ("CIVICFLOW_CLOSED_DAYS", "2026-12-24,Christmas Eve", '"Christmas Eve" is not a date'),
+        ("CIVICFLOW_BUSINESS_HOURS", "17:00-08:00", "must open before it closes"),
+        ("CIVICFLOW_TIMEZONE", "Mars/Olympus", "is not a time zone"),
+        ("CIVICFLOW_FRIDAY_AFTER_THANKSGIVING", "maybe", "is not yes or no"),
+        ("CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE", "mayor", '"mayor" is not a role'),
+    ],
+)
 def test_a_bad_setting_is_refused_naming_the_variable(monkeypatch, variable, value, words):
     monkeypatch.setenv(variable, value)
     with pytest.raises(Invalid) as refused:

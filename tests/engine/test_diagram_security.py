@@ -68,11 +68,13 @@ ATTACKS = [
 ]
 
 
-def diagram(*, condition='action == "resubmit"', script='outcome = "resubmitted"', doctype="",
-            documentation="") -> bytes:
+def diagram(
+    *, condition='action == "resubmit"', script='outcome = "resubmitted"', doctype="", documentation=""
+) -> bytes:
     """The probe diagram, with an expression, a script, a DOCTYPE or raw documentation text swapped in."""
-    return TEMPLATE.format(condition=escape(condition), script=escape(script), doctype=doctype,
-                           documentation=documentation).encode()
+    return TEMPLATE.format(
+        condition=escape(condition), script=escape(script), doctype=doctype, documentation=documentation
+    ).encode()
 
 
 def refusal(data: bytes) -> DiagramError:
@@ -113,8 +115,17 @@ def xxe_payloads(secret_path):
     }
 
 
-@pytest.mark.parametrize("attack", ["external entity in text", "internal entity", "billion laughs",
-                                    "external DTD", "external DTD over the network", "parameter entity"])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "external entity in text",
+        "internal entity",
+        "billion laughs",
+        "external DTD",
+        "external DTD over the network",
+        "parameter entity",
+    ],
+)
 def test_doctype_and_entity_tricks_are_refused_without_leaking_the_file(attack, secret_file):
     doctype, use = xxe_payloads(secret_file)[attack]
     data = diagram(doctype=doctype, documentation=use)
@@ -125,7 +136,8 @@ def test_doctype_and_entity_tricks_are_refused_without_leaking_the_file(attack, 
 
 def test_external_entity_in_an_attribute_is_refused_without_leaking_the_file(secret_file):
     data = diagram(doctype=f'<!DOCTYPE d [<!ENTITY xxe SYSTEM "file://{secret_file}">]>\n').replace(
-        b'name="Probe"', b'name="&xxe;"')
+        b'name="Probe"', b'name="&xxe;"'
+    )
     assert "civicflow-secret-7f3e9a1c" not in everything_said(refusal(data))
 
 
@@ -147,7 +159,8 @@ def test_dangerous_script_is_refused_at_load_naming_the_script_task(attack):
     error = refusal(diagram(script=attack))
     assert error.problems
     assert {(p.get("element"), p.get("name")) for p in error.problems} == {
-        ("record_resubmitted", "Record the resubmission")}
+        ("record_resubmitted", "Record the resubmission")
+    }
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -164,19 +177,26 @@ def test_sandbox_refuses_dangerous_scripts_at_run_time(attack):
     assert context == {"x": "anything"}
 
 
-RECORD = {"decision": "Approve", "investigative": False, "steps": [1, 2, 3],
-          "record": {"platform": "x", "managers": ["pat", "lee"]}}
+RECORD = {
+    "decision": "Approve",
+    "investigative": False,
+    "steps": [1, 2, 3],
+    "record": {"platform": "x", "managers": ["pat", "lee"]},
+}
 
 
-@pytest.mark.parametrize(("expression", "expected"), [
-    ('decision.lower() == "approve"', True),
-    ('decision.strip().upper()', "APPROVE"),
-    ('record["platform"] == "x"', True),
-    ("steps[1] > 1", True),
-    ('len(record["managers"]) == 2', True),
-    ("not investigative", True),
-    ('decision == "reject" or steps[-1] >= 3', True),
-])
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('decision.lower() == "approve"', True),
+        ("decision.strip().upper()", "APPROVE"),
+        ('record["platform"] == "x"', True),
+        ("steps[1] > 1", True),
+        ('len(record["managers"]) == 2', True),
+        ("not investigative", True),
+        ('decision == "reject" or steps[-1] >= 3', True),
+    ],
+)
 def test_sandbox_evaluates_ordinary_conditions(expression, expected):
     assert RestrictedEnvironment().evaluate(expression, dict(RECORD)) == expected
 

@@ -30,8 +30,9 @@ def start(session, who):
     return instance
 
 
-def test_each_person_with_open_tasks_gets_one_digest_on_a_business_morning(session, sessions, people, mail_settings,
-                                                                            smtp_server):
+def test_each_person_with_open_tasks_gets_one_digest_on_a_business_morning(
+    session, sessions, people, mail_settings, smtp_server
+):
     with clock.frozen_at(at(2026, 11, 16, 10, 0)):
         late = start(session, people.requester)
     with clock.frozen_at(at(2026, 11, 24, 10, 0)):
@@ -40,8 +41,8 @@ def test_each_person_with_open_tasks_gets_one_digest_on_a_business_morning(sessi
     assert digests(sessions, 2026, 11, 26, 7, 30) == 0  # Thanksgiving
     assert digests(sessions, 2026, 11, 28, 7, 30) == 0  # Saturday
     assert digests(sessions, 2026, 11, 30, 6, 59) == 0  # before the digest time
-    assert digests(sessions, 2026, 11, 30, 7, 0) == 2   # the Department Head and the Communications Manager
-    assert digests(sessions, 2026, 11, 30, 9, 0) == 0   # not twice in a day
+    assert digests(sessions, 2026, 11, 30, 7, 0) == 2  # the Department Head and the Communications Manager
+    assert digests(sessions, 2026, 11, 30, 9, 0) == 0  # not twice in a day
     with clock.frozen_at(at(2026, 11, 30, 7, 0)):
         assert outbox.deliver_due(sessions, mail_settings).sent == 2
     [head] = smtp_server.to("parks_head@example.org")
@@ -56,5 +57,6 @@ def test_each_person_with_open_tasks_gets_one_digest_on_a_business_morning(sessi
     assert smtp_server.to("requester@example.org") == []  # nothing waits for the requester
     # Everyone was considered once for the day, with or without tasks.
     assert session.scalar(select(func.count()).select_from(Digest)) == session.scalar(
-        select(func.count()).select_from(Digest).where(Digest.day == at(2026, 11, 30).date()))
+        select(func.count()).select_from(Digest).where(Digest.day == at(2026, 11, 30).date())
+    )
     assert digests(sessions, 2026, 12, 1, 7, 0) == 2  # and again the next business day

@@ -28,8 +28,9 @@ def events(session, action: str) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
-def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_their_version(session, people,
-                                                                                                 make_user):
+def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_their_version(
+    session, people, make_user
+):
     records = make_user("records", department="administration", roles=["records_officer"])
     before = services.start_instance(session, people.requester, KEY, START)
     session.commit()
@@ -47,15 +48,27 @@ def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_
         act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     # The new step is in the Records Officer's lane for the new request only.
     [new_step] = services.open_tasks_of(session, after)
-    assert (new_step.name, new_step.role, new_step.form_key) == ("Records check", "records_officer",
-                                                                 "communications_review")
+    assert (new_step.name, new_step.role, new_step.form_key) == (
+        "Records check",
+        "records_officer",
+        "communications_review",
+    )
     assert [t.id for t in services.list_tasks(session, records, "available")[0]] == [new_step.id]
     [old_step] = services.open_tasks_of(session, before)
     assert old_step.role == "communications_manager"
     act(session, people.comms, before, "communications_review", {"decision": "approve"})
-    act(session, people.requester, before, "confirm_setup",
-        {"account_url": "https://facebook.com/wsp-parks-test", "marked_as_city": True, "links_official_site": True,
-         "public_notice_linked": True})
+    act(
+        session,
+        people.requester,
+        before,
+        "confirm_setup",
+        {
+            "account_url": "https://facebook.com/wsp-parks-test",
+            "marked_as_city": True,
+            "links_official_site": True,
+            "public_notice_linked": True,
+        },
+    )
     session.refresh(before)
     assert (before.status, before.outcome, before.model.number) == ("completed", "approved", 1)
     act(session, records, after, "communications_review", {"decision": "approve"})
@@ -77,12 +90,15 @@ def test_a_draft_with_problems_is_kept_but_cannot_be_published(session, people):
     assert events(session, "process_published") == []
 
 
-@pytest.mark.parametrize(("data", "says"), [
-    (b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<d>&x;</d>', "DOCTYPE"),
-    (b"<bpmn:definitions xmlns:bpmn='http://www.omg.org/spec/BPMN/20100524/MODEL'>", "not well-formed"),
-    (b"<html><body>not a diagram</body></html>", "not a BPMN 2.0 diagram"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "not well-formed"),
-])
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b'<?xml version="1.0"?>\n<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<d>&x;</d>', "DOCTYPE"),
+        (b"<bpmn:definitions xmlns:bpmn='http://www.omg.org/spec/BPMN/20100524/MODEL'>", "not well-formed"),
+        (b"<html><body>not a diagram</body></html>", "not a BPMN 2.0 diagram"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "not well-formed"),
+    ],
+)
 def test_what_is_not_a_safe_bpmn_document_is_refused_and_nothing_is_stored(session, people, data, says):
     with pytest.raises(DiagramError) as refused:
         editor.save_draft(session, people.admin, KEY, data)
@@ -94,11 +110,13 @@ def test_what_is_not_a_safe_bpmn_document_is_refused_and_nothing_is_stored(sessi
 
 
 def test_only_administrators_change_procedures(session, people):
-    for attempt in (lambda: editor.save_draft(session, people.comms, KEY, edited()),
-                    lambda: editor.publish(session, people.comms, KEY),
-                    lambda: editor.versions(session, people.comms, KEY),
-                    lambda: editor.current_draft(session, people.comms, KEY),
-                    lambda: editor.republish(session, people.comms, KEY, 1)):
+    for attempt in (
+        lambda: editor.save_draft(session, people.comms, KEY, edited()),
+        lambda: editor.publish(session, people.comms, KEY),
+        lambda: editor.versions(session, people.comms, KEY),
+        lambda: editor.current_draft(session, people.comms, KEY),
+        lambda: editor.republish(session, people.comms, KEY, 1),
+    ):
         with pytest.raises(NotAllowed):
             attempt()
     assert session.scalar(select(func.count()).select_from(ProcessDraft)) == 0
@@ -131,12 +149,18 @@ def test_an_older_version_can_be_published_again_and_the_publications_say_who_an
     assert instance.model.number == 1
     listed = editor.versions(session, people.admin, KEY)
     assert [(v.number, v.current, v.published_by, v.source) for v in listed] == [
-        (2, False, "Admin", "editor"), (1, True, "Admin", "shipped")]
-    assert [(p.model.number, p.published_by.username if p.published_by else None)
-            for p in editor.publications(session, people.admin, KEY)] == [(1, "admin"), (2, "admin"), (1, None)]
+        (2, False, "Admin", "editor"),
+        (1, True, "Admin", "shipped"),
+    ]
+    assert [
+        (p.model.number, p.published_by.username if p.published_by else None)
+        for p in editor.publications(session, people.admin, KEY)
+    ] == [(1, "admin"), (2, "admin"), (1, None)]
     published = events(session, "process_published")
     assert [(e.actor_name, e.detail["version"], e.detail["republished"]) for e in published] == [
-        ("Admin", 2, False), ("Admin", 1, True)]
+        ("Admin", 2, False),
+        ("Admin", 1, True),
+    ]
     assert [e.detail["revision"] for e in events(session, "process_draft_saved")] == [1]
 
 
@@ -150,32 +174,41 @@ def test_the_difference_lists_added_removed_and_changed_elements_in_the_editor_s
     changed = set_text(edited(), "Flow_head_approved", "conditionExpression", 'decision == "approve" and True')
     changed = set_attribute(changed, "communications_review", "name", "Communications approval")
     difference = editor.difference(shipped(KEY), changed)
-    assert [(a["id"], a["type"], a["name"], a["properties"].get("Lane"), a["properties"].get("Form"))
-            for a in difference.added if a["type"] == "User task"] == [
-        ("records_check", "User task", "Records check", "Records Officer", "communications_review")]
+    assert [
+        (a["id"], a["type"], a["name"], a["properties"].get("Lane"), a["properties"].get("Form"))
+        for a in difference.added
+        if a["type"] == "User task"
+    ] == [("records_check", "User task", "Records check", "Records Officer", "communications_review")]
     assert {a["id"] for a in difference.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
     assert difference.removed == []
     by_id = {c["id"]: c["changes"] for c in difference.changed}
-    assert by_id["Flow_standard"] == [{"property": "To",
-                                       "before": "Communications Manager written approval (communications_review)",
-                                       "after": "Records check (records_check)"}]
-    assert by_id["Flow_head_approved"] == [{"property": "Condition", "before": 'decision == "approve"',
-                                            "after": 'decision == "approve" and True'}]
-    assert by_id["communications_review"] == [{"property": "Name", "before": "Communications Manager written "
-                                                                             "approval",
-                                               "after": "Communications approval"}]
+    assert by_id["Flow_standard"] == [
+        {
+            "property": "To",
+            "before": "Communications Manager written approval (communications_review)",
+            "after": "Records check (records_check)",
+        }
+    ]
+    assert by_id["Flow_head_approved"] == [
+        {"property": "Condition", "before": 'decision == "approve"', "after": 'decision == "approve" and True'}
+    ]
+    assert by_id["communications_review"] == [
+        {"property": "Name", "before": "Communications Manager written approval", "after": "Communications approval"}
+    ]
     assert editor.difference(shipped(KEY), shipped(KEY)).empty
 
 
-def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_published(session, people, settings,
-                                                                                        tmp_path):
+def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_published(
+    session, people, settings, tmp_path
+):
     editor.save_draft(session, people.admin, KEY, edited())
     editor.publish(session, people.admin, KEY)
     session.commit()
     workflows = tmp_path / "workflows"
     shutil.copytree(settings.workflows_dir, workflows)
-    (workflows / f"{KEY}.bpmn").write_bytes(shipped(KEY).replace(b"Communications Manager written approval",
-                                                                 b"Communications Manager's written approval"))
+    (workflows / f"{KEY}.bpmn").write_bytes(
+        shipped(KEY).replace(b"Communications Manager written approval", b"Communications Manager's written approval")
+    )
     session.info["settings"] = dataclasses.replace(settings, workflows_dir=workflows)
     [stored] = services.sync_workflows(session)
     session.commit()
@@ -189,8 +222,14 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
     from tests.engine.test_removal_appeal import appeal
 
     key = "removal_appeal"
-    data = add_step_before(shipped(key), "appeal_review", step_id="attorney_sign_off", name="City Attorney sign-off",
-                           lane="City Attorney", form_key="written_approval")
+    data = add_step_before(
+        shipped(key),
+        "appeal_review",
+        step_id="attorney_sign_off",
+        name="City Attorney sign-off",
+        lane="City Attorney",
+        form_key="written_approval",
+    )
     assert editor.save_draft(session, city.admin, key, data).publishable
     editor.publish(session, city.admin, key)
     session.commit()
@@ -208,11 +247,16 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
     assert [t.form_key for t in services.open_tasks_of(session, instance)] == ["appeal_review"]
     [completed] = [e for e in events(session, "completed") if e.instance_id == instance.id]
     assert (completed.actor_name, completed.role, completed.decision, completed.comment) == (
-        "Attorney", "city_attorney", "approve", "Reviewed.")
+        "Attorney",
+        "city_attorney",
+        "approve",
+        "Reviewed.",
+    )
 
 
 def test_requests_running_on_a_version_are_not_held_to_rules_made_stricter_after_it_was_published(
-        session, people, monkeypatch):
+    session, people, monkeypatch
+):
     from engine.diagrams import specs
 
     instance = services.start_instance(session, people.requester, KEY, START)

@@ -83,15 +83,23 @@ EXPECTED_PROBLEMS = {
         'lane "Front desk" is not a role': {"Lane_front_desk"},
         "Log the appeal has no form": {"Task_log"},
         "message start event: civicflow starts requests itself, the instance would wait forever": {
-            "Start_appeal", "MessageEventDefinition_c1"},
+            "Start_appeal",
+            "MessageEventDefinition_c1",
+        },
     },
     "miwg_b_1_0_subprocess_timer_data_artifacts.bpmn": {
         "timer duration P2D is a bare name, not a quoted value": {"Event_two_days", "TimerEventDefinition_two_days"},
         "script task with no script": {"Activity_note_delay"},
         "data input from a data object nothing writes": {
-            "DataInputAssociation_letter", "DataObjectReference_letter", "DataObject_letter"},
+            "DataInputAssociation_letter",
+            "DataObjectReference_letter",
+            "DataObject_letter",
+        },
         "data output the task never produces": {
-            "DataOutputAssociation_response", "DataObjectReference_response", "DataObject_response"},
+            "DataOutputAssociation_response",
+            "DataObjectReference_response",
+            "DataObject_response",
+        },
     },
     "signavio_export.bpmn": {
         "user task with no form": {"sid-task-review-3b9f"},
@@ -130,8 +138,11 @@ def everything_said(error: DiagramError) -> str:
 
 def text_of(data: bytes) -> str:
     """The file as text, in the encoding its BOM or XML declaration names (Latin-1 for anything else)."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                       (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
     declared = re.match(rb"<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)", data)
@@ -186,8 +197,9 @@ def assert_problems_are_plain_and_point_into_the_file(error: DiagramError, data:
         if "name" in problem:
             assert problem["name"] in html.unescape(text), f"{problem!r} names something that is not in the file"
         if "line" in problem:
-            assert isinstance(problem["line"], int) and 1 <= problem["line"] <= last_line, \
+            assert isinstance(problem["line"], int) and 1 <= problem["line"] <= last_line, (
                 f"{problem!r}: the file has lines 1 to {last_line}"
+            )
 
 
 def _correct_diagram() -> bytes:
@@ -210,7 +222,8 @@ def _nested(depth: int) -> bytes:
 
 GENERATED = {
     "huge_file": lambda: _correct_diagram().replace(
-        b"</bpmn2:definitions>", b"<!-- " + b"x" * (MAX_DIAGRAM_BYTES + 1) + b" --></bpmn2:definitions>"),
+        b"</bpmn2:definitions>", b"<!-- " + b"x" * (MAX_DIAGRAM_BYTES + 1) + b" --></bpmn2:definitions>"
+    ),
     "png_image": lambda: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 16,
     "bizagi_bpm_zip_archive": _zip_of_a_diagram,
     "empty_file": lambda: b"",
@@ -281,19 +294,26 @@ def test_a_task_inside_a_sub_process_drawn_in_a_role_lane_is_in_that_lane():
 
 def test_a_long_chain_of_steps_loads_or_is_refused_in_plain_words():
     steps = 500
-    flows = ['<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>',
-             '<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="step0" />']
+    flows = [
+        '<bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>',
+        '<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="step0" />',
+    ]
     for i in range(steps):
         following = f"step{i + 1}" if i + 1 < steps else "done"
-        flows.append(f'<bpmn:scriptTask id="step{i}" name="Step {i}"><bpmn:incoming>f{i}</bpmn:incoming>'
-                     f'<bpmn:outgoing>f{i + 1}</bpmn:outgoing><bpmn:script>count = {i}</bpmn:script></bpmn:scriptTask>')
+        flows.append(
+            f'<bpmn:scriptTask id="step{i}" name="Step {i}"><bpmn:incoming>f{i}</bpmn:incoming>'
+            f"<bpmn:outgoing>f{i + 1}</bpmn:outgoing><bpmn:script>count = {i}</bpmn:script></bpmn:scriptTask>"
+        )
         flows.append(f'<bpmn:sequenceFlow id="f{i + 1}" sourceRef="step{i}" targetRef="{following}" />')
     flows.append(f'<bpmn:endEvent id="done"><bpmn:incoming>f{steps}</bpmn:incoming></bpmn:endEvent>')
-    data = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Definitions_chain" '
-            'targetNamespace="http://civicflow.example/bpmn">\n'
-            f'<bpmn:process id="{KEY}" isExecutable="true">\n' + "\n".join(flows) +
-            "\n</bpmn:process>\n</bpmn:definitions>\n").encode()
+    data = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="Definitions_chain" '
+        'targetNamespace="http://civicflow.example/bpmn">\n'
+        f'<bpmn:process id="{KEY}" isExecutable="true">\n'
+        + "\n".join(flows)
+        + "\n</bpmn:process>\n</bpmn:definitions>\n"
+    ).encode()
     try:
         load(data)
     except DiagramError as error:
@@ -317,9 +337,11 @@ print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started})
 
 def test_a_file_just_under_the_size_limit_with_an_error_on_every_line_is_refused_quickly(tmp_path):
     # Runs in a child process so that a slow refusal fails this test instead of holding up the whole run.
-    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
-            b'20100524/MODEL" id="Definitions_errors" targetNamespace="http://civicflow.example/bpmn">\n'
-            b'<bpmn:process id="removal_appeal" isExecutable="true">\n')
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/'
+        b'20100524/MODEL" id="Definitions_errors" targetNamespace="http://civicflow.example/bpmn">\n'
+        b'<bpmn:process id="removal_appeal" isExecutable="true">\n'
+    )
     tail = b"</bpmn:process>\n</bpmn:definitions>\n"
     tasks, size, i = [], len(head) + len(tail), 0
     while True:
@@ -331,8 +353,14 @@ def test_a_file_just_under_the_size_limit_with_an_error_on_every_line_is_refused
     diagram = tmp_path / "errors.bpmn"
     diagram.write_bytes(head + b"".join(tasks) + tail)
     try:
-        child = subprocess.run([sys.executable, "-c", _CHILD, str(diagram), KEY], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=20, check=False)
+        child = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(diagram), KEY],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{i} schema errors in {size // 1024} KiB: still loading after 20 s")
     assert child.returncode == 0, child.stderr[-2000:]

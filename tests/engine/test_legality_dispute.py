@@ -17,9 +17,14 @@ RESPONSE = "The City has reviewed the removal categories with its attorney and k
 
 def dispute(**changes):
     """A dispute's start data, as staff type it from an e-mail."""
-    return {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-            "policy_section": "Rules of Use, the removal categories", "basis": "They restrict protected speech.",
-            "received_via": "email", **changes}
+    return {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": "sam.citizen@example.net",
+        "policy_section": "Rules of Use, the removal categories",
+        "basis": "They restrict protected speech.",
+        "received_via": "email",
+        **changes,
+    }
 
 
 def _start(session, who):
@@ -28,8 +33,9 @@ def _start(session, who):
     return instance
 
 
-def test_the_disputant_is_acknowledged_at_once_and_the_city_attorney_is_consulted(session, sessions, city,
-                                                                                  mail_settings, smtp_server):
+def test_the_disputant_is_acknowledged_at_once_and_the_city_attorney_is_consulted(
+    session, sessions, city, mail_settings, smtp_server
+):
     instance = _start(session, city.requester)
     assert [e.action for e in services.history_of(session, instance)] == ["started", "mail_queued"]
     assert outbox.deliver_due(sessions, mail_settings).sent == 1
@@ -46,7 +52,8 @@ def test_the_disputant_is_acknowledged_at_once_and_the_city_attorney_is_consulte
 
 
 def test_the_attorneys_advice_reaches_only_the_attorney_and_the_communications_manager(
-        session, sessions, city, mail_settings, smtp_server):
+    session, sessions, city, mail_settings, smtp_server
+):
     instance = _start(session, city.requester)
     act(session, city.attorney, instance, "attorney_consultation", {"advice": ADVICE, "recommendation": "no_change"})
     act(session, city.comms, instance, "dispute_response", {"response_text": RESPONSE})
@@ -74,17 +81,25 @@ def test_a_recommendation_to_amend_opens_a_follow_up_after_the_response(session,
     act(session, city.attorney, instance, "attorney_consultation", {"advice": ADVICE, "recommendation": "amend"})
     act(session, city.comms, instance, "dispute_response", {"response_text": RESPONSE})
     assert open_form_keys(session, instance) == ["policy_amendment"]
-    done = act(session, city.comms, instance, "policy_amendment",
-               {"amendment_summary": "Narrow the spam category; to the City Council on December 8."})
+    done = act(
+        session,
+        city.comms,
+        instance,
+        "policy_amendment",
+        {"amendment_summary": "Narrow the spam category; to the City Council on December 8."},
+    )
     assert (done.status, done.outcome) == ("completed", "responded")
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"disputant_email": "sam@"}, "disputant_email", "Must be an e-mail address"),
-    ({"policy_section": ""}, "policy_section", "required"),
-    ({"basis": "x" * 20001}, "basis", "At most 20000 characters"),
-    ({"nickname": "Sammy"}, "nickname", "Unknown field"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"disputant_email": "sam@"}, "disputant_email", "Must be an e-mail address"),
+        ({"policy_section": ""}, "policy_section", "required"),
+        ({"basis": "x" * 20001}, "basis", "At most 20000 characters"),
+        ({"nickname": "Sammy"}, "nickname", "Unknown field"),
+    ],
+)
 def test_a_bad_dispute_is_refused_by_field_and_nothing_is_created(session, city, changes, field, message):
     with pytest.raises(Invalid) as refused:
         services.start_instance(session, city.requester, KEY, dispute(**changes))

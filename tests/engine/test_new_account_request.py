@@ -9,12 +9,17 @@ from engine.requests import services
 from tests.conftest import SETUP, START
 from tests.helpers import KEY, only_open_task, start_request
 
-INVESTIGATIVE = {**START, "platform": "other", "account_name": "Neighborhood watcher", "department": "police",
-                 "purpose": "Investigations of online crime.", "audience": "Not public.",
-                 "proposed_managers": ["officer"], "investigative": True}
+INVESTIGATIVE = {
+    **START,
+    "platform": "other",
+    "account_name": "Neighborhood watcher",
+    "department": "police",
+    "purpose": "Investigations of online crime.",
+    "audience": "Not public.",
+    "proposed_managers": ["officer"],
+    "investigative": True,
+}
 CREDENTIALS = {"username": "wsp-watcher-7731", "password": "Tr0mbone!Lantern-Quiet-42"}
-
-
 
 
 def _act(session, actor, instance, form_key, data):
@@ -36,8 +41,7 @@ def _form_keys_ever(session, instance):
 
 
 def _decisions(session, instance):
-    return [(e.actor, e.decision, e.comment) for e in services.history_of(session, instance)
-            if e.action == "completed"]
+    return [(e.actor, e.decision, e.comment) for e in services.history_of(session, instance) if e.action == "completed"]
 
 
 def _invalid_fields(call):
@@ -59,6 +63,7 @@ def _investigative_account(session, people):
 
 # ---- the standard path ---------------------------------------------------------------------------
 
+
 def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_its_managers(session, people):
     instance = start_request(session, people.requester, {**START, "proposed_managers": ["requester", "colleague"]})
     _approve_standard(session, people, instance)
@@ -67,15 +72,14 @@ def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_it
 
     assert (done.status, done.outcome) == ("completed", "approved")
     [account] = services.list_accounts(session, people.requester)
-    assert (account.platform, account.name, account.department.code) == (
-        "facebook", "West St. Paul Parks", "parks")
-    assert (account.url, account.status, account.investigative) == (
-        "https://facebook.com/wspparks", "active", False)
+    assert (account.platform, account.name, account.department.code) == ("facebook", "West St. Paul Parks", "parks")
+    assert (account.url, account.status, account.investigative) == ("https://facebook.com/wspparks", "active", False)
     assert account.marked_as_city and account.links_official_site and account.public_notice_linked
     comms_approval = [e for e in services.history_of(session, instance) if e.actor == "comms"][0]
     assert sorted((m.user.username, m.approved_by, m.approved_at) for m in account.managers) == [
         ("colleague", "Comms (Communications Manager)", comms_approval.at),
-        ("requester", "Comms (Communications Manager)", comms_approval.at)]
+        ("requester", "Comms (Communications Manager)", comms_approval.at),
+    ]
     assert done.data["account_id"] == account.id
     assert services.open_tasks_of(session, instance) == []
 
@@ -85,8 +89,9 @@ def test_confirm_setup_refuses_an_account_not_marked_as_the_citys(session, peopl
     _approve_standard(session, people, instance)
     task = only_open_task(session, instance)
 
-    fields = _invalid_fields(lambda: services.complete_task(
-        session, people.requester, task.id, {**SETUP, "marked_as_city": False}))
+    fields = _invalid_fields(
+        lambda: services.complete_task(session, people.requester, task.id, {**SETUP, "marked_as_city": False})
+    )
     session.rollback()
 
     assert list(fields) == ["marked_as_city"]
@@ -97,8 +102,13 @@ def test_confirm_setup_refuses_an_account_not_marked_as_the_citys(session, peopl
 
 def test_department_head_rejection_ends_the_request_with_its_written_reasons(session, people):
     instance = start_request(session, people.requester)
-    done = _act(session, people.parks_head, instance, "department_head_review",
-                {"decision": "reject", "comment": "Parks already has one for this."})
+    done = _act(
+        session,
+        people.parks_head,
+        instance,
+        "department_head_review",
+        {"decision": "reject", "comment": "Parks already has one for this."},
+    )
 
     assert (done.status, done.outcome) == ("completed", "rejected")
     assert _decisions(session, instance) == [("parks_head", "reject", "Parks already has one for this.")]
@@ -112,8 +122,9 @@ def test_rejection_without_a_written_comment_is_refused_and_changes_nothing(sess
     history = [e.id for e in services.history_of(session, instance)]
     version = instance.version
 
-    fields = _invalid_fields(lambda: services.complete_task(session, people.parks_head, task.id,
-                                                            {"decision": "reject"}))
+    fields = _invalid_fields(
+        lambda: services.complete_task(session, people.parks_head, task.id, {"decision": "reject"})
+    )
     session.rollback()
 
     assert list(fields) == ["comment"]
@@ -126,24 +137,42 @@ def test_rejection_without_a_written_comment_is_refused_and_changes_nothing(sess
 def test_communications_manager_rejection_ends_the_request(session, people):
     instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
-    done = _act(session, people.comms, instance, "communications_review",
-                {"decision": "reject", "comment": "The audience is already served by the City's page."})
+    done = _act(
+        session,
+        people.comms,
+        instance,
+        "communications_review",
+        {"decision": "reject", "comment": "The audience is already served by the City's page."},
+    )
 
     assert (done.status, done.outcome) == ("completed", "rejected")
     assert _decisions(session, instance)[-1] == (
-        "comms", "reject", "The audience is already served by the City's page.")
+        "comms",
+        "reject",
+        "The audience is already served by the City's page.",
+    )
     assert services.list_accounts(session, people.requester) == []
 
 
 def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_head(session, people):
     instance = start_request(session, people.requester)
-    _act(session, people.parks_head, instance, "department_head_review",
-         {"decision": "return", "comment": "Name it after the department."})
+    _act(
+        session,
+        people.parks_head,
+        instance,
+        "department_head_review",
+        {"decision": "return", "comment": "Name it after the department."},
+    )
     revise = only_open_task(session, instance)
     assert (revise.form_key, revise.assignee_id) == ("revise_request", people.requester.id)
 
-    _act(session, people.requester, instance, "revise_request",
-         {"action": "resubmit", "account_name": "WSP Parks and Recreation", "comment": "Renamed."})
+    _act(
+        session,
+        people.requester,
+        instance,
+        "revise_request",
+        {"action": "resubmit", "account_name": "WSP Parks and Recreation", "comment": "Renamed."},
+    )
 
     assert instance.data["account_name"] == "WSP Parks and Recreation"
     assert instance.data["purpose"] == START["purpose"]
@@ -157,10 +186,14 @@ def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_he
 
 def test_resubmission_to_another_department_goes_to_that_departments_head(session, people):
     instance = start_request(session, people.requester)
-    _act(session, people.parks_head, instance, "department_head_review",
-         {"decision": "return", "comment": "Finance should own this."})
-    _act(session, people.requester, instance, "revise_request",
-         {"action": "resubmit", "department": "finance"})
+    _act(
+        session,
+        people.parks_head,
+        instance,
+        "department_head_review",
+        {"decision": "return", "comment": "Finance should own this."},
+    )
+    _act(session, people.requester, instance, "revise_request", {"action": "resubmit", "department": "finance"})
 
     [available] = services.list_tasks(session, people.finance_head, "available")[0]
     assert (available.instance_id, available.form_key) == (instance.id, "department_head_review")
@@ -169,10 +202,20 @@ def test_resubmission_to_another_department_goes_to_that_departments_head(sessio
 
 def test_returned_request_withdrawn_ends_without_an_account(session, people):
     instance = start_request(session, people.requester)
-    _act(session, people.parks_head, instance, "department_head_review",
-         {"decision": "return", "comment": "Say who will moderate it."})
-    done = _act(session, people.requester, instance, "revise_request",
-                {"action": "withdraw", "comment": "We will use the City's page."})
+    _act(
+        session,
+        people.parks_head,
+        instance,
+        "department_head_review",
+        {"decision": "return", "comment": "Say who will moderate it."},
+    )
+    done = _act(
+        session,
+        people.requester,
+        instance,
+        "revise_request",
+        {"action": "withdraw", "comment": "We will use the City's page."},
+    )
 
     assert (done.status, done.outcome) == ("completed", "withdrawn")
     assert _decisions(session, instance)[-1] == ("requester", "withdraw", "We will use the City's page.")
@@ -183,18 +226,29 @@ def test_returned_request_withdrawn_ends_without_an_account(session, people):
 def test_communications_manager_return_sends_the_request_back_to_the_requester(session, people):
     instance = start_request(session, people.requester)
     _act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
-    _act(session, people.comms, instance, "communications_review",
-         {"decision": "return", "comment": "Explain how the public notice is linked."})
+    _act(
+        session,
+        people.comms,
+        instance,
+        "communications_review",
+        {"decision": "return", "comment": "Explain how the public notice is linked."},
+    )
     assert only_open_task(session, instance).form_key == "revise_request"
 
-    _act(session, people.requester, instance, "revise_request",
-         {"action": "resubmit", "notice_and_link_plan": "Pinned post linking the notice on www.wspmn.gov."})
+    _act(
+        session,
+        people.requester,
+        instance,
+        "revise_request",
+        {"action": "resubmit", "notice_and_link_plan": "Pinned post linking the notice on www.wspmn.gov."},
+    )
 
     assert instance.data["notice_and_link_plan"] == "Pinned post linking the notice on www.wspmn.gov."
     assert only_open_task(session, instance).form_key == "department_head_review"
 
 
 # ---- the police investigative path ---------------------------------------------------------------
+
 
 def test_investigative_profile_is_approved_by_the_lieutenant_not_the_communications_manager(session, people):
     instance = start_request(session, people.officer, INVESTIGATIVE)
@@ -210,7 +264,8 @@ def test_investigative_profile_is_approved_by_the_lieutenant_not_the_communicati
     [account] = services.list_accounts(session, people.lieutenant)
     assert (account.investigative, account.department.code) == (True, "police")
     assert [(m.user.username, m.approved_by) for m in account.managers] == [
-        ("officer", "Lieutenant (Administrative Lieutenant)")]
+        ("officer", "Lieutenant (Administrative Lieutenant)")
+    ]
 
 
 def test_investigative_credentials_are_stored_in_no_database_column_in_clear(session, people):
@@ -218,8 +273,7 @@ def test_investigative_credentials_are_stored_in_no_database_column_in_clear(ses
     # Every column of every table as stored, including process_instance.state/data, audit_event and account.
     for table in Base.metadata.sorted_tables:
         for row in session.execute(select(table)):
-            stored = " ".join(bytes(v).decode("latin-1") if isinstance(v, (bytes, memoryview)) else str(v)
-                              for v in row)
+            stored = " ".join(bytes(v).decode("latin-1") if isinstance(v, (bytes, memoryview)) else str(v) for v in row)
             assert CREDENTIALS["password"] not in stored, table.name
             assert CREDENTIALS["username"] not in stored, table.name
 
@@ -233,8 +287,7 @@ def test_lieutenant_sees_the_credentials_and_the_reveal_is_logged(session, peopl
 
     assert revealed == CREDENTIALS
     last = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
-    assert (last.action, last.actor, last.detail) == (
-        "credentials_revealed", "lieutenant", {"account_id": account_id})
+    assert (last.action, last.actor, last.detail) == ("credentials_revealed", "lieutenant", {"account_id": account_id})
 
 
 def test_credentials_are_refused_to_a_user_outside_the_police(session, people):
@@ -257,8 +310,9 @@ def test_second_investigative_profile_reusing_a_credential_is_refused(session, p
     fresh = {"username": "wsp-second-profile", "password": "An0ther!Distinct-Secret-99"}
     task = only_open_task(session, instance)
 
-    fields = _invalid_fields(lambda: services.complete_task(
-        session, people.officer, task.id, {**fresh, reused: CREDENTIALS[reused]}))
+    fields = _invalid_fields(
+        lambda: services.complete_task(session, people.officer, task.id, {**fresh, reused: CREDENTIALS[reused]})
+    )
     session.rollback()
 
     assert list(fields) == [reused]
@@ -268,6 +322,7 @@ def test_second_investigative_profile_reusing_a_credential_is_refused(session, p
 
 
 # ---- refusals of the start form ------------------------------------------------------------------
+
 
 def _refused_start(session, actor, data):
     fields = _invalid_fields(lambda: services.start_instance(session, actor, KEY, data))
@@ -293,19 +348,27 @@ def test_unknown_department_is_refused(session, people):
     assert list(fields) == ["department"]
 
 
-@pytest.mark.parametrize("missing", ["platform", "account_name", "department", "purpose", "audience",
-                                     "proposed_managers"])
+@pytest.mark.parametrize(
+    "missing", ["platform", "account_name", "department", "purpose", "audience", "proposed_managers"]
+)
 def test_missing_start_field_is_refused_by_name(session, people, missing):
     data = {name: value for name, value in START.items() if name != missing}
     fields = _refused_start(session, people.requester, data)
     assert fields == {missing: ["This field is required."]}
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("platform", 5), ("account_name", ["WSP"]), ("purpose", {"text": "x"}),
-    ("proposed_managers", "requester"), ("proposed_managers", [1, 2]), ("investigative", "yes"),
-    ("platform", "myspace"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("platform", 5),
+        ("account_name", ["WSP"]),
+        ("purpose", {"text": "x"}),
+        ("proposed_managers", "requester"),
+        ("proposed_managers", [1, 2]),
+        ("investigative", "yes"),
+        ("platform", "myspace"),
+    ],
+)
 def test_start_field_of_the_wrong_type_is_refused_by_name(session, people, name, value):
     fields = _refused_start(session, people.requester, {**START, name: value})
     assert list(fields) == [name]

@@ -40,12 +40,18 @@ T0 = datetime(2025, 3, 3, 9, 0)  # naive UTC, as stored
 MAIL_FROM = "civicflow@wspmn.example"
 
 
-def queue_letter(sessions, to=("resident@example.org",), subject="Your request was received",
-                 body="Dear resident,\n\nWe received your request.\n", attachment_ids=()) -> int:
+def queue_letter(
+    sessions,
+    to=("resident@example.org",),
+    subject="Your request was received",
+    body="Dear resident,\n\nWe received your request.\n",
+    attachment_ids=(),
+) -> int:
     """Queue one letter and commit, as a service's caller does; its outbox id."""
     with sessions() as session:
-        mail = outbox.queue(session, Letter(tuple(to), subject, body, tuple(attachment_ids)),
-                            name="request_received", instance_id=None)
+        mail = outbox.queue(
+            session, Letter(tuple(to), subject, body, tuple(attachment_ids)), name="request_received", instance_id=None
+        )
         session.commit()
         return mail.id
 
@@ -113,7 +119,8 @@ def smtp_answering(handler, settings) -> Iterator:
 
 
 def test_committed_letter_arrives_with_subject_body_recipients_and_the_png_byte_for_byte(
-        sessions, mail_settings, smtp_server, make_user):
+    sessions, mail_settings, smtp_server, make_user
+):
     clerk = make_user("clerk")
     data = png_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
@@ -121,13 +128,27 @@ def test_committed_letter_arrives_with_subject_body_recipients_and_the_png_byte_
     with sessions() as session:
         session.add(Blob(sha256=sha256, size=len(data), data=data))
         session.flush()
-        session.add(Attachment(id=attachment_id, sha256=sha256, content_type="image/png", size=len(data), width=40,
-                               height=30, filename="removed-comment.png", uploaded_by_id=clerk.id))
+        session.add(
+            Attachment(
+                id=attachment_id,
+                sha256=sha256,
+                content_type="image/png",
+                size=len(data),
+                width=40,
+                height=30,
+                filename="removed-comment.png",
+                uploaded_by_id=clerk.id,
+            )
+        )
         session.commit()
     with clock.frozen_at(T0):
-        mail_id = queue_letter(sessions, to=("pat@example.org", "lee@example.org"),
-                               subject="Notice of comment removal", body="Your comment was removed.\nSee attached.",
-                               attachment_ids=[attachment_id])
+        mail_id = queue_letter(
+            sessions,
+            to=("pat@example.org", "lee@example.org"),
+            subject="Notice of comment removal",
+            body="Your comment was removed.\nSee attached.",
+            attachment_ids=[attachment_id],
+        )
         assert outbox.deliver_due(sessions, mail_settings) == Delivery(sent=1)
 
     [message] = smtp_server.messages
@@ -148,8 +169,9 @@ def test_committed_letter_arrives_with_subject_body_recipients_and_the_png_byte_
 
 def test_letter_queued_in_a_transaction_that_rolled_back_is_never_sent(sessions, mail_settings, smtp_server):
     with sessions() as request:
-        outbox.queue(request, Letter(("pat@example.org",), "Rolled back", "never"), name="request_received",
-                     instance_id=None)
+        outbox.queue(
+            request, Letter(("pat@example.org",), "Rolled back", "never"), name="request_received", instance_id=None
+        )
         request.flush()
         # The change is written but not committed: a sender running now does not see it...
         assert outbox.deliver_due(sessions, mail_settings) == Delivery()
@@ -165,7 +187,8 @@ def test_letter_queued_in_a_transaction_that_rolled_back_is_never_sent(sessions,
 
 
 def test_mail_waits_while_the_server_is_down_and_is_delivered_once_when_it_is_back(
-        sessions, mail_settings, smtp_server):
+    sessions, mail_settings, smtp_server
+):
     smtp_server.stop()
     with clock.frozen_at(T0):
         mail_id = queue_letter(sessions)
@@ -270,11 +293,16 @@ def test_two_senders_at_once_deliver_each_of_20_letters_exactly_once(sessions, s
 def civicflow_env(settings, tmp_path, smtp_server):
     """The environment of the `civicflow` command: the test's database, mail to the loopback server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url,
-               CIVICFLOW_SECRET_KEY=SECRET, CIVICFLOW_SMTP_HOST=smtp_server.host,
-               CIVICFLOW_SMTP_PORT=str(smtp_server.port), CIVICFLOW_MAIL_FROM=MAIL_FROM,
-               # serve sends mail itself here, on PostgreSQL too (there the default is a dedicated scheduler).
-               CIVICFLOW_SCHEDULER="embedded")
+    env.update(
+        CIVICFLOW_INSTANCE_PATH=str(tmp_path),
+        CIVICFLOW_DATABASE_URL=settings.database_url,
+        CIVICFLOW_SECRET_KEY=SECRET,
+        CIVICFLOW_SMTP_HOST=smtp_server.host,
+        CIVICFLOW_SMTP_PORT=str(smtp_server.port),
+        CIVICFLOW_MAIL_FROM=MAIL_FROM,
+        # serve sends mail itself here, on PostgreSQL too (there the default is a dedicated scheduler).
+        CIVICFLOW_SCHEDULER="embedded",
+    )
     return env
 
 
@@ -287,8 +315,14 @@ def test_mail_send_command_delivers_what_is_due_and_says_what_waits(sessions, sm
         session.commit()
 
     def mail_send() -> subprocess.CompletedProcess:
-        return subprocess.run([civicflow_command(), "mail", "send"], env=civicflow_env, capture_output=True,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [civicflow_command(), "mail", "send"],
+            env=civicflow_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     result = mail_send()
     assert result.returncode == 0, result.stderr
@@ -306,8 +340,13 @@ def test_mail_send_command_delivers_what_is_due_and_says_what_waits(sessions, sm
 
 def test_serve_sends_queued_mail_and_stops_cleanly_on_sigterm(sessions, smtp_server, civicflow_env):
     mail_id = queue_letter(sessions, subject="Sent by the server")
-    server = subprocess.Popen([civicflow_command(), "serve", "--port", str(free_port())], env=civicflow_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [civicflow_command(), "serve", "--port", str(free_port())],
+        env=civicflow_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         arrived = smtp_server.wait_for(1, timeout=60)
     finally:
@@ -319,8 +358,7 @@ def test_serve_sends_queued_mail_and_stops_cleanly_on_sigterm(sessions, smtp_ser
     assert stored(sessions, mail_id).status == "sent"
 
 
-def test_mail_sender_started_in_process_delivers_a_letter_committed_while_it_runs(
-        sessions, mail_settings, smtp_server):
+def test_mail_sender_started_in_process_delivers_a_letter_committed_while_it_runs(sessions, mail_settings, smtp_server):
     from web.mailer import start_mail_sender
 
     sender = start_mail_sender(sessions, mail_settings, every_seconds=0.2)

@@ -36,16 +36,25 @@ INTERNAL = "INTERNAL-COMMENT: restored by hand, the platform lost the original t
 
 def appeal(account_id, **changes):
     """An appeal as a member of the public fills in the form."""
-    return {"appellant_name": "Jo Public", "appellant_email": "jo.public@example.net", "account": account_id,
-            "comment_text": "The library hours changed again?", "explanation": "My comment was about City services.",
-            **changes}
+    return {
+        "appellant_name": "Jo Public",
+        "appellant_email": "jo.public@example.net",
+        "account": account_id,
+        "comment_text": "The library hours changed again?",
+        "explanation": "My comment was about City services.",
+        **changes,
+    }
 
 
 def dispute(**changes):
     """A dispute as a member of the public fills in the form."""
-    return {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-            "policy_section": "Rules of Use, the removal categories", "basis": "They restrict protected speech.",
-            **changes}
+    return {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": "sam.citizen@example.net",
+        "policy_section": "Rules of Use, the removal categories",
+        "basis": "They restrict protected speech.",
+        **changes,
+    }
 
 
 def filing(city, kind, **changes):
@@ -62,8 +71,10 @@ def submit(session, kind, data) -> public.Filed:
 
 def row_counts(session) -> dict[str, int]:
     """How many requests, public filings, letters and audit events there are."""
-    return {model.__tablename__: session.scalar(select(func.count()).select_from(model))
-            for model in (ProcessInstance, PublicRequest, OutboxMail, AuditEvent)}
+    return {
+        model.__tablename__: session.scalar(select(func.count()).select_from(model))
+        for model in (ProcessInstance, PublicRequest, OutboxMail, AuditEvent)
+    }
 
 
 def status(session, code) -> public.Status:
@@ -85,9 +96,9 @@ def near_codes(code: str, count: int = 1000) -> list[str]:
 
     for i in range(len(raw)):
         for character in public.ALPHABET:
-            add(raw[:i] + character + raw[i + 1:])
+            add(raw[:i] + character + raw[i + 1 :])
     for i in range(len(raw) - 1):
-        add(raw[:i] + raw[i + 1] + raw[i] + raw[i + 2:])
+        add(raw[:i] + raw[i + 1] + raw[i] + raw[i + 2 :])
     rng = random.Random(raw)
     while len(near) < count:
         add("".join(rng.choice(public.ALPHABET) for _ in range(public.CODE_LENGTH)))
@@ -98,10 +109,14 @@ def near_codes(code: str, count: int = 1000) -> list[str]:
 
 # ---- filing ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kind", "key", "filer"), [("appeal", "removal_appeal", "Jo Public"),
-                                                    ("dispute", "legality_dispute", "Sam Citizen")])
+
+@pytest.mark.parametrize(
+    ("kind", "key", "filer"),
+    [("appeal", "removal_appeal", "Jo Public"), ("dispute", "legality_dispute", "Sam Citizen")],
+)
 def test_a_public_filing_has_no_staff_starter_and_its_history_names_the_member_of_the_public(
-        session, city, kind, key, filer):
+    session, city, kind, key, filer
+):
     filed = submit(session, kind, filing(city, kind))
     instance = session.get(ProcessInstance, filed.instance.id)
     assert (filed.kind, instance.process_key, instance.status) == (kind, key, "running")
@@ -109,7 +124,12 @@ def test_a_public_filing_has_no_staff_starter_and_its_history_names_the_member_o
     assert instance.data["received_via"] == "web"
     started = services.history_of(session, instance)[0]
     assert (started.action, started.actor_id, started.actor, started.role, started.actor_name) == (
-        "started", None, "public", "public", filer)
+        "started",
+        None,
+        "public",
+        "public",
+        filer,
+    )
 
 
 @pytest.mark.parametrize("kind", ["appeal", "dispute"])
@@ -121,25 +141,43 @@ def test_the_tracking_code_is_twenty_crockford_characters_and_only_its_sha256_is
     raw = filed.code.replace("-", "")
     stored = session.scalar(select(PublicRequest).where(PublicRequest.instance_id == filed.instance.id))
     assert (stored.kind, stored.code_hash, stored.received_at) == (
-        kind, hashlib.sha256(raw.encode()).hexdigest(), filed.instance.started_at)
+        kind,
+        hashlib.sha256(raw.encode()).hexdigest(),
+        filed.instance.started_at,
+    )
     # The code is in the receipt e-mailed to the filer, and in no table the City keeps about the request.
     for table in ("public_request", "process_instance", "audit_event", "task"):
         rows = repr(session.execute(select(Base.metadata.tables[table])).all()).upper()
         assert raw not in rows and filed.code not in rows, table
-    [receipt] = session.scalars(select(OutboxMail).where(OutboxMail.instance_id == filed.instance.id,
-                                                         OutboxMail.letter == public.RECEIPT_LETTER))
+    [receipt] = session.scalars(
+        select(OutboxMail).where(
+            OutboxMail.instance_id == filed.instance.id, OutboxMail.letter == public.RECEIPT_LETTER
+        )
+    )
     assert filed.code in receipt.body
 
 
 @pytest.mark.parametrize("kind", ["appeal", "dispute"])
 def test_the_longest_filing_within_every_limit_is_accepted(session, city, kind):
-    longest = {"appeal": appeal(city.facebook, appellant_name="N" * 200, appellant_email="a" * 242 + "@example.org",
-                                comment_text="c" * 10000, explanation="e" * 10000),
-               "dispute": dispute(disputant_name="N" * 200, disputant_email="a" * 242 + "@example.org",
-                                  policy_section="p" * 500, basis="b" * 10000)}[kind]
+    longest = {
+        "appeal": appeal(
+            city.facebook,
+            appellant_name="N" * 200,
+            appellant_email="a" * 242 + "@example.org",
+            comment_text="c" * 10000,
+            explanation="e" * 10000,
+        ),
+        "dispute": dispute(
+            disputant_name="N" * 200,
+            disputant_email="a" * 242 + "@example.org",
+            policy_section="p" * 500,
+            basis="b" * 10000,
+        ),
+    }[kind]
     filed = submit(session, kind, longest)
     assert {name: len(str(value)) for name, value in filed.instance.data.items() if name in longest} == {
-        name: len(str(value)) for name, value in longest.items()}
+        name: len(str(value)) for name, value in longest.items()
+    }
     # The title (name and policy section) is cut to the column's 300 characters; the record keeps every word.
     session.expire_all()
     title = session.get(ProcessInstance, filed.instance.id).title
@@ -148,6 +186,7 @@ def test_the_longest_filing_within_every_limit_is_accepted(session, city, kind):
 
 
 # ---- finding a request by its code -----------------------------------------------------------------
+
 
 def test_find_takes_the_code_as_people_type_it(session, city, monkeypatch):
     filed = submit(session, "appeal", appeal(city.facebook))
@@ -178,9 +217,27 @@ def test_a_malformed_code_is_not_found_with_the_same_message_as_an_unknown_one(s
     with pytest.raises(NotFound) as unknown:
         public.find(session, near_codes(filed.code, 1)[0])
     code = filed.code
-    malformed = [code[:-1], code.replace("-", "")[:19], code + "0", code.replace("-", "") + "00", "",
-                 "U" + code[1:], code[:-1] + "!", code[:-1] + "é", "<script>", "' OR 1=1 --", code + "\x00",
-                 "A" * 10_000, "-" * 10_000, None, 12345, 1.5, [code], {"code": code}, code.encode()]
+    malformed = [
+        code[:-1],
+        code.replace("-", "")[:19],
+        code + "0",
+        code.replace("-", "") + "00",
+        "",
+        "U" + code[1:],
+        code[:-1] + "!",
+        code[:-1] + "é",
+        "<script>",
+        "' OR 1=1 --",
+        code + "\x00",
+        "A" * 10_000,
+        "-" * 10_000,
+        None,
+        12345,
+        1.5,
+        [code],
+        {"code": code},
+        code.encode(),
+    ]
     for typed in malformed:
         with pytest.raises(NotFound) as refused:
             public.find(session, typed)
@@ -188,6 +245,7 @@ def test_a_malformed_code_is_not_found_with_the_same_message_as_an_unknown_one(s
 
 
 # ---- what the public may see -----------------------------------------------------------------------
+
 
 def assert_shows_none_of(statuses, secrets):
     """Neither a status nor its JSON holds any of the secrets."""
@@ -198,9 +256,11 @@ def assert_shows_none_of(statuses, secrets):
 
 
 def test_an_appeal_is_received_then_acknowledged_once_claimed_then_responded_with_the_letter_as_sent(
-        session, city, make_user):
-    manager = make_user("mquillfeather", department="communications", roles=["communications_manager"],
-                        name="Marguerite Quillfeather")
+    session, city, make_user
+):
+    manager = make_user(
+        "mquillfeather", department="communications", roles=["communications_manager"], name="Marguerite Quillfeather"
+    )
     filed = submit(session, "appeal", appeal(city.facebook))
     received = status(session, filed.code)
     assert (received.kind, received.status, received.received_at) == ("appeal", "received", filed.instance.started_at)
@@ -212,46 +272,77 @@ def test_an_appeal_is_received_then_acknowledged_once_claimed_then_responded_wit
     claimed_at = session.scalar(select(AuditEvent.at).where(AuditEvent.action == "claimed"))
     acknowledged = status(session, filed.code)
     assert (acknowledged.status, acknowledged.acknowledged_at, acknowledged.responded_at, acknowledged.response) == (
-        "acknowledged", claimed_at, None, None)
+        "acknowledged",
+        claimed_at,
+        None,
+        None,
+    )
 
     act(session, manager, filed.instance, "appeal_review", {"decision": "reinstate", "response_text": RESPONSE})
-    letter = session.scalar(select(OutboxMail).where(OutboxMail.instance_id == filed.instance.id,
-                                                     OutboxMail.letter == "response_to_appellant"))
+    letter = session.scalar(
+        select(OutboxMail).where(
+            OutboxMail.instance_id == filed.instance.id, OutboxMail.letter == "response_to_appellant"
+        )
+    )
     responded = status(session, filed.code)
     assert (responded.status, responded.acknowledged_at, responded.responded_at, responded.response) == (
-        "responded", claimed_at, letter.created_at, letter.body)
+        "responded",
+        claimed_at,
+        letter.created_at,
+        letter.body,
+    )
     assert RESPONSE in responded.response and "Dear Jo Public" in responded.response
     assert responded.as_json() == {
-        "kind": "appeal", "status": "responded", "received_at": f"{filed.instance.started_at.isoformat()}+00:00",
-        "acknowledged_at": f"{claimed_at.isoformat()}+00:00", "responded_at": f"{letter.created_at.isoformat()}+00:00",
-        "response": letter.body}
+        "kind": "appeal",
+        "status": "responded",
+        "received_at": f"{filed.instance.started_at.isoformat()}+00:00",
+        "acknowledged_at": f"{claimed_at.isoformat()}+00:00",
+        "responded_at": f"{letter.created_at.isoformat()}+00:00",
+        "response": letter.body,
+    }
 
-    act(session, city.moderator, filed.instance, "restore_content",
-        {"restored": True, "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2", "comment": INTERNAL})
+    act(
+        session,
+        city.moderator,
+        filed.instance,
+        "restore_content",
+        {"restored": True, "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2", "comment": INTERNAL},
+    )
     assert status(session, filed.code) == responded
     # The history has the staff and their comment; the status page has neither.
     history = services.history_of(session, filed.instance)
     assert {"Marguerite Quillfeather", "Moderator"} <= {e.actor_name for e in history}
     assert INTERNAL in [e.comment for e in history]
-    assert_shows_none_of([received, acknowledged, responded], [
-        "Marguerite Quillfeather", "mquillfeather", "Moderator", "moderator", INTERNAL, "restored_url"])
+    assert_shows_none_of(
+        [received, acknowledged, responded],
+        ["Marguerite Quillfeather", "mquillfeather", "Moderator", "moderator", INTERNAL, "restored_url"],
+    )
 
 
 def test_a_dispute_is_acknowledged_at_once_and_its_status_never_shows_the_advice_or_who_worked_on_it(
-        session, city, make_user):
-    attorney = make_user("tbrightwater", department="administration", roles=["city_attorney"],
-                         name="Theodora Brightwater")
-    manager = make_user("mquillfeather", department="communications", roles=["communications_manager"],
-                        name="Marguerite Quillfeather")
+    session, city, make_user
+):
+    attorney = make_user(
+        "tbrightwater", department="administration", roles=["city_attorney"], name="Theodora Brightwater"
+    )
+    manager = make_user(
+        "mquillfeather", department="communications", roles=["communications_manager"], name="Marguerite Quillfeather"
+    )
     advice = f"PRIVILEGED-ADVICE-{uuid.uuid4().hex}"
     amendment = f"INTERNAL-AMENDMENT-{uuid.uuid4().hex}: narrow the spam category."
     filed = submit(session, "dispute", dispute())
     acknowledgement = session.scalar(select(OutboxMail).where(OutboxMail.letter == "acknowledgement_to_disputant"))
     acknowledged = status(session, filed.code)
     assert (acknowledged.kind, acknowledged.status, acknowledged.received_at) == (
-        "dispute", "acknowledged", filed.instance.started_at)
+        "dispute",
+        "acknowledged",
+        filed.instance.started_at,
+    )
     assert (acknowledged.acknowledged_at, acknowledged.responded_at, acknowledged.response) == (
-        acknowledgement.created_at, None, None)
+        acknowledgement.created_at,
+        None,
+        None,
+    )
 
     act(session, attorney, filed.instance, "attorney_consultation", {"advice": advice, "recommendation": "amend"})
     consulted = status(session, filed.code)
@@ -261,7 +352,11 @@ def test_a_dispute_is_acknowledged_at_once_and_its_status_never_shows_the_advice
     letter = session.scalar(select(OutboxMail).where(OutboxMail.letter == "response_to_disputant"))
     responded = status(session, filed.code)
     assert (responded.status, responded.acknowledged_at, responded.responded_at, responded.response) == (
-        "responded", acknowledgement.created_at, letter.created_at, letter.body)
+        "responded",
+        acknowledgement.created_at,
+        letter.created_at,
+        letter.body,
+    )
     assert RESPONSE in responded.response and "Dear Sam Citizen" in responded.response
 
     act(session, manager, filed.instance, "policy_amendment", {"amendment_summary": amendment})
@@ -270,19 +365,35 @@ def test_a_dispute_is_acknowledged_at_once_and_its_status_never_shows_the_advice
     instance = session.get(ProcessInstance, filed.instance.id)
     assert (instance.status, instance.data["advice"]) == ("completed", advice)  # kept, for those who may read it
     assert {"Theodora Brightwater", "Marguerite Quillfeather"} <= {
-        e.actor_name for e in services.history_of(session, instance)}
-    assert_shows_none_of([acknowledged, consulted, responded], [
-        advice, "PRIVILEGED", "Theodora Brightwater", "tbrightwater", "Marguerite Quillfeather", "mquillfeather",
-        amendment, "INTERNAL", "amend"])
+        e.actor_name for e in services.history_of(session, instance)
+    }
+    assert_shows_none_of(
+        [acknowledged, consulted, responded],
+        [
+            advice,
+            "PRIVILEGED",
+            "Theodora Brightwater",
+            "tbrightwater",
+            "Marguerite Quillfeather",
+            "mquillfeather",
+            amendment,
+            "INTERNAL",
+            "amend",
+        ],
+    )
 
 
 @pytest.mark.parametrize("kind", ["appeal", "dispute"])
 def test_the_receipt_reaches_the_filer_with_the_code_the_status_link_and_a_copy_of_what_was_sent(
-        session, sessions, city, mail_settings, smtp_server, kind):
+    session, sessions, city, mail_settings, smtp_server, kind
+):
     filed = submit(session, kind, filing(city, kind))
     sent = outbox.deliver_due(sessions, mail_settings).sent
-    address, words = (("jo.public@example.net", "appeal of a removed comment") if kind == "appeal"
-                      else ("sam.citizen@example.net", "dispute of the City's Social Media Policy"))
+    address, words = (
+        ("jo.public@example.net", "appeal of a removed comment")
+        if kind == "appeal"
+        else ("sam.citizen@example.net", "dispute of the City's Social Media Policy")
+    )
     assert sent == (1 if kind == "appeal" else 2)  # a dispute's acknowledgement goes at once too
     assert {m["X-Envelope-To"] for m in smtp_server.messages} == {address}
     [receipt] = [m for m in smtp_server.to(address) if m["Subject"] == f"Receipt: your {words}"]
@@ -292,9 +403,11 @@ def test_the_receipt_reaches_the_filer_with_the_code_the_status_link_and_a_copy_
     assert f"Dear {name}," in body
     assert f"Your tracking code: {filed.code}" in body
     assert f"{mail_settings.base_url}/public/requests/{filed.code}" in body
-    copied = (["Facebook: City of West St. Paul", "The library hours changed again?",
-               "My comment was about City services."] if kind == "appeal"
-              else ["Rules of Use, the removal categories", "They restrict protected speech."])
+    copied = (
+        ["Facebook: City of West St. Paul", "The library hours changed again?", "My comment was about City services."]
+        if kind == "appeal"
+        else ["Rules of Use, the removal categories", "They restrict protected speech."]
+    )
     what_was_sent = body.split("What you sent:", 1)[1]
     assert [text for text in copied if text not in what_was_sent] == []
     row = session.scalar(select(OutboxMail).where(OutboxMail.letter == public.RECEIPT_LETTER))
@@ -336,8 +449,11 @@ BAD_FILINGS = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "changes", "field", "message"), BAD_FILINGS,
-                         ids=[f"{kind}-{field}-{message}" for kind, _, field, message in BAD_FILINGS])
+@pytest.mark.parametrize(
+    ("kind", "changes", "field", "message"),
+    BAD_FILINGS,
+    ids=[f"{kind}-{field}-{message}" for kind, _, field, message in BAD_FILINGS],
+)
 def test_a_bad_filing_is_refused_naming_the_field_and_creates_nothing(session, city, kind, changes, field, message):
     before = row_counts(session)
     with pytest.raises(Invalid) as refused:
@@ -356,13 +472,15 @@ def test_an_appeal_about_an_investigative_profile_or_no_account_is_refused(sessi
         public.submit(session, "appeal", appeal(account_id))
     session.rollback()
     assert list(refused.value.fields) == ["account"]
-    assert refused.value.fields["account"] == [f'{account_id} is not one of the choices for "The City account '
-                                               'your comment was on".']
+    assert refused.value.fields["account"] == [
+        f'{account_id} is not one of the choices for "The City account your comment was on".'
+    ]
     assert row_counts(session) == before
 
 
-@pytest.mark.parametrize("data", [[appeal(1)], "appellant_name=Jo", None, 5, b"{}"],
-                         ids=["list", "string", "none", "number", "bytes"])
+@pytest.mark.parametrize(
+    "data", [[appeal(1)], "appellant_name=Jo", None, 5, b"{}"], ids=["list", "string", "none", "number", "bytes"]
+)
 def test_filing_data_that_is_not_an_object_is_refused_naming_data(session, city, data):
     before = row_counts(session)
     with pytest.raises(Invalid) as refused:
@@ -408,6 +526,7 @@ def test_an_unknown_kind_of_filing_is_not_found(session, city):
 
 # ---- the public actor ------------------------------------------------------------------------------
 
+
 def test_the_public_actor_sees_no_request_though_public_filings_have_no_starter(session, city):
     submit(session, "appeal", appeal(city.facebook))
     submit(session, "dispute", dispute())
@@ -432,6 +551,7 @@ def test_the_public_actor_has_no_tasks_of_its_own(session, city):
 
 # ---- the migration ---------------------------------------------------------------------------------
 
+
 def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_references(tmp_path):
     url = f"sqlite:///{tmp_path / 'before-0005.sqlite3'}"
     settings = Settings.from_env(instance_path=tmp_path, database_url=url, secret_key=SECRET)
@@ -443,10 +563,19 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
     with make(info={"settings": settings}) as session:
         create_departments(session)
         services.sync_workflows(session)
-        requester, head = (users.create_user(session, username, "correct horse battery", name=username.title(),
-                                             email=f"{username}@example.org", department="parks", roles=[],
-                                             head_of=head_of)
-                           for username, head_of in (("requester", []), ("parks_head", ["parks"])))
+        requester, head = (
+            users.create_user(
+                session,
+                username,
+                "correct horse battery",
+                name=username.title(),
+                email=f"{username}@example.org",
+                department="parks",
+                roles=[],
+                head_of=head_of,
+            )
+            for username, head_of in (("requester", []), ("parks_head", ["parks"]))
+        )
         session.commit()
         requester, head = users.actor_for(session, requester), users.actor_for(session, head)
         first = services.start_instance(session, requester, "new_account_request", START)
@@ -466,12 +595,15 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
 
     def rows():
         with engine.connect() as connection:
-            return {name: connection.execute(select(table).order_by(*table.primary_key)).all()
-                    for name, table in ((name, Base.metadata.tables[name]) for name in tables)}
+            return {
+                name: connection.execute(select(table).order_by(*table.primary_key)).all()
+                for name, table in ((name, Base.metadata.tables[name]) for name in tables)
+            }
 
     before = rows()
-    assert [c["nullable"] for c in inspect(engine).get_columns("process_instance")
-            if c["name"] == "started_by_id"] == [False]
+    assert [c["nullable"] for c in inspect(engine).get_columns("process_instance") if c["name"] == "started_by_id"] == [
+        False
+    ]
 
     upgrade(engine)
     engine.dispose()
@@ -482,14 +614,18 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
         assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == (
-            ScriptDirectory.from_config(config).get_current_head())
-        references = {(row[2], row[3]) for row in connection.exec_driver_sql(
-            "PRAGMA foreign_key_list(process_instance)")}
+            ScriptDirectory.from_config(config).get_current_head()
+        )
+        references = {
+            (row[2], row[3]) for row in connection.exec_driver_sql("PRAGMA foreign_key_list(process_instance)")
+        }
         assert {("user_account", "started_by_id"), ("process_model", "model_id")} <= references
-        assert ("process_instance", "instance_id") in {(row[2], row[3]) for row in connection.exec_driver_sql(
-            "PRAGMA foreign_key_list(task)")}
-    assert [c["nullable"] for c in inspect(engine).get_columns("process_instance")
-            if c["name"] == "started_by_id"] == [True]
+        assert ("process_instance", "instance_id") in {
+            (row[2], row[3]) for row in connection.exec_driver_sql("PRAGMA foreign_key_list(task)")
+        }
+    assert [c["nullable"] for c in inspect(engine).get_columns("process_instance") if c["name"] == "started_by_id"] == [
+        True
+    ]
     with make(info={"settings": settings}) as session:
         filed = submit(session, "dispute", dispute())
         assert session.get(ProcessInstance, filed.instance.id).started_by_id is None
@@ -498,10 +634,13 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
 
 # ---- the public notice -----------------------------------------------------------------------------
 
+
 def notice_changes(session) -> tuple[int, int]:
     """How many notice versions and "public_notice_changed" audit events there are."""
-    return (session.scalar(select(func.count()).select_from(PublicNotice)),
-            session.scalar(select(func.count()).where(AuditEvent.action == "public_notice_changed")))
+    return (
+        session.scalar(select(func.count()).select_from(PublicNotice)),
+        session.scalar(select(func.count()).where(AuditEvent.action == "public_notice_changed")),
+    )
 
 
 @pytest.mark.parametrize("who", ["comms", "records", "requester", "public"])
@@ -514,16 +653,20 @@ def test_only_an_administrator_changes_the_public_notice(session, city, who):
     assert public.notice(session).body == public.DEFAULT_NOTICE
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("", "Write the notice's text"),
-    (" \r\n\t ", "Write the notice's text"),
-    ("x" * 20001, "At most 20000 characters"),
-    (public.DEFAULT_NOTICE, "same as the notice in force"),
-    ("\r\n" + public.DEFAULT_NOTICE.replace("\n", "\r\n") + "  \r\n", "same as the notice in force"),
-    ("Notice\x00", "NUL"),
-    (None, "text"),
-    (["a notice"], "text"),
-], ids=["empty", "blank", "too long", "unchanged", "unchanged but for line ends", "NUL", "none", "list"])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "Write the notice's text"),
+        (" \r\n\t ", "Write the notice's text"),
+        ("x" * 20001, "At most 20000 characters"),
+        (public.DEFAULT_NOTICE, "same as the notice in force"),
+        ("\r\n" + public.DEFAULT_NOTICE.replace("\n", "\r\n") + "  \r\n", "same as the notice in force"),
+        ("Notice\x00", "NUL"),
+        (None, "text"),
+        (["a notice"], "text"),
+    ],
+    ids=["empty", "blank", "too long", "unchanged", "unchanged but for line ends", "NUL", "none", "list"],
+)
 def test_an_empty_long_unchanged_or_non_text_notice_is_refused_naming_body(session, city, body, message):
     with pytest.raises(Invalid) as refused:
         public.change_notice(session, city.admin, body)
@@ -547,11 +690,15 @@ def test_each_change_of_the_notice_is_a_new_version_with_its_audit_event(session
     session.commit()
     assert (public.notice(session).id, public.notice(session).body) == (third.id, first.body)
     assert [(v.id, v.body, v.changed_by_id) for v in public.notice_versions(session)] == [
-        (third.id, first.body, city.admin.id), (second.id, "n" * 20000, city.admin.id),
-        (first.id, first.body, city.admin.id)]
-    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "public_notice_changed")
-                             .order_by(AuditEvent.id)).all()
+        (third.id, first.body, city.admin.id),
+        (second.id, "n" * 20000, city.admin.id),
+        (first.id, first.body, city.admin.id),
+    ]
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "public_notice_changed").order_by(AuditEvent.id)
+    ).all()
     assert [(e.actor, e.actor_id, e.role, e.detail) for e in events] == [
         ("admin", city.admin.id, "admin", {"version": first.id, "characters": len(first.body)}),
         ("admin", city.admin.id, "admin", {"version": second.id, "characters": 20000}),
-        ("admin", city.admin.id, "admin", {"version": third.id, "characters": len(first.body)})]
+        ("admin", city.admin.id, "admin", {"version": third.id, "characters": len(first.body)}),
+    ]

@@ -17,9 +17,15 @@ KEY = "removal_appeal"
 
 def appeal(account_id, **changes):
     """An appeal's start data, as staff type it from a letter."""
-    return {"appellant_name": "Jo Public", "appellant_email": "jo.public@example.net", "account": account_id,
-            "comment_text": "The library hours changed again?", "explanation": "My comment was about City services.",
-            "received_via": "mail", **changes}
+    return {
+        "appellant_name": "Jo Public",
+        "appellant_email": "jo.public@example.net",
+        "account": account_id,
+        "comment_text": "The library hours changed again?",
+        "explanation": "My comment was about City services.",
+        "received_via": "mail",
+        **changes,
+    }
 
 
 def _removal(session, city):
@@ -35,16 +41,19 @@ def _start(session, who, data):
     return instance
 
 
-def test_an_upheld_removal_is_answered_in_writing_to_the_appellant(session, sessions, city, mail_settings,
-                                                                     smtp_server):
+def test_an_upheld_removal_is_answered_in_writing_to_the_appellant(session, sessions, city, mail_settings, smtp_server):
     removed = _removal(session, city)
     instance = _start(session, city.records, appeal(city.facebook, removal_id=removed.id))
     assert instance.title == "Appeal by Jo Public about Facebook: City of West St. Paul"
     assert procedures.get(KEY).linked_records(session, instance) == [removed]
     assert open_form_keys(session, instance) == ["appeal_review"]
     with pytest.raises(NotAllowed):
-        services.complete_task(session, city.moderator, services.open_tasks_of(session, instance)[0].id,
-                               {"decision": "uphold", "response_text": "x"})
+        services.complete_task(
+            session,
+            city.moderator,
+            services.open_tasks_of(session, instance)[0].id,
+            {"decision": "uphold", "response_text": "x"},
+        )
     session.rollback()
     response = "Your comment advertised a commercial product, which the policy lists as spam."
     done = act(session, city.comms, instance, "appeal_review", {"decision": "uphold", "response_text": response})
@@ -57,10 +66,16 @@ def test_an_upheld_removal_is_answered_in_writing_to_the_appellant(session, sess
 
 
 def test_a_reinstatement_sends_the_response_and_asks_the_accounts_managers_to_restore_the_comment(
-        session, sessions, city, mail_settings, smtp_server):
+    session, sessions, city, mail_settings, smtp_server
+):
     instance = _start(session, city.requester, appeal(city.facebook, received_via="email"))
-    act(session, city.comms, instance, "appeal_review",
-        {"decision": "reinstate", "response_text": "On review, your comment was about City services."})
+    act(
+        session,
+        city.comms,
+        instance,
+        "appeal_review",
+        {"decision": "reinstate", "response_text": "On review, your comment was about City services."},
+    )
     assert open_form_keys(session, instance) == ["restore_content"]
     for who in (city.moderator, city.other_moderator):
         assert [t.form_key for t in services.list_tasks(session, who, "available")[0]] == ["restore_content"]
@@ -73,18 +88,26 @@ def test_a_reinstatement_sends_the_response_and_asks_the_accounts_managers_to_re
         services.complete_task(session, city.moderator, task.id, {"restored": False})
     assert "restored" in refused.value.fields
     session.rollback()
-    done = act(session, city.other_moderator, instance, "restore_content",
-               {"restored": True, "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2"})
+    done = act(
+        session,
+        city.other_moderator,
+        instance,
+        "restore_content",
+        {"restored": True, "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2"},
+    )
     assert (done.status, done.outcome) == ("completed", "reinstated")
 
 
-@pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"appellant_email": "not an address"}, "appellant_email", "Must be an e-mail address"),
-    ({"explanation": "  "}, "explanation", "required"),
-    ({"account": 999}, "account", "not one of the choices"),
-    ({"removal_id": 999}, "removal_id", "no removal record 999"),
-    ({"received_via": "pigeon"}, "received_via", "not a valid choice"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"appellant_email": "not an address"}, "appellant_email", "Must be an e-mail address"),
+        ({"explanation": "  "}, "explanation", "required"),
+        ({"account": 999}, "account", "not one of the choices"),
+        ({"removal_id": 999}, "removal_id", "no removal record 999"),
+        ({"received_via": "pigeon"}, "received_via", "not a valid choice"),
+    ],
+)
 def test_a_bad_appeal_is_refused_by_field_and_nothing_is_created(session, city, changes, field, message):
     with pytest.raises(Invalid) as refused:
         services.start_instance(session, city.requester, KEY, appeal(city.facebook, **changes))
@@ -119,5 +142,6 @@ def test_linking_a_removal_reveals_nothing_the_filer_may_not_see(session, city):
     session.rollback()
     with pytest.raises(Invalid) as refused:
         services.start_instance(session, city.requester, KEY, appeal(city.police_x, removal_id=public.id))
-    assert refused.value.fields["removal_id"] == [f"Removal record {public.id} is about another account, not this "
-                                                  "account."]
+    assert refused.value.fields["removal_id"] == [
+        f"Removal record {public.id} is about another account, not this account."
+    ]

@@ -51,8 +51,9 @@ def test_a_computed_letter_name_is_refused():
     assert "must be a quoted name" in problem["message"]
 
 
-@pytest.mark.parametrize("attack", ['__import__("os").system("id")', 'open("/etc/passwd").read()',
-                                    "().__class__.__base__.__subclasses__()"])
+@pytest.mark.parametrize(
+    "attack", ['__import__("os").system("id")', 'open("/etc/passwd").read()', "().__class__.__base__.__subclasses__()"]
+)
 def test_an_expression_in_a_step_parameter_goes_through_the_sandbox(attack):
     problems = _problems(_with_step(letter=attack))
     assert any("Expression refused" in p["message"] for p in problems)

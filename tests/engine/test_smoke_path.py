@@ -29,5 +29,6 @@ def test_standard_path_enters_the_account_in_the_registry(session, people):
     [account] = services.list_accounts(session, people.requester)
     assert account.url == "https://facebook.com/wspparks"
     assert [(m.user.username, m.approved_by) for m in account.managers] == [
-        ("requester", "Comms (Communications Manager)")]
+        ("requester", "Comms (Communications Manager)")
+    ]
     assert audit.verify(session).ok

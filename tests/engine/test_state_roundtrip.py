@@ -40,14 +40,29 @@ class Path:
 
 APPROVE, REJECT = {"decision": "approve"}, {"decision": "reject", "comment": "No."}
 RETURN = {"decision": "return", "comment": "Please change it."}
-REQUEST = {"platform": "facebook", "account_name": "WSP Parks", "department": "parks", "purpose": "News.",
-           "audience": "Residents.", "proposed_managers": ["requester"], "investigative": False,
-           "notice_and_link_plan": "Pinned post."}
+REQUEST = {
+    "platform": "facebook",
+    "account_name": "WSP Parks",
+    "department": "parks",
+    "purpose": "News.",
+    "audience": "Residents.",
+    "proposed_managers": ["requester"],
+    "investigative": False,
+    "notice_and_link_plan": "Pinned post.",
+}
 POLICE = {**REQUEST, "department": "police", "investigative": True}
-SETUP = {"account_url": "https://facebook.com/wspparks", "marked_as_city": True, "links_official_site": True,
-         "public_notice_linked": True}
-SECRET_SETUP = {"account_url": None, "credentials_token": "gAAAA-opaque", "username_fingerprint": "u" * 64,
-                "password_fingerprint": "p" * 64}
+SETUP = {
+    "account_url": "https://facebook.com/wspparks",
+    "marked_as_city": True,
+    "links_official_site": True,
+    "public_notice_linked": True,
+}
+SECRET_SETUP = {
+    "account_url": None,
+    "credentials_token": "gAAAA-opaque",
+    "username_fingerprint": "u" * 64,
+    "password_fingerprint": "p" * 64,
+}
 HEAD, COMMS, LIEUTENANT = "department_head_review", "communications_review", "lieutenant_review"
 CHANGE = {"account_id": 1, "action": "add", "manager": "pat", "reason": "Help.", "investigative": False}
 ACCESS = {"access_changed": True, "credentials_rotated": False}
@@ -61,51 +76,101 @@ PATHS = {
         Path("approved", REQUEST, ((HEAD, APPROVE), (COMMS, APPROVE), ("confirm_setup", SETUP)), "approved"),
         Path("rejected by the head", REQUEST, ((HEAD, REJECT),), "rejected"),
         Path("rejected by communications", REQUEST, ((HEAD, APPROVE), (COMMS, REJECT)), "rejected"),
-        Path("returned, resubmitted, approved", REQUEST, (
-            (HEAD, RETURN), ("revise_request", {"action": "resubmit", **REQUEST, "account_name": "WSP Rec"}),
-            (HEAD, APPROVE), (COMMS, APPROVE), ("confirm_setup", SETUP)), "approved"),
-        Path("returned by communications, withdrawn", REQUEST, (
-            (HEAD, APPROVE), (COMMS, RETURN), ("revise_request", {"action": "withdraw"})), "withdrawn"),
-        Path("investigative, approved", POLICE, (
-            (HEAD, APPROVE), (LIEUTENANT, APPROVE), ("confirm_setup", SECRET_SETUP)), "approved"),
-        Path("investigative, rejected by the lieutenant", POLICE, ((HEAD, APPROVE), (LIEUTENANT, REJECT)),
-             "rejected"),
-        Path("investigative, returned by the lieutenant, withdrawn", POLICE, (
-            (HEAD, APPROVE), (LIEUTENANT, RETURN), ("revise_request", {"action": "withdraw"})), "withdrawn"),
+        Path(
+            "returned, resubmitted, approved",
+            REQUEST,
+            (
+                (HEAD, RETURN),
+                ("revise_request", {"action": "resubmit", **REQUEST, "account_name": "WSP Rec"}),
+                (HEAD, APPROVE),
+                (COMMS, APPROVE),
+                ("confirm_setup", SETUP),
+            ),
+            "approved",
+        ),
+        Path(
+            "returned by communications, withdrawn",
+            REQUEST,
+            ((HEAD, APPROVE), (COMMS, RETURN), ("revise_request", {"action": "withdraw"})),
+            "withdrawn",
+        ),
+        Path(
+            "investigative, approved",
+            POLICE,
+            ((HEAD, APPROVE), (LIEUTENANT, APPROVE), ("confirm_setup", SECRET_SETUP)),
+            "approved",
+        ),
+        Path("investigative, rejected by the lieutenant", POLICE, ((HEAD, APPROVE), (LIEUTENANT, REJECT)), "rejected"),
+        Path(
+            "investigative, returned by the lieutenant, withdrawn",
+            POLICE,
+            ((HEAD, APPROVE), (LIEUTENANT, RETURN), ("revise_request", {"action": "withdraw"})),
+            "withdrawn",
+        ),
     ],
     "manager_change": [
         Path("added", CHANGE, ((HEAD, APPROVE), (COMMS, APPROVE), ("confirm_access_change", ACCESS)), "approved"),
         Path("rejected by the head", CHANGE, ((HEAD, REJECT),), "rejected"),
         Path("rejected by communications", CHANGE, ((HEAD, APPROVE), (COMMS, REJECT)), "rejected"),
-        Path("investigative, approved", {**CHANGE, "investigative": True}, (
-            (HEAD, APPROVE), (LIEUTENANT, APPROVE), ("confirm_access_change", ACCESS)), "approved"),
-        Path("investigative, rejected", {**CHANGE, "investigative": True}, ((HEAD, APPROVE), (LIEUTENANT, REJECT)),
-             "rejected"),
+        Path(
+            "investigative, approved",
+            {**CHANGE, "investigative": True},
+            ((HEAD, APPROVE), (LIEUTENANT, APPROVE), ("confirm_access_change", ACCESS)),
+            "approved",
+        ),
+        Path(
+            "investigative, rejected",
+            {**CHANGE, "investigative": True},
+            ((HEAD, APPROVE), (LIEUTENANT, REJECT)),
+            "rejected",
+        ),
     ],
     "content_removal": [
         Path("removed", REMOVAL, (("confirm_deletion", {"deleted": True}),), "removed"),
-        Path("denied", {**REMOVAL, "stage": "pre_publication"}, (("confirm_deletion", {"deleted": True}),),
-             "denied"),
+        Path("denied", {**REMOVAL, "stage": "pre_publication"}, (("confirm_deletion", {"deleted": True}),), "denied"),
         Path("kept", REMOVAL, (("confirm_deletion", {"deleted": False}),), "not_removed"),
     ],
     "removal_appeal": [
         Path("upheld", APPEAL, (("appeal_review", {"decision": "uphold", "response_text": "No."}),), "upheld"),
-        Path("reinstated", APPEAL, (("appeal_review", {"decision": "reinstate", "response_text": "Yes."}),
-                                    ("restore_content", {"restored": True})), "reinstated"),
+        Path(
+            "reinstated",
+            APPEAL,
+            (
+                ("appeal_review", {"decision": "reinstate", "response_text": "Yes."}),
+                ("restore_content", {"restored": True}),
+            ),
+            "reinstated",
+        ),
     ],
     "legality_dispute": [
-        Path("no change", DISPUTE, (("attorney_consultation", {"advice": "A.", "recommendation": "no_change"}),
-                                    ("dispute_response", {"response_text": "R."})), "responded"),
-        Path("amend", DISPUTE, (("attorney_consultation", {"advice": "A.", "recommendation": "amend"}),
-                                ("dispute_response", {"response_text": "R."}),
-                                ("policy_amendment", {"amendment_summary": "S."})), "responded"),
+        Path(
+            "no change",
+            DISPUTE,
+            (
+                ("attorney_consultation", {"advice": "A.", "recommendation": "no_change"}),
+                ("dispute_response", {"response_text": "R."}),
+            ),
+            "responded",
+        ),
+        Path(
+            "amend",
+            DISPUTE,
+            (
+                ("attorney_consultation", {"advice": "A.", "recommendation": "amend"}),
+                ("dispute_response", {"response_text": "R."}),
+                ("policy_amendment", {"amendment_summary": "S."}),
+            ),
+            "responded",
+        ),
     ],
 }
 
 
 def _ready_user_tasks(workflow):
-    return [(t.task_spec.bpmn_id, t.task_spec.bpmn_name, t.id)
-            for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+    return [
+        (t.task_spec.bpmn_id, t.task_spec.bpmn_name, t.id)
+        for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+    ]
 
 
 def _observable(workflow):
@@ -128,8 +193,11 @@ def _save_restore(workflow, loaded):
 
 def _fire_timers(workflow, loaded):
     """Move the clock past every due date, fire the waiting timers (reminders, escalations), save and load."""
-    with clock.frozen_at(LONG_AFTER), deadlines.running(deadlines.default(), LONG_AFTER) as notices, \
-            outbox.collecting():
+    with (
+        clock.frozen_at(LONG_AFTER),
+        deadlines.running(deadlines.default(), LONG_AFTER) as notices,
+        outbox.collecting(),
+    ):
         workflow.refresh_timers()
         workflow.do_engine_steps()
     ready = {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
@@ -165,8 +233,12 @@ def _drive(loaded, path, fire_timers=False):
 
 
 def _spec_names(loaded, kind):
-    return {t.bpmn_id for process in (loaded.spec, *loaded.subprocess_specs.values())
-            for t in process.task_specs.values() if isinstance(t, kind)}
+    return {
+        t.bpmn_id
+        for process in (loaded.spec, *loaded.subprocess_specs.values())
+        for t in process.task_specs.values()
+        if isinstance(t, kind)
+    }
 
 
 def test_workflows_folder_ships_the_new_account_request():
@@ -182,8 +254,11 @@ def test_every_path_of_the_diagram_survives_save_and_load_at_every_step(diagram)
         for fire_timers in (False, True):
             workflow = _drive(loaded, path, fire_timers)
             completed_user_tasks |= {name for name, _ in path.steps}
-            reached_ends |= {t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.COMPLETED)
-                             if isinstance(t.task_spec, EndEvent)}
+            reached_ends |= {
+                t.task_spec.bpmn_id
+                for t in workflow.get_tasks(state=TaskState.COMPLETED)
+                if isinstance(t.task_spec, EndEvent)
+            }
 
     assert completed_user_tasks == _spec_names(loaded, UserTask), "some user task is on no path"
     assert reached_ends == _spec_names(loaded, EndEvent), "some end event is on no path"

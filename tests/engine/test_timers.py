@@ -50,7 +50,8 @@ def history(session, instance) -> list[tuple[str, str | None]]:
 
 
 def test_the_reminder_and_the_escalation_arrive_on_the_right_business_day_across_a_holiday_and_a_weekend(
-        session, sessions, people, mail_settings, smtp_server):
+    session, sessions, people, mail_settings, smtp_server
+):
     with clock.frozen_at(at(2026, 11, 24, 10, 0)):  # Tuesday before Thanksgiving
         instance = start(session, people.requester)
     [task] = services.open_tasks_of(session, instance)
@@ -82,8 +83,12 @@ def test_the_reminder_and_the_escalation_arrive_on_the_right_business_day_across
     assert "You receive this as the Communications Manager" in body
 
     assert history(session, instance)[-5:] == [
-        ("timer", "Reminder before the due date"), ("mail_queued", "Department Head approval"),
-        ("timer", "Overdue"), ("escalated", "Department Head approval"), ("mail_queued", "Department Head approval")]
+        ("timer", "Reminder before the due date"),
+        ("mail_queued", "Department Head approval"),
+        ("timer", "Overdue"),
+        ("escalated", "Department Head approval"),
+        ("mail_queued", "Department Head approval"),
+    ]
     # The task is still open, still the Department Head's: the timers do not interrupt it.
     session.expire_all()
     assert services.open_tasks_of(session, instance)[0].id == task.id
@@ -110,7 +115,8 @@ def test_a_task_completed_before_its_reminder_gets_none(session, sessions, peopl
 
 
 def test_the_communications_managers_overdue_review_goes_to_the_city_administrator(
-        session, sessions, people, make_user, mail_settings, smtp_server):
+    session, sessions, people, make_user, mail_settings, smtp_server
+):
     make_user("manager", department="administration", roles=["city_administrator"])
     with clock.frozen_at(at(2026, 11, 2, 9, 0)):
         instance = start(session, people.requester)
@@ -129,10 +135,18 @@ def test_the_communications_managers_overdue_review_goes_to_the_city_administrat
 
 
 def test_an_investigative_profile_is_escalated_within_the_police_without_its_name(
-        session, sessions, people, mail_settings, smtp_server):
-    investigative = {**START, "platform": "other", "account_name": "Neighborhood watcher", "department": "police",
-                     "purpose": "Investigations of online crime.", "audience": "Not public.",
-                     "proposed_managers": ["officer"], "investigative": True}
+    session, sessions, people, mail_settings, smtp_server
+):
+    investigative = {
+        **START,
+        "platform": "other",
+        "account_name": "Neighborhood watcher",
+        "department": "police",
+        "purpose": "Investigations of online crime.",
+        "audience": "Not public.",
+        "proposed_managers": ["officer"],
+        "investigative": True,
+    }
     with clock.frozen_at(at(2026, 11, 2, 9, 0)):
         instance = start(session, people.officer, investigative)
     fire(sessions, 2026, 11, 12, 8, 0)
@@ -149,36 +163,51 @@ def test_an_investigative_profile_is_escalated_within_the_police_without_its_nam
 def test_the_timer_table_holds_what_waits_and_only_that(session, sessions, people):
     with clock.frozen_at(at(2026, 11, 24, 10, 0)):
         instance = start(session, people.requester)
-    waiting = session.scalars(select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
-                              .order_by(Timer.due_at)).all()
+    waiting = session.scalars(
+        select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None)).order_by(Timer.due_at)
+    ).all()
     assert [(t.spec_name, clock.as_utc(t.due_at).astimezone(CITY)) for t in waiting] == [
         ("department_head_review_reminder", at(2026, 12, 2, 8, 0)),
-        ("department_head_review_overdue", at(2026, 12, 4, 8, 0))]
+        ("department_head_review_overdue", at(2026, 12, 4, 8, 0)),
+    ]
     with clock.frozen_at(at(2026, 11, 25, 11, 0)):
         act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     session.expire_all()
-    waiting = session.scalars(select(Timer.spec_name).where(Timer.instance_id == instance.id,
-                                                            Timer.fired_at.is_(None))).all()
+    waiting = session.scalars(
+        select(Timer.spec_name).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
+    ).all()
     assert sorted(waiting) == ["communications_review_overdue", "communications_review_reminder"]
 
 
 def test_review_tasks_have_due_dates_and_other_tasks_none(session, people):
     with clock.frozen_at(at(2026, 11, 2, 9, 0)):
         instance = start(session, people.requester)
-        act(session, people.parks_head, instance, "department_head_review",
-            {"decision": "return", "comment": "Say who answers comments."})
+        act(
+            session,
+            people.parks_head,
+            instance,
+            "department_head_review",
+            {"decision": "return", "comment": "Say who answers comments."},
+        )
     session.expire_all()
     [revise] = services.open_tasks_of(session, instance)
     assert revise.form_key == "revise_request" and revise.due_at is None
-    reviews = session.scalars(select(Task).where(Task.instance_id == instance.id,
-                                                 Task.form_key == "department_head_review")).all()
+    reviews = session.scalars(
+        select(Task).where(Task.instance_id == instance.id, Task.form_key == "department_head_review")
+    ).all()
     assert all(t.due_at is not None for t in reviews)
 
 
 def test_a_dispute_is_acknowledged_the_same_day_even_before_a_holiday_weekend(
-        session, sessions, city, mail_settings, smtp_server):
-    dispute = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-               "policy_section": "Rules of Use", "basis": "They restrict protected speech.", "received_via": "email"}
+    session, sessions, city, mail_settings, smtp_server
+):
+    dispute = {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": "sam.citizen@example.net",
+        "policy_section": "Rules of Use",
+        "basis": "They restrict protected speech.",
+        "received_via": "email",
+    }
     with clock.frozen_at(at(2027, 7, 2, 15, 45)):  # Friday; Independence Day observed on Monday the 5th
         instance = services.start_instance(session, city.requester, "legality_dispute", dispute)
         session.commit()
@@ -193,10 +222,16 @@ def test_a_dispute_is_acknowledged_the_same_day_even_before_a_holiday_weekend(
         assert timers.escalate_late_letters(sessions) == []
 
 
-def test_an_acknowledgement_not_sent_by_its_deadline_is_escalated_once(session, sessions, city, mail_settings,
-                                                                       smtp_server):
-    dispute = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-               "policy_section": "Rules of Use", "basis": "They restrict protected speech.", "received_via": "email"}
+def test_an_acknowledgement_not_sent_by_its_deadline_is_escalated_once(
+    session, sessions, city, mail_settings, smtp_server
+):
+    dispute = {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": "sam.citizen@example.net",
+        "policy_section": "Rules of Use",
+        "basis": "They restrict protected speech.",
+        "received_via": "email",
+    }
     smtp_server.stop()
     with clock.frozen_at(at(2027, 7, 2, 15, 45)):
         instance = services.start_instance(session, city.requester, "legality_dispute", dispute)
@@ -234,5 +269,9 @@ def test_two_passes_at_once_fire_each_timer_once_even_without_the_schedulers_loc
     session.expire_all()
     events = session.scalars(select(AuditEvent.instance_id).where(AuditEvent.action == "timer")).all()
     assert sorted(events) == sorted(ids * 2)
-    assert session.scalar(select(func.count()).select_from(OutboxMail)
-                          .where(OutboxMail.letter.in_(["reminder", "escalation"]))) == 60
+    assert (
+        session.scalar(
+            select(func.count()).select_from(OutboxMail).where(OutboxMail.letter.in_(["reminder", "escalation"]))
+        )
+        == 60
+    )

@@ -17,8 +17,9 @@ def snapshot(sessions) -> tuple:
     with sessions() as s:
         return (
             s.scalar(select(func.count()).select_from(ProcessInstance)),
-            s.execute(select(ProcessInstance.id, ProcessInstance.version, ProcessInstance.status)
-                      .order_by(ProcessInstance.id)).all(),
+            s.execute(
+                select(ProcessInstance.id, ProcessInstance.version, ProcessInstance.status).order_by(ProcessInstance.id)
+            ).all(),
             s.execute(select(Task.id, Task.state, Task.assignee_id).order_by(Task.id)).all(),
             s.scalar(select(func.count()).select_from(AuditEvent)),
             s.scalar(select(func.count()).select_from(Account)),
@@ -28,11 +29,13 @@ def snapshot(sessions) -> tuple:
 @pytest.fixture
 def unchanged(sessions):
     """`with unchanged(): ...` fails if the block changed any row that matters."""
+
     @contextmanager
     def check():
         before = snapshot(sessions)
         yield
         assert snapshot(sessions) == before
+
     return check
 
 
@@ -48,4 +51,5 @@ def browser_as(app, people):
             assert response.status_code == 302, response.get_data(as_text=True)[:300]
             clients[username] = client
         return clients[username]
+
     return get

@@ -27,16 +27,19 @@ def log_in(client, username, password=PASSWORD):
 
 def field_error(response, field_id) -> str:
     """The message shown next to a field (the text of its error paragraph)."""
-    match = re.search(rf'<p class="error" id="{re.escape(field_id)}-error">(.*?)</p>', response.get_data(as_text=True),
-                      re.S)
+    match = re.search(
+        rf'<p class="error" id="{re.escape(field_id)}-error">(.*?)</p>', response.get_data(as_text=True), re.S
+    )
     assert match, f"no error shown next to {field_id}"
     return unescape(match.group(1)).strip()
 
 
 def flashes(response) -> list[str]:
     """The flash messages on a page."""
-    return [unescape(m).strip() for m in re.findall(r'<p class="flash [a-z]+">(.*?)</p>',
-                                                       response.get_data(as_text=True), re.S)]
+    return [
+        unescape(m).strip()
+        for m in re.findall(r'<p class="flash [a-z]+">(.*?)</p>', response.get_data(as_text=True), re.S)
+    ]
 
 
 def fresh(session):
@@ -80,18 +83,32 @@ def pat(make_user):
 
 def admin_urls(session, user_id) -> list[tuple[str, str]]:
     parks = department(session, "parks").id
-    return [("GET", "/admin/users"), ("POST", "/admin/users"), ("GET", f"/admin/users/{user_id}"),
-            ("POST", f"/admin/users/{user_id}"), ("GET", "/admin/departments"), ("POST", "/admin/departments"),
-            ("POST", f"/admin/departments/{parks}")]
+    return [
+        ("GET", "/admin/users"),
+        ("POST", "/admin/users"),
+        ("GET", f"/admin/users/{user_id}"),
+        ("POST", f"/admin/users/{user_id}"),
+        ("GET", "/admin/departments"),
+        ("POST", "/admin/departments"),
+        ("POST", f"/admin/departments/{parks}"),
+    ]
 
 
 # ---- who gets in --------------------------------------------------------------------------------------
 
+
 def test_a_visitor_who_is_not_logged_in_is_sent_to_the_login_page_from_every_admin_url(client, session, pat):
     token = csrf_of(client.get("/login"))
     for method, url in admin_urls(session, pat.id):
-        data = {"csrf_token": token, "set_active": "0", "username": "intruder", "password": PASSWORD,
-                "display_name": "Intruder", "code": "intruders", "name": "Intruders"}
+        data = {
+            "csrf_token": token,
+            "set_active": "0",
+            "username": "intruder",
+            "password": PASSWORD,
+            "display_name": "Intruder",
+            "code": "intruders",
+            "name": "Intruders",
+        }
         response = client.get(url) if method == "GET" else client.post(url, data=data)
         assert response.status_code == 302, (method, url)
         assert response.headers["Location"].startswith("/login"), (method, url)
@@ -101,18 +118,34 @@ def test_a_visitor_who_is_not_logged_in_is_sent_to_the_login_page_from_every_adm
 
 
 def test_someone_with_every_other_role_and_a_headship_gets_403_on_every_admin_url(app, session, make_user, pat):
-    make_user("mighty", department="communications", head_of=["communications"],
-              roles=["communications_manager", "administrative_lieutenant", "social_media_manager", "city_attorney",
-                     "records_officer"])
+    make_user(
+        "mighty",
+        department="communications",
+        head_of=["communications"],
+        roles=[
+            "communications_manager",
+            "administrative_lieutenant",
+            "social_media_manager",
+            "city_attorney",
+            "records_officer",
+        ],
+    )
     client = app.test_client()
     assert log_in(client, "mighty").status_code == 302
     inbox = client.get("/inbox")
     assert 'href="/admin/users"' not in inbox.get_data(as_text=True)
     token = csrf_of(inbox)
     for method, url in admin_urls(session, pat.id):
-        data = {"csrf_token": token, "set_active": "0", "username": "intruder", "password": PASSWORD,
-                "display_name": "Intruder", "code": "intruders", "name": "Intruders",
-                f"department-{department(session, 'parks').id}-head": "mighty"}
+        data = {
+            "csrf_token": token,
+            "set_active": "0",
+            "username": "intruder",
+            "password": PASSWORD,
+            "display_name": "Intruder",
+            "code": "intruders",
+            "name": "Intruders",
+            f"department-{department(session, 'parks').id}-head": "mighty",
+        }
         response = client.get(url) if method == "GET" else client.post(url, data=data)
         assert response.status_code == 403, (method, url)
         assert "Only administrators can manage users and departments." in response.get_data(as_text=True)
@@ -132,22 +165,36 @@ def test_the_nav_links_administrators_to_the_users_page(admin_client):
 
 # ---- users --------------------------------------------------------------------------------------------
 
+
 def test_an_administrator_adds_a_user_who_can_then_log_in(app, admin_client, session):
     token = csrf_of(admin_client.get("/admin/users"))
-    response = admin_client.post("/admin/users", data={
-        "csrf_token": token, "username": "sam.ortiz", "display_name": "Sam Ortiz", "email": "sam@wspmn.gov",
-        "password": "a long enough one", "department": "parks", "roles": ["records_officer", "city_attorney"],
-        "head_of": ["finance"]})
+    response = admin_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "sam.ortiz",
+            "display_name": "Sam Ortiz",
+            "email": "sam@wspmn.gov",
+            "password": "a long enough one",
+            "department": "parks",
+            "roles": ["records_officer", "city_attorney"],
+            "head_of": ["finance"],
+        },
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/users"
     listing = admin_client.get("/admin/users")
     assert flashes(listing) == ["Added Sam Ortiz (sam.ortiz); they can log in now."]
-    row = re.search(r"<tr>\s*<td data-label=\"Name\"><a[^>]*>Sam Ortiz</a>.*?</tr>", listing.get_data(as_text=True),
-                    re.S).group(0)
+    row = re.search(
+        r"<tr>\s*<td data-label=\"Name\"><a[^>]*>Sam Ortiz</a>.*?</tr>", listing.get_data(as_text=True), re.S
+    ).group(0)
     assert "Parks and Recreation" in row and "City Attorney, Records Officer" in row and "finance" in row
     sam = user_named(session, "sam.ortiz")
-    assert (sam.email, sam.department.code, sam.roles) == ("sam@wspmn.gov", "parks", {"records_officer",
-                                                                                     "city_attorney"})
+    assert (sam.email, sam.department.code, sam.roles) == (
+        "sam@wspmn.gov",
+        "parks",
+        {"records_officer", "city_attorney"},
+    )
 
     browser = app.test_client()
     assert log_in(browser, "sam.ortiz", "a long enough one").status_code == 302
@@ -155,12 +202,22 @@ def test_an_administrator_adds_a_user_who_can_then_log_in(app, admin_client, ses
 
 
 def test_a_duplicate_username_a_bad_email_and_an_unknown_department_are_refused_next_to_their_fields(
-        admin_client, session, pat):
+    admin_client, session, pat
+):
     before = user_count(session)
     token = csrf_of(admin_client.get("/admin/users"))
-    response = admin_client.post("/admin/users", data={
-        "csrf_token": token, "username": "pat", "display_name": "Another Pat", "email": "pat at parks",
-        "password": "a long enough one", "department": "atlantis", "roles": ["wizard"]})
+    response = admin_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "pat",
+            "display_name": "Another Pat",
+            "email": "pat at parks",
+            "password": "a long enough one",
+            "department": "atlantis",
+            "roles": ["wizard"],
+        },
+    )
     assert response.status_code == 400
     assert field_error(response, "username") == 'A user named "pat" already exists.'
     assert field_error(response, "email") == "Enter an e-mail address like name@wspmn.gov."
@@ -176,8 +233,9 @@ def test_a_duplicate_username_a_bad_email_and_an_unknown_department_are_refused_
 def test_a_short_password_and_a_missing_username_are_refused_by_the_form(admin_client, session):
     before = user_count(session)
     token = csrf_of(admin_client.get("/admin/users"))
-    response = admin_client.post("/admin/users", data={
-        "csrf_token": token, "username": "", "display_name": "Nobody", "password": "short"})
+    response = admin_client.post(
+        "/admin/users", data={"csrf_token": token, "username": "", "display_name": "Nobody", "password": "short"}
+    )
     assert response.status_code == 400
     assert field_error(response, "username") == "This field is required."
     assert field_error(response, "password") == "A password needs 10 to 500 characters."
@@ -187,10 +245,12 @@ def test_a_short_password_and_a_missing_username_are_refused_by_the_form(admin_c
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(admin_client, session, pat):
     before = user_count(session)
     parks = department(session, "parks").id
-    posts = [("/admin/users", {"username": "sneaky", "display_name": "Sneaky", "password": "a long enough one"}),
-             (f"/admin/users/{pat.id}", {"set_active": "0"}),
-             ("/admin/departments", {"code": "sneaky", "name": "Sneaky"}),
-             (f"/admin/departments/{parks}", {f"department-{parks}-head": "pat"})]
+    posts = [
+        ("/admin/users", {"username": "sneaky", "display_name": "Sneaky", "password": "a long enough one"}),
+        (f"/admin/users/{pat.id}", {"set_active": "0"}),
+        ("/admin/departments", {"code": "sneaky", "name": "Sneaky"}),
+        (f"/admin/departments/{parks}", {f"department-{parks}-head": "pat"}),
+    ]
     for url, data in posts:
         response = admin_client.post(url, data=data)
         assert response.status_code == 400, url
@@ -203,16 +263,27 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(admin_clie
 
 def edit_data(token, **changes):
     """The edit form as the page fills it in for Pat, with some fields changed."""
-    data = {"csrf_token": token, "display_name": "Pat Parks", "email": "pat@example.org", "department": "parks",
-            "roles": [], "head_of": [], "active": "y"}
+    data = {
+        "csrf_token": token,
+        "display_name": "Pat Parks",
+        "email": "pat@example.org",
+        "department": "parks",
+        "roles": [],
+        "head_of": [],
+        "active": "y",
+    }
     return {**data, **changes}
 
 
 def test_an_administrator_changes_a_users_name_department_roles_and_headships(admin_client, session, pat):
     page = admin_client.get(f"/admin/users/{pat.id}")
     assert 'value="Pat Parks"' in page.get_data(as_text=True)
-    response = admin_client.post(f"/admin/users/{pat.id}", data=edit_data(
-        csrf_of(page), display_name="Pat Lee", department="finance", roles=["records_officer"], head_of=["finance"]))
+    response = admin_client.post(
+        f"/admin/users/{pat.id}",
+        data=edit_data(
+            csrf_of(page), display_name="Pat Lee", department="finance", roles=["records_officer"], head_of=["finance"]
+        ),
+    )
     assert response.status_code == 302
     shown = admin_client.get(response.headers["Location"])
     assert flashes(shown) == ["Changed Pat Lee's full name, department, roles, departments headed."]
@@ -220,15 +291,16 @@ def test_an_administrator_changes_a_users_name_department_roles_and_headships(ad
     assert "<dt>Department</dt><dd>Finance</dd>" in text
     assert "<dt>Roles</dt><dd>Records Officer</dd>" in text
     pat_now = user_named(session, "pat")
-    assert (pat_now.display_name, pat_now.department.code, pat_now.roles) == ("Pat Lee", "finance",
-                                                                              {"records_officer"})
+    assert (pat_now.display_name, pat_now.department.code, pat_now.roles) == ("Pat Lee", "finance", {"records_officer"})
     assert department(session, "finance").head_id == pat.id
 
 
 def test_an_edit_naming_an_unknown_department_is_refused_next_to_it_and_changes_nothing(admin_client, session, pat):
     token = csrf_of(admin_client.get(f"/admin/users/{pat.id}"))
-    response = admin_client.post(f"/admin/users/{pat.id}", data=edit_data(
-        token, display_name="Pat Lee", department="atlantis", head_of=["narnia"]))
+    response = admin_client.post(
+        f"/admin/users/{pat.id}",
+        data=edit_data(token, display_name="Pat Lee", department="atlantis", head_of=["narnia"]),
+    )
     assert response.status_code == 400
     assert field_error(response, "department") == 'No department with code "atlantis".'
     assert field_error(response, "head_of") == 'No department with code "narnia".'
@@ -244,8 +316,7 @@ def test_an_administrator_cannot_deactivate_themselves_or_drop_their_own_admin_r
     response = admin_client.post(f"/admin/users/{boss.id}", data=data)
     assert response.status_code == 400
     assert field_error(response, "active") == "You cannot deactivate yourself; ask another administrator."
-    assert field_error(response, "roles") == \
-        "You cannot remove your own administrator role; ask another administrator."
+    assert field_error(response, "roles") == "You cannot remove your own administrator role; ask another administrator."
     me = user_named(session, "boss")
     assert me.active and me.roles == {"admin"}
     assert admin_client.get("/admin/users").status_code == 200
@@ -275,8 +346,10 @@ def test_a_deactivated_users_session_ends_and_they_cannot_log_in_again(app, admi
 def test_a_deactivated_user_is_reactivated_with_one_button_and_can_log_in(app, admin_client, session, pat):
     for value in ("0", "1"):
         token = csrf_of(admin_client.get(f"/admin/users/{pat.id}"))
-        assert admin_client.post(f"/admin/users/{pat.id}", data={"csrf_token": token, "set_active": value}) \
-            .status_code == 302
+        assert (
+            admin_client.post(f"/admin/users/{pat.id}", data={"csrf_token": token, "set_active": value}).status_code
+            == 302
+        )
     assert flashes(admin_client.get(f"/admin/users/{pat.id}")) == ["Pat Parks was reactivated and can log in again."]
     assert log_in(app.test_client(), "pat").status_code == 302
 
@@ -286,8 +359,9 @@ def test_deactivating_a_department_head_is_refused_with_the_reason(admin_client,
     token = csrf_of(admin_client.get(f"/admin/users/{dana.id}"))
     response = admin_client.post(f"/admin/users/{dana.id}", data={"csrf_token": token, "set_active": "0"})
     assert response.status_code == 400
-    assert field_error(response, "active") == ("Dana Head heads Parks and Recreation; choose another head "
-                                               "(or clear the headship) before deactivating.")
+    assert field_error(response, "active") == (
+        "Dana Head heads Parks and Recreation; choose another head (or clear the headship) before deactivating."
+    )
     assert user_named(session, "dana").active
 
 
@@ -297,15 +371,20 @@ def test_an_unknown_user_is_not_found(admin_client):
 
 # ---- departments --------------------------------------------------------------------------------------
 
+
 def test_an_administrator_adds_a_department_with_its_head(admin_client, session, pat):
     token = csrf_of(admin_client.get("/admin/departments"))
-    response = admin_client.post("/admin/departments", data={
-        "csrf_token": token, "code": "library", "name": "Public Library", "head": "pat"})
+    response = admin_client.post(
+        "/admin/departments", data={"csrf_token": token, "code": "library", "name": "Public Library", "head": "pat"}
+    )
     assert response.status_code == 302
     listing = admin_client.get("/admin/departments")
     assert flashes(listing) == ["Added the department Public Library (library), headed by Pat Parks."]
-    assert re.search(r'<td data-label="Department">Public Library</td>\s*<td data-label="Code">library</td>\s*'
-                     r'<td data-label="Head">Pat Parks', listing.get_data(as_text=True))
+    assert re.search(
+        r'<td data-label="Department">Public Library</td>\s*<td data-label="Code">library</td>\s*'
+        r'<td data-label="Head">Pat Parks',
+        listing.get_data(as_text=True),
+    )
     assert department(session, "library").head.username == "pat"
     assert '<option value="library">Public Library</option>' in admin_client.get("/admin/users").get_data(as_text=True)
 
@@ -313,13 +392,17 @@ def test_an_administrator_adds_a_department_with_its_head(admin_client, session,
 BAD_CODE = "Use lowercase letters, digits and underscores, starting with a letter."
 
 
-@pytest.mark.parametrize(("code", "name", "field", "message"), [
-    ("parks", "Parks again", "code", 'A department with code "parks" already exists.'),
-    ("Public-Works", "Public Works 2", "code", BAD_CODE),
-    ("library", "", "name", "This field is required."),
-])
-def test_a_department_with_a_bad_code_or_name_is_refused_next_to_the_field(admin_client, session, code, name, field,
-                                                                            message):
+@pytest.mark.parametrize(
+    ("code", "name", "field", "message"),
+    [
+        ("parks", "Parks again", "code", 'A department with code "parks" already exists.'),
+        ("Public-Works", "Public Works 2", "code", BAD_CODE),
+        ("library", "", "name", "This field is required."),
+    ],
+)
+def test_a_department_with_a_bad_code_or_name_is_refused_next_to_the_field(
+    admin_client, session, code, name, field, message
+):
     count = len(fresh(session).scalars(select(Department)).all())
     token = csrf_of(admin_client.get("/admin/departments"))
     response = admin_client.post("/admin/departments", data={"csrf_token": token, "code": code, "name": name})
@@ -336,13 +419,15 @@ def test_an_administrator_sets_and_clears_a_departments_head(admin_client, sessi
     response = admin_client.post(f"/admin/departments/{parks}", data={"csrf_token": csrf_of(page), field: "pat"})
     assert response.status_code == 302
     assert flashes(admin_client.get("/admin/departments")) == [
-        "Pat Parks (pat) is now the head of Parks and Recreation."]
+        "Pat Parks (pat) is now the head of Parks and Recreation."
+    ]
     assert department(session, "parks").head_id == pat.id
 
     response = admin_client.post(f"/admin/departments/{parks}", data={"csrf_token": csrf_of(page), field: ""})
     assert response.status_code == 302
     assert flashes(admin_client.get("/admin/departments")) == [
-        "Parks and Recreation has no head now; its department head tasks wait until one is set."]
+        "Parks and Recreation has no head now; its department head tasks wait until one is set."
+    ]
     assert department(session, "parks").head_id is None
 
 
@@ -350,14 +435,16 @@ def test_a_deactivated_user_cannot_be_made_head_and_the_message_is_on_that_row(a
     token = csrf_of(admin_client.get(f"/admin/users/{pat.id}"))
     admin_client.post(f"/admin/users/{pat.id}", data={"csrf_token": token, "set_active": "0"})
     parks = department(session, "parks").id
-    response = admin_client.post(f"/admin/departments/{parks}",
-                                 data={"csrf_token": token, f"department-{parks}-head": "pat"})
+    response = admin_client.post(
+        f"/admin/departments/{parks}", data={"csrf_token": token, f"department-{parks}-head": "pat"}
+    )
     assert response.status_code == 400
     assert field_error(response, f"department-{parks}-head") == "Pat Parks is deactivated and cannot head a department."
     assert department(session, "parks").head_id is None
 
 
 # ---- how the pages are built --------------------------------------------------------------------------
+
 
 class _Structure(HTMLParser):
     """The controls, labels and table cells of a page."""

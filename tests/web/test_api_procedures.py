@@ -18,14 +18,22 @@ def accounts(session, people, make_user):
     make_user("moderator", department="communications", roles=["social_media_manager"])
     make_user("attorney", department="administration", roles=["city_attorney"])
     make_user("records", department="administration", roles=["records_officer"])
-    return add_account(session, "City of West St. Paul", "https://facebook.com/cityofwsp", "communications",
-                       ["moderator"]).id
+    return add_account(
+        session, "City of West St. Paul", "https://facebook.com/cityofwsp", "communications", ["moderator"]
+    ).id
 
 
 def _removal(account_id, screenshot):
-    return {"account_id": account_id, "stage": "published", "content_url": "https://facebook.com/cityofwsp/posts/9",
-            "author_name": "J. Doe", "content_text": "Spam spam spam", "categories": ["spam"],
-            "rationale": "A commercial promotion.", "screenshot": screenshot}
+    return {
+        "account_id": account_id,
+        "stage": "published",
+        "content_url": "https://facebook.com/cityofwsp/posts/9",
+        "author_name": "J. Doe",
+        "content_text": "Spam spam spam",
+        "categories": ["spam"],
+        "rationale": "A commercial promotion.",
+        "screenshot": screenshot,
+    }
 
 
 def test_a_manager_files_a_removal_with_an_uploaded_screenshot_through_the_api(api, accounts):
@@ -37,8 +45,9 @@ def test_a_manager_files_a_removal_with_an_uploaded_screenshot_through_the_api(a
     assert by_name["screenshot"]["type"] == "image"
     image = png_bytes()
     shot = uploaded(api("moderator"), image)
-    response = api("moderator").post("/api/v1/processes/content_removal/instances",
-                                     json={"data": _removal(accounts, shot["id"])})
+    response = api("moderator").post(
+        "/api/v1/processes/content_removal/instances", json={"data": _removal(accounts, shot["id"])}
+    )
     assert response.status_code == 201, response.get_json()
     instance = response.get_json()
     assert [t["form_key"] for t in instance["tasks"]] == ["confirm_deletion"]
@@ -54,18 +63,36 @@ def test_a_manager_files_a_removal_with_an_uploaded_screenshot_through_the_api(a
 
 def test_a_removal_by_someone_who_does_not_manage_the_account_is_refused_through_the_api(api, accounts):
     shot = uploaded(api("requester"), png_bytes())
-    error = error_of(api("requester").post("/api/v1/processes/content_removal/instances",
-                                           json={"data": _removal(accounts, shot["id"])}), 403)
+    error = error_of(
+        api("requester").post(
+            "/api/v1/processes/content_removal/instances", json={"data": _removal(accounts, shot["id"])}
+        ),
+        403,
+    )
     assert "content removal" in error["message"]
 
 
 def test_the_attorneys_advice_is_in_the_api_only_for_the_attorney_and_the_communications_manager(api, accounts):
-    started = api("requester").post("/api/v1/processes/legality_dispute/instances", json={"data": {
-        "disputant_name": "Sam Citizen", "disputant_email": "sam@example.net", "policy_section": "Rules of Use",
-        "basis": "Too broad.", "received_via": "mail"}}).get_json()
+    started = (
+        api("requester")
+        .post(
+            "/api/v1/processes/legality_dispute/instances",
+            json={
+                "data": {
+                    "disputant_name": "Sam Citizen",
+                    "disputant_email": "sam@example.net",
+                    "policy_section": "Rules of Use",
+                    "basis": "Too broad.",
+                    "received_via": "mail",
+                }
+            },
+        )
+        .get_json()
+    )
     [task] = api("attorney").get("/api/v1/tasks?scope=available").get_json()["items"]
-    done = api("attorney").post(f"/api/v1/tasks/{task['id']}/complete",
-                                json={"data": {"advice": ADVICE, "recommendation": "no_change"}})
+    done = api("attorney").post(
+        f"/api/v1/tasks/{task['id']}/complete", json={"data": {"advice": ADVICE, "recommendation": "no_change"}}
+    )
     assert done.status_code == 200
     url = f"/api/v1/instances/{started['id']}"
     for reader in ("attorney", "comms"):

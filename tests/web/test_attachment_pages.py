@@ -28,8 +28,9 @@ def multipart(fields: dict) -> dict:
 
 def upload(api_as, data: bytes, filename: str = "removed-comment.png", content_type: str = "image/png"):
     """POST the bytes as the multipart field `file`, as a browser or curl -F sends a file."""
-    return api_as.post(UPLOAD_URL, **multipart({"file": FileStorage(io.BytesIO(data), filename,
-                                                                    content_type=content_type)}))
+    return api_as.post(
+        UPLOAD_URL, **multipart({"file": FileStorage(io.BytesIO(data), filename, content_type=content_type)})
+    )
 
 
 def uploaded(api_as, data: bytes, filename: str = "removed-comment.png") -> dict:
@@ -53,12 +54,19 @@ def assert_served_as_inert_image(response, data: bytes, content_type: str, filen
 
 # ---- uploading ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_uploaded_screenshot_is_served_back_byte_for_byte(api, browser_as, fmt):
     data = image_bytes(fmt, (320, 200))
     body = uploaded(api("requester"), data, f"removed-comment.{fmt.lower()}")
-    assert body == {"id": body["id"], "sha256": hashlib.sha256(data).hexdigest(),
-                    "content_type": CONTENT_TYPES[fmt], "size": len(data), "width": 320, "height": 200}
+    assert body == {
+        "id": body["id"],
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content_type": CONTENT_TYPES[fmt],
+        "size": len(data),
+        "width": 320,
+        "height": 200,
+    }
 
     from_api = api("requester").get(f"{UPLOAD_URL}/{body['id']}")
     assert_served_as_inert_image(from_api, data, CONTENT_TYPES[fmt], f"removed-comment.{fmt.lower()}")
@@ -99,14 +107,16 @@ def test_upload_without_a_file_field_is_400_naming_file(api, sessions):
     before = stored_counts(sessions)
     as_field = api("requester").post(UPLOAD_URL, **multipart({"file": "not a file", "other": "x"}))
     assert error_of(as_field, 400, "invalid")["fields"] == {"file": ["Send the image in the multipart field file."]}
-    wrong_name = api("requester").post(UPLOAD_URL, **multipart({"image": FileStorage(io.BytesIO(image_bytes("PNG")),
-                                                                                     "shot.png")}))
+    wrong_name = api("requester").post(
+        UPLOAD_URL, **multipart({"image": FileStorage(io.BytesIO(image_bytes("PNG")), "shot.png")})
+    )
     assert error_of(wrong_name, 400, "invalid")["fields"] == {"file": ["Send the image in the multipart field file."]}
     assert stored_counts(sessions) == before
 
 
-@pytest.mark.parametrize(("payload", "content_type"), [(b'{"file": "aGVsbG8="}', "application/json"),
-                                                      (None, "image/png")])
+@pytest.mark.parametrize(
+    ("payload", "content_type"), [(b'{"file": "aGVsbG8="}', "application/json"), (None, "image/png")]
+)
 def test_upload_that_is_not_multipart_is_415(api, sessions, payload, content_type):
     before = stored_counts(sessions)
     response = api("requester").post(UPLOAD_URL, data=payload or image_bytes("PNG"), content_type=content_type)
@@ -135,11 +145,13 @@ def test_request_over_six_mib_is_a_json_413_not_an_html_page(api, sessions):
 
 # ---- who may fetch it --------------------------------------------------------------------------------
 
+
 def test_anonymous_caller_gets_401_from_the_api_and_the_login_page_from_the_site(api, client, sessions):
     body = uploaded(api("requester"), image_bytes("PNG"))
     before = stored_counts(sessions)
-    posted = client.post(UPLOAD_URL, **multipart({"file": FileStorage(io.BytesIO(image_bytes("PNG", seed=2)),
-                                                                      "shot.png")}))
+    posted = client.post(
+        UPLOAD_URL, **multipart({"file": FileStorage(io.BytesIO(image_bytes("PNG", seed=2)), "shot.png")})
+    )
     assert error_of(posted, 401, "unauthorized")
     assert error_of(client.get(f"{UPLOAD_URL}/{body['id']}"), 401, "unauthorized")
     page = client.get(f"/attachments/{body['id']}")
@@ -172,8 +184,9 @@ def test_attachment_of_a_request_is_served_to_those_who_may_see_that_request(api
         attachments.bind(s, body["id"], instance.id)
         s.commit()
     for reader in ("requester", "comms", "parks_head"):
-        assert_served_as_inert_image(browser_as(reader).get(f"/attachments/{body['id']}"), data, "image/png",
-                                     "shot.png")
+        assert_served_as_inert_image(
+            browser_as(reader).get(f"/attachments/{body['id']}"), data, "image/png", "shot.png"
+        )
     error_of(api("colleague").get(f"{UPLOAD_URL}/{body['id']}"), 403, "forbidden")
     page = browser_as("colleague").get(f"/attachments/{body['id']}")
     assert page.status_code == 403

@@ -6,8 +6,15 @@ import pytest
 
 from tests.web.pages import csrf_token, login, text_of
 
-PAGES = ["/inbox", "/requests/new", "/instances", "/registry", "/admin/users",
-         "/tasks/00000000-0000-0000-0000-000000000000", "/instances/1"]
+PAGES = [
+    "/inbox",
+    "/requests/new",
+    "/instances",
+    "/registry",
+    "/admin/users",
+    "/tasks/00000000-0000-0000-0000-000000000000",
+    "/instances/1",
+]
 
 
 def test_logging_in_lands_on_the_inbox_with_a_welcome(client, people):
@@ -43,18 +50,20 @@ def test_an_empty_login_form_names_both_fields(client, people):
 
 def test_login_never_redirects_to_another_site(client, people):
     page = client.get("/login")
-    response = client.post("/login?next=https://evil.example/phish",
-                           data={"username": "parks_head", "password": "correct horse battery",
-                                 "csrf_token": csrf_token(page)})
+    response = client.post(
+        "/login?next=https://evil.example/phish",
+        data={"username": "parks_head", "password": "correct horse battery", "csrf_token": csrf_token(page)},
+    )
     assert response.headers["Location"] == "/inbox"
 
 
 def test_login_returns_to_the_page_asked_for(client, people):
     assert client.get("/registry").headers["Location"].startswith("/login?next=")
     page = client.get("/login?next=/registry")
-    response = client.post("/login?next=/registry", data={"username": "parks_head",
-                                                          "password": "correct horse battery",
-                                                          "csrf_token": csrf_token(page)})
+    response = client.post(
+        "/login?next=/registry",
+        data={"username": "parks_head", "password": "correct horse battery", "csrf_token": csrf_token(page)},
+    )
     assert response.headers["Location"] == "/registry"
 
 

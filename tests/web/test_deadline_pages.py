@@ -27,8 +27,10 @@ def test_the_inbox_and_the_task_page_say_when_a_review_is_due_and_when_it_is_rem
         page = text_of(head.get(f"/tasks/{task.id}"))
     assert "Due Thu Dec 3" in inbox
     assert "Due: Dec 3, 2026 4:30 PM" in page
-    assert ("Timers, while the task is open: Reminder before the due date on Dec 2, 2026 8:00 AM · "
-            "Overdue on Dec 4, 2026 8:00 AM") in page
+    assert (
+        "Timers, while the task is open: Reminder before the due date on Dec 2, 2026 8:00 AM · "
+        "Overdue on Dec 4, 2026 8:00 AM"
+    ) in page
     with clock.frozen_at(at(2026, 12, 3, 9, 0)):
         assert "Due today by 4:30 PM" in text_of(head.get("/inbox?view=available"))
     with clock.frozen_at(at(2026, 12, 7, 9, 0)):
@@ -50,5 +52,6 @@ def test_the_history_shows_the_reminder_and_the_escalation(browser_as, session, 
     # A reminder is not where the request is: it still waits for the Department Head, now overdue.
     with clock.frozen_at(at(2026, 12, 4, 9, 0)):
         page = text_of(browser_as("requester").get(f"/instances/{instance.id}"))
-    assert ("Waiting for Department Head approval · Department Head of Parks and Recreation · "
-            "overdue since Thu Dec 3") in page
+    assert (
+        "Waiting for Department Head approval · Department Head of Parks and Recreation · overdue since Thu Dec 3"
+    ) in page

@@ -25,13 +25,13 @@ def test_start_form_accepts_what_the_engine_accepts(session, people):
     form = forms.start_form(session, "new_account_request")(_formdata(START))
     assert form.validate(), form.errors
     data = forms.to_engine_data(form)
-    assert procedures.get("new_account_request").validate_start(session, people.requester, data)["platform"] == \
-        "facebook"
+    assert (
+        procedures.get("new_account_request").validate_start(session, people.requester, data)["platform"] == "facebook"
+    )
 
 
 def test_start_form_names_a_missing_field_and_a_bad_choice(session, people):
-    form = forms.start_form(session, "new_account_request")(
-        _formdata({**START, "platform": "myspace", "purpose": ""}))
+    form = forms.start_form(session, "new_account_request")(_formdata({**START, "platform": "myspace", "purpose": ""}))
     assert not form.validate()
     assert set(form.errors) == {"platform", "purpose"}
 

@@ -85,7 +85,7 @@ def test_a_refused_token_offers_the_way_back_to_the_form_on_this_site_only(brows
 def test_the_head_sees_the_request_with_who_asked_and_when(browser_as, session, people):
     _waiting_for_head(session, people)
     shown = text_of(browser_as("parks_head").get("/inbox?view=available"))
-    assert 'Department Head approval' in shown
+    assert "Department Head approval" in shown
     assert 'Facebook account "West St. Paul Parks"' in shown
     assert "Requester" in shown and "New social media account request" in shown
     assert "Inbox 0 / 1" in shown  # the navigation's count: none assigned, one available
@@ -182,8 +182,11 @@ def test_a_returned_request_reopens_for_the_requester_with_its_current_values(br
     form_page = page.get(f"/tasks/{revise.id}")
     assert 'value="West St. Paul Parks"' in form_page.get_data(as_text=True)
     assert "Name it WSP Parks." in text_of(form_page)
-    response = post_form(page, f"/tasks/{revise.id}", {"action": "resubmit", "account_name": "WSP Parks",
-                                                        "platform": "facebook", "department": "parks"})
+    response = post_form(
+        page,
+        f"/tasks/{revise.id}",
+        {"action": "resubmit", "account_name": "WSP Parks", "platform": "facebook", "department": "parks"},
+    )
     assert response.status_code == 302, text_of(response)[-600:]
     session.rollback()
     assert session.get(type(instance), instance.id).title == 'Facebook account "WSP Parks"'

@@ -9,14 +9,19 @@ from engine.requests import services
 from engine.time import clock
 from tests.web.pages import csrf_token, login, text_of
 
-DISPUTE = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-           "policy_section": "Rules of Use", "basis": "Too broad.", "received_via": "mail"}
+DISPUTE = {
+    "disputant_name": "Sam Citizen",
+    "disputant_email": "sam.citizen@example.net",
+    "policy_section": "Rules of Use",
+    "basis": "Too broad.",
+    "received_via": "mail",
+}
 SUBJECT = "We received your dispute of the Social Media Policy"
 
 
 def _letters_section(client, instance_id) -> str:
     page = text_of(client.get(f"/instances/{instance_id}"))
-    return page[page.index("Letters"):]
+    return page[page.index("Letters") :]
 
 
 def test_the_acknowledgement_reads_waiting_then_sent(client, session, sessions, people, mail_settings, smtp_server):
@@ -31,7 +36,8 @@ def test_the_acknowledgement_reads_waiting_then_sent(client, session, sessions, 
 
 
 def test_a_letter_the_mail_server_could_not_take_yet_says_when_it_is_tried_again(
-        client, session, sessions, people, mail_settings, smtp_server):
+    client, session, sessions, people, mail_settings, smtp_server
+):
     smtp_server.stop()
     with clock.frozen_at(clock.now()):
         instance = services.start_instance(session, people.requester, "legality_dispute", DISPUTE)
@@ -42,9 +48,11 @@ def test_a_letter_the_mail_server_could_not_take_yet_says_when_it_is_tried_again
     assert "Waiting: the mail server could not be reached (1 attempt); next try" in letters
 
 
-def test_a_committed_letter_is_sent_at_once_not_at_the_senders_next_interval(app, client, settings, people,
-                                                                             mail_settings, smtp_server):
+def test_a_committed_letter_is_sent_at_once_not_at_the_senders_next_interval(
+    app, client, settings, people, mail_settings, smtp_server
+):
     from web.mailer import start_mail_sender, wake
+
     factory = app.extensions["civicflow.sessions"]
     sender = start_mail_sender(lambda: factory(info={"settings": settings}), mail_settings, every_seconds=3600)
     app.extensions["civicflow.mail_wake"] = lambda: wake(sender)

@@ -45,15 +45,20 @@ def test_document_is_openapi_3(document):
 def test_every_api_route_is_documented_with_each_of_its_methods(app, document):
     routes = api_routes(app)
     assert len(routes) >= 10, routes
-    missing = [f"{method.upper()} {path}" for path, methods in sorted(routes.items())
-               for method in sorted(methods) if method not in document["paths"].get(path, {})]
+    missing = [
+        f"{method.upper()} {path}"
+        for path, methods in sorted(routes.items())
+        for method in sorted(methods)
+        if method not in document["paths"].get(path, {})
+    ]
     assert missing == []
 
 
 def test_every_documented_operation_exists(app, document):
     routes = api_routes(app)
-    phantom = [f"{method.upper()} {path}" for path, method, _ in operations(document)
-               if method not in routes.get(path, set())]
+    phantom = [
+        f"{method.upper()} {path}" for path, method, _ in operations(document) if method not in routes.get(path, set())
+    ]
     assert phantom == []
 
 

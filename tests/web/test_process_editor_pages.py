@@ -42,8 +42,9 @@ def with_problems() -> bytes:
     """A diagram with two problems: a lane that is no role, and a user task with no form."""
     xml = set_attribute(shipped(KEY), "Lane_communications_manager", "name", "Press Office")
     root = etree.fromstring(xml)
-    [form_key] = root.xpath("//*[@id='confirm_setup']//spiffworkflow:property[@name='formKey']",
-                            namespaces={"spiffworkflow": SPIFF})
+    [form_key] = root.xpath(
+        "//*[@id='confirm_setup']//spiffworkflow:property[@name='formKey']", namespaces={"spiffworkflow": SPIFF}
+    )
     form_key.getparent().remove(form_key)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -58,8 +59,9 @@ def doctype_attack(secret_file) -> bytes:
 
 def editor_config(page) -> dict:
     """The editor's configuration, as the page gives it to the script."""
-    match = re.search(r'<script type="application/json" id="editor-config">(.*?)</script>',
-                      page.get_data(as_text=True), flags=re.S)
+    match = re.search(
+        r'<script type="application/json" id="editor-config">(.*?)</script>', page.get_data(as_text=True), flags=re.S
+    )
     assert match, "the edit page has no editor configuration"
     return json.loads(match.group(1))
 
@@ -87,8 +89,10 @@ def stored_draft(api) -> tuple[int, bytes]:
 
 def versions(api) -> list[tuple]:
     """(number, in use, published by) of each version, newest first."""
-    return [(v["version"], v["current"], v["published_by"])
-            for v in api("admin").get(f"/api/v1/processes/{KEY}/versions").get_json()]
+    return [
+        (v["version"], v["current"], v["published_by"])
+        for v in api("admin").get(f"/api/v1/processes/{KEY}/versions").get_json()
+    ]
 
 
 def publish_by_api(client, api, xml: bytes) -> None:
@@ -114,14 +118,19 @@ def secret_file(tmp_path):
 
 # ---- who may ------------------------------------------------------------------------------------
 
-GETS = ["/admin/processes/", f"{PAGES}/edit", f"{PAGES}/draft.bpmn", f"{PAGES}/versions",
-        f"{PAGES}/versions/1.bpmn", f"{PAGES}/diff?from=1&to=2"]
+GETS = [
+    "/admin/processes/",
+    f"{PAGES}/edit",
+    f"{PAGES}/draft.bpmn",
+    f"{PAGES}/versions",
+    f"{PAGES}/versions/1.bpmn",
+    f"{PAGES}/diff?from=1&to=2",
+]
 POSTS = [f"{PAGES}/upload", f"{PAGES}/publish", f"{PAGES}/discard", f"{PAGES}/versions/1/publish"]
 
 
 @SQLITE_ONLY
-def test_a_staff_member_who_is_not_an_administrator_gets_403_on_every_page_and_form(
-        client, api, browser_as, unchanged):
+def test_a_staff_member_who_is_not_an_administrator_gets_403_on_every_page_and_form(client, api, browser_as, unchanged):
     publish_by_api(client, api, edited())
     client.put(API_DRAFT, headers=api("admin").headers, data=with_problems(), content_type="application/xml")
     before = (versions(api), stored_draft(api))
@@ -134,12 +143,15 @@ def test_a_staff_member_who_is_not_an_administrator_gets_403_on_every_page_and_f
                 assert response.status_code == 403, path
                 assert "<bpmn:" not in response.get_data(as_text=True)
             for path in POSTS:
-                response = staff.post(path, data={"csrf_token": token, "revision": "1",
-                                                  "file": (io.BytesIO(edited()), "x.bpmn")},
-                                      content_type="multipart/form-data")
+                response = staff.post(
+                    path,
+                    data={"csrf_token": token, "revision": "1", "file": (io.BytesIO(edited()), "x.bpmn")},
+                    content_type="multipart/form-data",
+                )
                 assert response.status_code == 403, path
-            response = staff.put(f"{PAGES}/draft", data=edited(), content_type="application/xml",
-                                 headers={"X-CSRFToken": token})
+            response = staff.put(
+                f"{PAGES}/draft", data=edited(), content_type="application/xml", headers={"X-CSRFToken": token}
+            )
             assert response.status_code == 403
     assert (versions(api), stored_draft(api)) == before
 
@@ -155,8 +167,9 @@ def test_someone_not_logged_in_is_sent_to_the_login_page(app, api, unchanged):
         for path in POSTS:
             response = anonymous.post(path, data={"csrf_token": token})
             assert response.status_code == 302 and response.headers["Location"].startswith("/login"), path
-        response = anonymous.put(f"{PAGES}/draft", data=edited(), content_type="application/xml",
-                                 headers={"X-CSRFToken": token})
+        response = anonymous.put(
+            f"{PAGES}/draft", data=edited(), content_type="application/xml", headers={"X-CSRFToken": token}
+        )
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
     assert stored_draft(api) == (0, shipped(KEY))
 
@@ -173,34 +186,38 @@ def test_a_form_without_its_csrf_token_is_400_and_changes_nothing(client, api, b
             response = admin.post(path, data={"revision": "1"})
             assert response.status_code == 400, path
             assert "security token" in text_of(response)
-        response = admin.put(f"{PAGES}/draft", data=with_problems(), content_type="application/xml",
-                             headers={"If-Match": '"1"'})
+        response = admin.put(
+            f"{PAGES}/draft", data=with_problems(), content_type="application/xml", headers={"If-Match": '"1"'}
+        )
         assert response.status_code == 400
     assert (versions(api), stored_draft(api)) == before
 
 
 # ---- uploading a file ---------------------------------------------------------------------------
 
+
 def test_an_uploaded_file_becomes_the_draft_and_the_flash_names_it(api, browser_as, sessions):
     admin = browser_as("admin")
     response = upload(admin, edited(), "records check.bpmn")
     assert (response.status_code, response.headers["Location"]) == (303, f"{PAGES}/edit")
     page = admin.get(f"{PAGES}/edit")
-    assert ("records check.bpmn is the draft now (revision 1). It has no problems and can be published."
-            in text_of(page))
+    assert "records check.bpmn is the draft now (revision 1). It has no problems and can be published." in text_of(page)
     assert stored_draft(api) == (1, edited())
     assert editor_config(page)["publishable"] is True
     index = text_of(admin.get("/admin/processes/"))
-    assert re.search(rf"{NAME} {KEY} Version 1, published {WHEN} by civicflow Revision 1, saved {WHEN} by Admin",
-                     index), index
+    assert re.search(
+        rf"{NAME} {KEY} Version 1, published {WHEN} by civicflow Revision 1, saved {WHEN} by Admin", index
+    ), index
 
     response = upload(admin, with_problems(), "two problems.xml")
     assert response.status_code == 303
     page = admin.get(f"{PAGES}/edit")
-    assert ("two problems.xml is the draft now (revision 2). 2 problems must be fixed before it can be published."
-            in text_of(page))
+    assert (
+        "two problems.xml is the draft now (revision 2). 2 problems must be fixed before it can be published."
+        in text_of(page)
+    )
     problems = text_of(page)
-    assert 'Press Office (Lane_communications_manager' in problems
+    assert "Press Office (Lane_communications_manager" in problems
     assert "Set up the account and confirm (confirm_setup" in problems
     assert audit_actions(sessions).count("process_draft_saved") == 2
 
@@ -238,6 +255,7 @@ def test_an_upload_that_is_not_a_bpmn_or_xml_file_or_no_file_is_400(api, browser
 
 # ---- the editor's save --------------------------------------------------------------------------
 
+
 def test_the_editor_saves_with_the_csrf_token_of_its_config(api, browser_as, secret_file):
     admin = browser_as("admin")
     config = editor_config(admin.get(f"{PAGES}/edit"))
@@ -247,25 +265,37 @@ def test_the_editor_saves_with_the_csrf_token_of_its_config(api, browser_as, sec
     saved = admin.put(config["save_url"], data=edited(), content_type="application/xml", headers=headers)
     assert (saved.status_code, saved.mimetype) == (200, "application/json")
     assert (saved.get_json()["revision"], saved.get_json()["problems"], saved.get_json()["publishable"]) == (
-        1, [], True)
+        1,
+        [],
+        True,
+    )
     assert stored_draft(api) == (1, edited())
 
-    refused = admin.put(config["save_url"], data=with_problems(), content_type="application/xml",
-                        headers={"If-Match": '"1"'})
+    refused = admin.put(
+        config["save_url"], data=with_problems(), content_type="application/xml", headers={"If-Match": '"1"'}
+    )
     assert refused.status_code == 400
     stale = admin.put(config["save_url"], data=with_problems(), content_type="application/xml", headers=headers)
     assert (stale.status_code, stale.get_json()["error"]["code"]) == (409, "conflict")
-    attack = admin.put(config["save_url"], data=doctype_attack(secret_file), content_type="application/xml",
-                       headers={**headers, "If-Match": '"1"'})
+    attack = admin.put(
+        config["save_url"],
+        data=doctype_attack(secret_file),
+        content_type="application/xml",
+        headers={**headers, "If-Match": '"1"'},
+    )
     assert (attack.status_code, attack.get_json()["error"]["code"]) == (400, "invalid_diagram")
     assert "DOCTYPE" in attack.get_json()["error"]["problems"][0]["message"]
     assert "s3cr3t" not in attack.get_data(as_text=True)
     assert stored_draft(api) == (1, edited())
 
-    with_two = admin.put(config["save_url"], data=with_problems(), content_type="application/xml",
-                         headers={**headers, "If-Match": '"1"'})
+    with_two = admin.put(
+        config["save_url"], data=with_problems(), content_type="application/xml", headers={**headers, "If-Match": '"1"'}
+    )
     assert (with_two.status_code, with_two.get_json()["revision"], with_two.get_json()["publishable"]) == (
-        200, 2, False)
+        200,
+        2,
+        False,
+    )
     assert {(p.get("element"), p["message"]) for p in with_two.get_json()["problems"]} == {
         ("Lane_communications_manager", f'Lane "Press Office" is not a role; the roles are {", ".join(LANE_ROLES)}.'),
         ("confirm_setup", "User task has no formKey property (the form it shows)."),
@@ -273,6 +303,7 @@ def test_the_editor_saves_with_the_csrf_token_of_its_config(api, browser_as, sec
 
 
 # ---- publishing ---------------------------------------------------------------------------------
+
 
 def test_publishing_a_valid_draft_through_the_form_shows_the_new_version_in_use(api, browser_as, sessions):
     admin = browser_as("admin")
@@ -296,17 +327,23 @@ def test_publishing_a_valid_draft_through_the_form_shows_the_new_version_in_use(
 
 
 def test_publishing_an_invalid_draft_lists_each_problem_with_its_element_and_publishes_nothing(
-        api, browser_as, sessions):
+    api, browser_as, sessions
+):
     admin = browser_as("admin")
     assert upload(admin, with_problems()).status_code == 303
     response = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1"})
     assert response.status_code == 400
     text = text_of(response)
     assert "Nothing was changed." in text
-    assert (f'Press Office (Lane_communications_manager, line 35): Lane "Press Office" is not a role; the roles '
-            f'are {", ".join(LANE_ROLES)}.') in text
-    assert re.search(r"Set up the account and confirm \(confirm_setup, line \d+\): User task has no formKey "
-                     r"property \(the form it shows\)\.", text), text
+    assert (
+        f'Press Office (Lane_communications_manager, line 35): Lane "Press Office" is not a role; the roles '
+        f"are {', '.join(LANE_ROLES)}."
+    ) in text
+    assert re.search(
+        r"Set up the account and confirm \(confirm_setup, line \d+\): User task has no formKey "
+        r"property \(the form it shows\)\.",
+        text,
+    ), text
     assert versions(api) == [(1, True, "civicflow")]
     assert "process_published" not in audit_actions(sessions)
     assert stored_draft(api) == (1, with_problems())
@@ -317,8 +354,9 @@ def test_the_versions_page_lists_publications_and_publishes_an_earlier_version_a
     admin = browser_as("admin")
     page = admin.get(f"{PAGES}/versions")
     text = text_of(page)
-    assert re.search(rf"{WHEN}: version 2 published by Admin {WHEN}: version 1 published by civicflow \(shipped\)",
-                     text), text
+    assert re.search(
+        rf"{WHEN}: version 2 published by Admin {WHEN}: version 1 published by civicflow \(shipped\)", text
+    ), text
     assert "Publish version 1 again" in text and "Publish version 2 again" not in text
 
     response = admin.post(f"{PAGES}/versions/1/publish", data={"csrf_token": csrf_token(page)})
@@ -326,8 +364,11 @@ def test_the_versions_page_lists_publications_and_publishes_an_earlier_version_a
     text = text_of(admin.get(f"{PAGES}/versions"))
     assert "Version 1 is published again: new requests use it." in text
     assert re.search(r"\b1 in use\b", text) and "Publish version 2 again" in text
-    assert re.search(rf"{WHEN}: version 1 published by Admin {WHEN}: version 2 published by Admin {WHEN}: "
-                     r"version 1 published by civicflow \(shipped\)", text), text
+    assert re.search(
+        rf"{WHEN}: version 1 published by Admin {WHEN}: version 2 published by Admin {WHEN}: "
+        r"version 1 published by civicflow \(shipped\)",
+        text,
+    ), text
     assert versions(api) == [(2, False, "Admin"), (1, True, "Admin")]
     [_, first] = api("admin").get(f"/api/v1/processes/{KEY}/versions").get_json()
     started = api("requester").post(f"/api/v1/processes/{KEY}/instances", json={"data": START})
@@ -335,6 +376,7 @@ def test_the_versions_page_lists_publications_and_publishes_an_earlier_version_a
 
 
 # ---- differences and the editor page ------------------------------------------------------------
+
 
 @SQLITE_ONLY
 def test_the_difference_page_shows_what_was_added_and_changed(client, api, browser_as):
@@ -344,8 +386,10 @@ def test_the_difference_page_shows_what_was_added_and_changed(client, api, brows
     assert "Added (3)" in text and "Removed (0)" in text and "Changed (1)" in text
     assert "User task “Records check” records_check Lane Records Officer Form communications_review" in text
     assert "Lane “Records Officer” Lane_records_check" in text
-    assert ("Sequence flow “no” Flow_standard Property Before After To Communications Manager written approval "
-            "(communications_review) Records check (records_check)") in text
+    assert (
+        "Sequence flow “no” Flow_standard Property Before After To Communications Manager written approval "
+        "(communications_review) Records check (records_check)"
+    ) in text
 
 
 @SQLITE_ONLY

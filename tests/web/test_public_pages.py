@@ -34,22 +34,42 @@ INTERNAL = "INTERNAL-9046: restored after the moderator checked the thread."
 AMENDMENT = "AMENDMENT-1288: narrow the spam clause; to the City Council in January."
 BACK_TO_PUBLIC = """<a href="/public/">Back to the City's social media page for the public</a>"""
 TRACKING_CODE = re.compile(r"[0-9A-HJKMNP-TV-Z]{4}(?:-[0-9A-HJKMNP-TV-Z]{4}){4}")
-PUBLIC_PAGES = {"/public/": "The City's social media: your rights",
-                "/public/notice": "Public notice: the City of West St. Paul on social media",
-                "/public/appeal": "Appeal the removal of your comment",
-                "/public/dispute": "Dispute the City's Social Media Policy",
-                "/public/requests": "Follow your appeal or dispute"}
-REQUIRED = {"appeal": ["Your name", "Your e-mail address", "The City account your comment was on",
-                       "Your comment, as you remember it",
-                       "Why your comment does not fall into any of the removal categories"],
-            "dispute": ["Your name", "Your e-mail address", "The portion of the policy you dispute",
-                        "Why you believe that portion is not lawful"]}
+PUBLIC_PAGES = {
+    "/public/": "The City's social media: your rights",
+    "/public/notice": "Public notice: the City of West St. Paul on social media",
+    "/public/appeal": "Appeal the removal of your comment",
+    "/public/dispute": "Dispute the City's Social Media Policy",
+    "/public/requests": "Follow your appeal or dispute",
+}
+REQUIRED = {
+    "appeal": [
+        "Your name",
+        "Your e-mail address",
+        "The City account your comment was on",
+        "Your comment, as you remember it",
+        "Why your comment does not fall into any of the removal categories",
+    ],
+    "dispute": [
+        "Your name",
+        "Your e-mail address",
+        "The portion of the policy you dispute",
+        "Why you believe that portion is not lawful",
+    ],
+}
 # What the request page's history says about a filing; none of it is for the public.
-HISTORY_WORDS = ("Submitted the request", "Member of the public", "E-mail queued for sending", "civicflow (automatic)",
-                 "Review the appeal and write the response", "Restore or repost the content", "Restored the comment")
+HISTORY_WORDS = (
+    "Submitted the request",
+    "Member of the public",
+    "E-mail queued for sending",
+    "civicflow (automatic)",
+    "Review the appeal and write the response",
+    "Restore or repost the content",
+    "Restored the comment",
+)
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
+
 
 def marked(name: str) -> str:
     """A field's value full of markup, named so that each field's text can be found on a page."""
@@ -58,16 +78,25 @@ def marked(name: str) -> str:
 
 def appeal_form(city, **changes) -> dict:
     """An appeal as a member of the public fills in the form."""
-    return {"appellant_name": "Jo Public", "appellant_email": APPELLANT, "account": str(city.facebook),
-            "comment_text": "When does the library open on Sundays?",
-            "explanation": "My comment asked about City services.", **changes}
+    return {
+        "appellant_name": "Jo Public",
+        "appellant_email": APPELLANT,
+        "account": str(city.facebook),
+        "comment_text": "When does the library open on Sundays?",
+        "explanation": "My comment asked about City services.",
+        **changes,
+    }
 
 
 def dispute_form(**changes) -> dict:
     """A dispute as a member of the public fills in the form."""
-    return {"disputant_name": "Sam Citizen", "disputant_email": DISPUTANT,
-            "policy_section": "Rules of Use, the removal categories",
-            "basis": "They restrict speech protected in a public forum.", **changes}
+    return {
+        "disputant_name": "Sam Citizen",
+        "disputant_email": DISPUTANT,
+        "policy_section": "Rules of Use, the removal categories",
+        "basis": "They restrict speech protected in a public forum.",
+        **changes,
+    }
 
 
 def form_of(kind: str, city, **changes) -> dict:
@@ -78,10 +107,19 @@ def form_of(kind: str, city, **changes) -> dict:
 def marked_form(kind: str, city) -> dict:
     """A filing with markup in every field that takes free text (the address valid, but needing escapes)."""
     if kind == "appeal":
-        return appeal_form(city, appellant_name=marked("appellant_name"), appellant_email=MARKED_EMAIL,
-                           comment_text=marked("comment_text"), explanation=marked("explanation"))
-    return dispute_form(disputant_name=marked("disputant_name"), disputant_email=MARKED_EMAIL,
-                        policy_section=marked("policy_section"), basis=marked("basis"))
+        return appeal_form(
+            city,
+            appellant_name=marked("appellant_name"),
+            appellant_email=MARKED_EMAIL,
+            comment_text=marked("comment_text"),
+            explanation=marked("explanation"),
+        )
+    return dispute_form(
+        disputant_name=marked("disputant_name"),
+        disputant_email=MARKED_EMAIL,
+        policy_section=marked("policy_section"),
+        basis=marked("basis"),
+    )
 
 
 def send(client, kind: str, data: dict, **kw):
@@ -108,14 +146,16 @@ def code_on(received) -> str:
 def request_id(sessions, code: str) -> int:
     """The request a tracking code opens."""
     with sessions() as s:
-        return s.scalar(select(PublicRequest.instance_id).where(
-            PublicRequest.code_hash == public.code_hash(public.normalise(code))))
+        return s.scalar(
+            select(PublicRequest.instance_id).where(PublicRequest.code_hash == public.code_hash(public.normalise(code)))
+        )
 
 
 def current_step(response) -> str:
     """The step of the status page marked as where the request stands."""
-    steps = re.findall(r'<li class="(?:done|todo)" aria-current="step">\s*<strong>([^<]+)</strong>',
-                       response.get_data(as_text=True))
+    steps = re.findall(
+        r'<li class="(?:done|todo)" aria-current="step">\s*<strong>([^<]+)</strong>', response.get_data(as_text=True)
+    )
     assert len(steps) == 1, steps
     return steps[0]
 
@@ -123,16 +163,20 @@ def current_step(response) -> str:
 def stored(sessions) -> tuple[int, ...]:
     """Requests, public filings, queued letters and audit events: what a refused filing must not leave behind."""
     with sessions() as s:
-        return tuple(s.scalar(select(func.count()).select_from(model))
-                     for model in (ProcessInstance, PublicRequest, OutboxMail, AuditEvent))
+        return tuple(
+            s.scalar(select(func.count()).select_from(model))
+            for model in (ProcessInstance, PublicRequest, OutboxMail, AuditEvent)
+        )
 
 
 def summary_of(response) -> list[str]:
     """The error summary's lines, as read."""
     match = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', response.get_data(as_text=True), flags=re.S)
     assert match, "no error summary on the page"
-    return [html.unescape(re.sub(r"<[^>]+>", "", item)).strip()
-            for item in re.findall(r"<li>(.*?)</li>", match.group(1), flags=re.S)]
+    return [
+        html.unescape(re.sub(r"<[^>]+>", "", item)).strip()
+        for item in re.findall(r"<li>(.*?)</li>", match.group(1), flags=re.S)
+    ]
 
 
 def assert_escaped(response, values) -> None:
@@ -159,19 +203,23 @@ def text_of_html(fragment: str) -> str:
 
 def flashes(response) -> list[str]:
     """The flash messages on a page."""
-    return [html.unescape(m).strip() for m in re.findall(r'<p class="flash [a-z]+">(.*?)</p>',
-                                                          response.get_data(as_text=True), flags=re.S)]
+    return [
+        html.unescape(m).strip()
+        for m in re.findall(r'<p class="flash [a-z]+">(.*?)</p>', response.get_data(as_text=True), flags=re.S)
+    ]
 
 
 @pytest.fixture
 def files_nothing(sessions, unchanged):
     """`with files_nothing(): ...` fails if the block left a request, a filing, a letter or an audit event."""
+
     @contextmanager
     def check():
         before = stored(sessions)
         with unchanged():
             yield
         assert stored(sessions) == before
+
     return check
 
 
@@ -227,6 +275,7 @@ def controls_of(response) -> FormControls:
 
 # ---- the pages -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", PUBLIC_PAGES)
 def test_every_public_page_answers_without_a_login(client, city, path):
     response = client.get(path)
@@ -240,29 +289,57 @@ def test_every_public_page_answers_without_a_login(client, city, path):
 
 def test_the_appeal_page_lists_the_nine_categories_in_plain_words_with_the_policys_words(client, city):
     response = client.get("/public/appeal")
-    listed = [(html.unescape(plain), html.unescape(policy)) for plain, policy in re.findall(
-        r"<li><strong>([^<]+)</strong><br><small>The policy's words: “([^”]+)”</small></li>",
-        response.get_data(as_text=True))]
+    listed = [
+        (html.unescape(plain), html.unescape(policy))
+        for plain, policy in re.findall(
+            r"<li><strong>([^<]+)</strong><br><small>The policy's words: “([^”]+)”</small></li>",
+            response.get_data(as_text=True),
+        )
+    ]
     assert [policy for _, policy in listed] == [label for _, label in CATEGORIES]  # all nine, in the policy's order
     assert len(listed) == 9
     assert ("Advertising, sales pitches or spam.", "Commercial promotions or spam") in listed
-    assert ("Something that is not about City government or City services.",
-            "Material unrelated to City government or services") in listed
+    assert (
+        "Something that is not about City government or City services.",
+        "Material unrelated to City government or services",
+    ) in listed
     assert all(plain != policy for plain, policy in listed)
     shown = text_of(response)
     assert "The City's public notice" in shown
-    assert ("By accessing, using or posting to a City social media page, you agree to these terms: Comments, posts "
-            "and media from the public are not edited") in shown
+    assert (
+        "By accessing, using or posting to a City social media page, you agree to these terms: Comments, posts "
+        "and media from the public are not edited"
+    ) in shown
 
 
-@pytest.mark.parametrize(("kind", "labels"), [
-    ("appeal", ["Your name", "Your e-mail address", "Facebook: City of West St. Paul",
-                "X (Twitter): West St. Paul Police", "Your comment, as you remember it",
+@pytest.mark.parametrize(
+    ("kind", "labels"),
+    [
+        (
+            "appeal",
+            [
+                "Your name",
+                "Your e-mail address",
+                "Facebook: City of West St. Paul",
+                "X (Twitter): West St. Paul Police",
+                "Your comment, as you remember it",
                 "Why your comment does not fall into any of the removal categories",
-                "Removal number, if the City gave you one", "Leave this field empty"]),
-    ("dispute", ["Your name", "Your e-mail address", "The portion of the policy you dispute",
-                 "Why you believe that portion is not lawful", "Leave this field empty"]),
-])
+                "Removal number, if the City gave you one",
+                "Leave this field empty",
+            ],
+        ),
+        (
+            "dispute",
+            [
+                "Your name",
+                "Your e-mail address",
+                "The portion of the policy you dispute",
+                "Why you believe that portion is not lawful",
+                "Leave this field empty",
+            ],
+        ),
+    ],
+)
 def test_the_public_forms_label_every_field_carry_a_csrf_token_and_hide_the_honeypot(client, city, kind, labels):
     response = client.get(f"/public/{kind}")
     form = controls_of(response)
@@ -281,6 +358,7 @@ def test_the_public_forms_label_every_field_carry_a_csrf_token_and_hide_the_hone
 
 # ---- filing ----------------------------------------------------------------------------------------
 
+
 def test_an_appeal_filed_through_the_form_shows_its_code_and_what_was_sent_and_is_received(client, city, sessions):
     response = send(client, "appeal", appeal_form(city))
     assert response.status_code == 303
@@ -294,11 +372,13 @@ def test_an_appeal_filed_through_the_form_shows_its_code_and_what_was_sent_and_i
     shown = text_of(received)
     assert "We received your appeal" in shown
     assert f"A receipt with the code and a copy of what you sent is on its way to {APPELLANT}." in shown
-    assert ("What you sent Your name Jo Public Your e-mail address jo.public@example.net "
-            "The City account your comment was on Facebook: City of West St. Paul "
-            "Your comment, as you remember it When does the library open on Sundays? "
-            "Why your comment does not fall into any of the removal categories My comment asked about City "
-            "services.") in shown
+    assert (
+        "What you sent Your name Jo Public Your e-mail address jo.public@example.net "
+        "The City account your comment was on Facebook: City of West St. Paul "
+        "Your comment, as you remember it When does the library open on Sundays? "
+        "Why your comment does not fall into any of the removal categories My comment asked about City "
+        "services."
+    ) in shown
 
     status = client.get(f"/public/requests/{code}")
     assert status.status_code == 200
@@ -318,7 +398,8 @@ def test_a_dispute_filed_through_the_form_is_acknowledged_at_once(client, city, 
     sent = letters(sessions, request_id(sessions, code))
     assert [(to, subject) for to, subject, _ in sent] == [
         ([DISPUTANT], "We received your dispute of the Social Media Policy"),  # the acknowledgement
-        ([DISPUTANT], "Receipt: your dispute of the City's Social Media Policy")]  # the receipt, with the code
+        ([DISPUTANT], "Receipt: your dispute of the City's Social Media Policy"),
+    ]  # the receipt, with the code
     assert code in sent[1][2]
 
 
@@ -329,8 +410,10 @@ def test_a_filing_without_the_csrf_token_is_refused_and_files_nothing(client, ci
     with files_nothing():
         response = client.post(f"/public/{kind}", data=data)
     assert response.status_code == 400
-    assert summary_of(response) == ["The page was open a long time, so for your security nothing was sent yet. "
-                                    "What you wrote is below: check it and send it again."]
+    assert summary_of(response) == [
+        "The page was open a long time, so for your security nothing was sent yet. "
+        "What you wrote is below: check it and send it again."
+    ]
     name = "appellant_name" if kind == "appeal" else "disputant_name"
     assert re.search(rf'name="{name}"[^>]* value="{data[name]}"', response.get_data(as_text=True))  # kept as written
     again = client.post(f"/public/{kind}", data={**data, "csrf_token": csrf_token(response)})  # with a fresh token
@@ -341,8 +424,9 @@ def test_a_filled_honeypot_is_refused_saying_to_leave_that_field_empty(client, c
     with files_nothing():
         response = send(client, "appeal", appeal_form(city, website="https://cheap-watches.example"))
     assert response.status_code == 400
-    assert summary_of(response) == ['The field "Leave this field empty" must be left empty; nothing was sent. '
-                                    "Clear it and send the form again."]
+    assert summary_of(response) == [
+        'The field "Leave this field empty" must be left empty; nothing was sent. Clear it and send the form again.'
+    ]
     assert 'value="Jo Public"' in response.get_data(as_text=True)  # the rest comes back to send again
 
 
@@ -357,26 +441,70 @@ def test_an_empty_form_names_every_required_field_in_the_summary_and_next_to_it(
         assert error_next_to(response, name) == "This field is required."
 
 
-@pytest.mark.parametrize(("case", "kind", "changes", "field", "label", "message"), [
-    ("an explanation of 10,001 characters", "appeal", {"explanation": "x" * 10001}, "explanation",
-     "Why your comment does not fall into any of the removal categories",
-     "Field cannot be longer than 10000 characters."),
-    ("a basis of 10,001 characters", "dispute", {"basis": "x" * 10001}, "basis",
-     "Why you believe that portion is not lawful", "Field cannot be longer than 10000 characters."),
-    ("a bad e-mail address", "appeal", {"appellant_email": "jo.public@"}, "appellant_email", "Your e-mail address",
-     "Must be an e-mail address such as name@example.org."),
-    ("a bad e-mail address", "dispute", {"disputant_email": "sam at example"}, "disputant_email",
-     "Your e-mail address", "Must be an e-mail address such as name@example.org."),
-    ("an investigative profile", "appeal", {"account": "profile"}, "account", "The City account your comment was on",
-     'PROFILE is not one of the choices for "The City account your comment was on".'),
-    ("an account not in the registry", "appeal", {"account": "999"}, "account", "The City account your comment was on",
-     '999 is not one of the choices for "The City account your comment was on".'),
-    ("a removal number that is not a removal", "appeal", {"removal_id": "4242"}, "removal_id",
-     "Removal number, if the City gave you one",
-     "There is no removal 4242 on Facebook: City of West St. Paul. Leave the number empty if unsure."),
-])
+@pytest.mark.parametrize(
+    ("case", "kind", "changes", "field", "label", "message"),
+    [
+        (
+            "an explanation of 10,001 characters",
+            "appeal",
+            {"explanation": "x" * 10001},
+            "explanation",
+            "Why your comment does not fall into any of the removal categories",
+            "Field cannot be longer than 10000 characters.",
+        ),
+        (
+            "a basis of 10,001 characters",
+            "dispute",
+            {"basis": "x" * 10001},
+            "basis",
+            "Why you believe that portion is not lawful",
+            "Field cannot be longer than 10000 characters.",
+        ),
+        (
+            "a bad e-mail address",
+            "appeal",
+            {"appellant_email": "jo.public@"},
+            "appellant_email",
+            "Your e-mail address",
+            "Must be an e-mail address such as name@example.org.",
+        ),
+        (
+            "a bad e-mail address",
+            "dispute",
+            {"disputant_email": "sam at example"},
+            "disputant_email",
+            "Your e-mail address",
+            "Must be an e-mail address such as name@example.org.",
+        ),
+        (
+            "an investigative profile",
+            "appeal",
+            {"account": "profile"},
+            "account",
+            "The City account your comment was on",
+            'PROFILE is not one of the choices for "The City account your comment was on".',
+        ),
+        (
+            "an account not in the registry",
+            "appeal",
+            {"account": "999"},
+            "account",
+            "The City account your comment was on",
+            '999 is not one of the choices for "The City account your comment was on".',
+        ),
+        (
+            "a removal number that is not a removal",
+            "appeal",
+            {"removal_id": "4242"},
+            "removal_id",
+            "Removal number, if the City gave you one",
+            "There is no removal 4242 on Facebook: City of West St. Paul. Leave the number empty if unsure.",
+        ),
+    ],
+)
 def test_a_refused_filing_names_the_field_next_to_it_and_files_nothing(
-        client, city, files_nothing, case, kind, changes, field, label, message):
+    client, city, files_nothing, case, kind, changes, field, label, message
+):
     changes = {k: str(city.profile) if v == "profile" else v for k, v in changes.items()}
     message = message.replace("PROFILE", str(city.profile))
     with files_nothing():
@@ -399,6 +527,7 @@ def test_a_body_over_the_limit_gets_the_too_large_page_and_files_nothing(client,
 
 # ---- markup stays text -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["appeal", "dispute"])
 def test_markup_in_every_field_comes_back_escaped_when_the_form_is_refused(client, city, files_nothing, kind):
     names = [*form_of(kind, city), *(["removal_id"] if kind == "appeal" else [])]
@@ -419,10 +548,13 @@ def test_markup_in_every_field_comes_back_escaped_when_the_form_is_refused(clien
     assert error_next_to(refused, email) == "Must be an e-mail address such as name@example.org."
 
 
-@pytest.mark.parametrize(("kind", "reader", "form_key"), [("appeal", "comms", "appeal_review"),
-                                                           ("dispute", "attorney", "attorney_consultation")])
+@pytest.mark.parametrize(
+    ("kind", "reader", "form_key"),
+    [("appeal", "comms", "appeal_review"), ("dispute", "attorney", "attorney_consultation")],
+)
 def test_markup_in_a_filing_is_shown_as_text_to_the_public_and_to_staff(
-        client, browser_as, city, sessions, kind, reader, form_key):
+    client, browser_as, city, sessions, kind, reader, form_key
+):
     filing = marked_form(kind, city)
     typed = [filing[name] for name in filing if name != "account"]
     response = send(client, kind, filing)
@@ -455,7 +587,8 @@ def test_markup_in_a_filing_is_shown_as_text_to_the_public_and_to_staff(
 
 
 def test_markup_in_the_public_notice_is_shown_as_text_on_the_notice_and_beside_the_forms(
-        client, browser_as, city, notice_admin):
+    client, browser_as, city, notice_admin
+):
     admin = browser_as("nadia.admin")
     text = f"Notice says {SCRIPT}\n\n- item says {BREAKOUT}\n- and {TEMPLATE}"
     saved = post_form(admin, "/admin/public-notice", {"body": text})
@@ -468,8 +601,10 @@ def test_markup_in_the_public_notice_is_shown_as_text_on_the_notice_and_beside_t
 
 # ---- what staff see, what the public sees of it --------------------------------------------------------
 
+
 def test_staff_see_a_web_filing_marked_and_its_response_reaches_the_status_page_without_anything_internal(
-        client, browser_as, city, sessions):
+    client, browser_as, city, sessions
+):
     code = file_through_form(client, "appeal", appeal_form(city))
     instance_id = request_id(sessions, code)
     comms = browser_as("comms")
@@ -485,16 +620,21 @@ def test_staff_see_a_web_filing_marked_and_its_response_reaches_the_status_page_
     done = complete(comms, review, {"decision": "reinstate", "response_text": response_text})
     assert "It now waits for: Restore or repost the content (Social Media Manager)." in done
     moderator = browser_as("moderator")
-    complete(moderator, open_task(sessions, instance_id, "restore_content"),
-             {"restored": "y", "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2", "comment": INTERNAL})
+    complete(
+        moderator,
+        open_task(sessions, instance_id, "restore_content"),
+        {"restored": "y", "restored_url": "https://facebook.com/cityofwsp/posts/1?c=2", "comment": INTERNAL},
+    )
     history = text_of(comms.get(f"/instances/{instance_id}"))
     assert INTERNAL in history and "Reinstated the comment · Review the appeal" in history  # staff see it all
 
     status = client.get(f"/public/requests/{code}")
     assert current_step(status) == "Responded"
     shown = text_of(status)
-    assert ("The City's written response Dear Jo Public, Thank you for your appeal of" in shown
-            and "The City has decided to reinstate your comment. " + response_text in shown)
+    assert (
+        "The City's written response Dear Jo Public, Thank you for your appeal of" in shown
+        and "The City has decided to reinstate your comment. " + response_text in shown
+    )
     assert INTERNAL not in shown and "https://facebook.com/cityofwsp/posts/1?c=2" not in shown
     assert "Comms" not in shown and not re.search(r"\bcomms\b", shown, flags=re.I)
     assert "Moderator" not in shown and not re.search(r"\bmoderator\b", shown, flags=re.I)
@@ -502,15 +642,18 @@ def test_staff_see_a_web_filing_marked_and_its_response_reaches_the_status_page_
         assert words not in shown, words
 
 
-def test_the_attorneys_advice_never_reaches_the_public_while_the_response_does(
-        client, browser_as, city, sessions):
+def test_the_attorneys_advice_never_reaches_the_public_while_the_response_does(client, browser_as, city, sessions):
     code = file_through_form(client, "dispute", dispute_form())
     instance_id = request_id(sessions, code)
     attorney = browser_as("attorney")
-    assert "Sam Citizen (member of the public)" in text_of_html(inbox_row(
-        attorney, 'Dispute by Sam Citizen of "Rules of Use, the removal categories"'))
-    complete(attorney, open_task(sessions, instance_id, "attorney_consultation"),
-             {"advice": ADVICE, "recommendation": "amend"})
+    assert "Sam Citizen (member of the public)" in text_of_html(
+        inbox_row(attorney, 'Dispute by Sam Citizen of "Rules of Use, the removal categories"')
+    )
+    complete(
+        attorney,
+        open_task(sessions, instance_id, "attorney_consultation"),
+        {"advice": ADVICE, "recommendation": "amend"},
+    )
     assert ADVICE in text_of(browser_as("comms").get(f"/instances/{instance_id}"))  # the manager reads it
     waiting = client.get(f"/public/requests/{code}")
     assert current_step(waiting) == "Acknowledged" and ADVICE not in waiting.get_data(as_text=True)
@@ -532,6 +675,7 @@ def test_the_attorneys_advice_never_reaches_the_public_while_the_response_does(
 
 
 # ---- looking a request up ----------------------------------------------------------------------------
+
 
 def test_a_code_typed_in_lowercase_without_dashes_opens_its_status_page(client, city):
     code = file_through_form(client, "appeal", appeal_form(city))
@@ -562,17 +706,20 @@ def test_an_unknown_code_gets_a_not_found_page_that_leads_back_to_the_public_pag
 
 # ---- the rate limit --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def strict_app(settings):
     """The app with at most two filings a minute from one client."""
     from web import create_app
+
     app = create_app({"TESTING": True}, settings=dataclasses.replace(settings, public_submission_limit="2 per minute"))
     yield app
     app.extensions["civicflow.engine"].dispose()
 
 
 def test_the_third_filing_in_a_minute_from_one_client_is_refused_while_another_client_files(
-        strict_app, city, files_nothing):
+    strict_app, city, files_nothing
+):
     first, other = strict_app.test_client(), strict_app.test_client()
     here, there = {"REMOTE_ADDR": "10.0.0.7"}, {"REMOTE_ADDR": "10.0.0.8"}
     for _ in range(2):
@@ -589,6 +736,7 @@ def test_the_third_filing_in_a_minute_from_one_client_is_refused_while_another_c
 
 
 # ---- the administrators' notice page ------------------------------------------------------------------
+
 
 @pytest.fixture
 def notice_admin(make_user):
@@ -617,13 +765,16 @@ def test_the_notice_page_is_for_administrators_only(client, browser_as, city, se
 
 
 def test_an_administrator_changes_the_notice_and_the_public_pages_show_it_at_once(
-        client, browser_as, city, notice_admin, sessions):
+    client, browser_as, city, notice_admin, sessions
+):
     admin = browser_as("nadia.admin")
     page = admin.get("/admin/public-notice")
     assert page.status_code == 200
     assert "No one has changed it yet: the public pages show the City's default text." in text_of(page)
-    text = ("The City's pages share news about City services.\n\nBy posting you agree:\n- Be civil.\n"
-            "- Stay on the topic of the post.\n\nQuestions go to the City Clerk.")
+    text = (
+        "The City's pages share news about City services.\n\nBy posting you agree:\n- Be civil.\n"
+        "- Stay on the topic of the post.\n\nQuestions go to the City Clerk."
+    )
     saved = post_form(admin, "/admin/public-notice", {"body": text})
     assert saved.status_code == 302 and saved.headers["Location"] == "/admin/public-notice"
     after = admin.get("/admin/public-notice")
@@ -633,15 +784,21 @@ def test_an_administrator_changes_the_notice_and_the_public_pages_show_it_at_onc
     notice = client.get("/public/notice").get_data(as_text=True)
     prose = re.search(r'<div class="prose">(.*?)</div>', notice, flags=re.S).group(1)
     assert re.findall(r"<(p|ul|li)>([^<]*)", prose) == [
-        ("p", "The City&#39;s pages share news about City services."), ("p", "By posting you agree:"), ("ul", ""),
-        ("li", "Be civil."), ("li", "Stay on the topic of the post."), ("p", "Questions go to the City Clerk.")]
+        ("p", "The City&#39;s pages share news about City services."),
+        ("p", "By posting you agree:"),
+        ("ul", ""),
+        ("li", "Be civil."),
+        ("li", "Stay on the topic of the post."),
+        ("p", "Questions go to the City Clerk."),
+    ]
     assert "uses social media to share information about City government" not in notice  # the default is gone
     assert "Stay on the topic of the post." in text_of(client.get("/public/appeal"))
     assert notices(sessions) == 1
 
 
-@pytest.mark.parametrize(("body", "message"), [("", "This field is required."),
-                                               ("  \r\n  ", "Write the notice's text.")])
+@pytest.mark.parametrize(
+    ("body", "message"), [("", "This field is required."), ("  \r\n  ", "Write the notice's text.")]
+)
 def test_an_empty_notice_is_refused_next_to_its_field(client, browser_as, city, notice_admin, sessions, body, message):
     response = post_form(browser_as("nadia.admin"), "/admin/public-notice", {"body": body})
     assert response.status_code == 400
@@ -665,8 +822,11 @@ def test_after_a_honeypot_refusal_the_form_comes_back_with_the_hidden_field_empt
     assert refused.status_code == 400
     [honeypot] = [c for c in controls_of(refused).controls if c["name"] == "website"]
     assert honeypot["value"] == ""  # the person can neither see nor reach it to clear it, as the message asks
-    form = {c["name"]: c.get("value", "") for c in controls_of(refused).controls if c["tag"] == "input"
-            and c.get("type") != "radio"}
+    form = {
+        c["name"]: c.get("value", "")
+        for c in controls_of(refused).controls
+        if c["tag"] == "input" and c.get("type") != "radio"
+    }
     again = client.post("/public/appeal", data={**appeal_form(city), **form})
     assert again.status_code == 303, text_of(again)[-300:]
 

@@ -9,8 +9,13 @@ from engine.mail import outbox
 from engine.requests import services
 from tests.web.pages import csrf_token, login, text_of
 
-DISPUTE = {"disputant_name": "Sam Citizen", "disputant_email": "sam.citizen@example.net",
-           "policy_section": "Rules of Use", "basis": "Too broad.", "received_via": "mail"}
+DISPUTE = {
+    "disputant_name": "Sam Citizen",
+    "disputant_email": "sam.citizen@example.net",
+    "policy_section": "Rules of Use",
+    "basis": "Too broad.",
+    "received_via": "mail",
+}
 
 
 def _refused_letter(session, people):
@@ -23,8 +28,9 @@ def _refused_letter(session, people):
     return instance, mail
 
 
-def test_an_administrator_sees_a_refused_letter_and_sends_it_again(client, session, sessions, people,
-                                                                   mail_settings, smtp_server):
+def test_an_administrator_sees_a_refused_letter_and_sends_it_again(
+    client, session, sessions, people, mail_settings, smtp_server
+):
     instance, mail = _refused_letter(session, people)
     login(client, "admin")
     page = client.get("/admin/mail")
@@ -35,15 +41,17 @@ def test_an_administrator_sees_a_refused_letter_and_sends_it_again(client, sessi
     assert response.status_code == 302
     assert outbox.deliver_due(sessions, mail_settings).sent == 1
     assert [m["Subject"] for m in smtp_server.to("sam.citizen@example.net")] == [
-        "We received your dispute of the Social Media Policy"]
+        "We received your dispute of the Social Media Policy"
+    ]
     assert "Every letter has been sent." in text_of(client.get("/admin/mail"))
     session.expire_all()
     resent = session.scalar(select(AuditEvent).where(AuditEvent.action == "mail_queued", AuditEvent.actor == "admin"))
     assert (resent.instance_id, resent.detail["resent_after"]) == (instance.id, "554 Transaction failed")
 
 
-def test_only_administrators_see_or_resend_letters_and_a_token_is_required(client, session, sessions, people,
-                                                                          mail_settings, smtp_server):
+def test_only_administrators_see_or_resend_letters_and_a_token_is_required(
+    client, session, sessions, people, mail_settings, smtp_server
+):
     _, mail = _refused_letter(session, people)
     login(client, "comms")
     assert client.get("/admin/mail").status_code == 403
@@ -62,8 +70,9 @@ def test_a_sent_letter_is_never_sent_twice(client, session, sessions, people, ma
     mail = session.scalar(select(OutboxMail))
     login(client, "admin")
     page = client.get("/admin/mail")
-    response = client.post(f"/admin/mail/{mail.id}/send-again", data={"csrf_token": csrf_token(page)},
-                           follow_redirects=True)
+    response = client.post(
+        f"/admin/mail/{mail.id}/send-again", data={"csrf_token": csrf_token(page)}, follow_redirects=True
+    )
     assert "This letter was already sent." in text_of(response)
     assert outbox.deliver_due(sessions, mail_settings).sent == 0
     assert len(smtp_server.messages) == 1

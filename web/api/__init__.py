@@ -76,12 +76,12 @@ def refuse_nul_in_address():
         raise NotFound("No such address.")
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
-            raise Invalid("A query argument contains a NUL character.",
-                          {name.replace("\x00", ""): [UNSTORABLE]})
+            raise Invalid("A query argument contains a NUL character.", {name.replace("\x00", ""): [UNSTORABLE]})
 
 
 def authenticated(view):
     """Require a valid bearer token; the actor is in g.actor."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         header = request.headers.get("Authorization", "")
@@ -93,6 +93,7 @@ def authenticated(view):
         g.token = token.strip()
         g.actor = users.actor_for(session, user, remote_addr=request.remote_addr)
         return view(*args, **kwargs)
+
     return wrapper
 
 
@@ -107,8 +108,11 @@ def openapi():
 def create_token():
     """Exchange a username and password for a bearer token."""
     body = json_body()
-    errors = {name: ["Must be a non-empty string."] for name in ("username", "password")
-              if not isinstance(body.get(name), str) or not body[name] or not is_storable_text(body[name])}
+    errors = {
+        name: ["Must be a non-empty string."]
+        for name in ("username", "password")
+        if not isinstance(body.get(name), str) or not body[name] or not is_storable_text(body[name])
+    }
     if errors:
         raise Invalid("username and password are required.", errors)
     session = get_session()
@@ -174,10 +178,12 @@ def list_instances():
     if status and status not in present.STATUSES:
         raise Invalid("Unknown status.", {"status": [f"Use one of: {', '.join(present.STATUSES)}."]})
     session = get_session()
-    rows, total = services.list_instances(session, g.actor, key=request.args.get("key") or None, status=status,
-                                          page=page, per_page=per_page)
-    return jsonify({"items": [present.instance_summary(row) for row in rows], "page": page,
-                    "per_page": per_page, "total": total})
+    rows, total = services.list_instances(
+        session, g.actor, key=request.args.get("key") or None, status=status, page=page, per_page=per_page
+    )
+    return jsonify(
+        {"items": [present.instance_summary(row) for row in rows], "page": page, "per_page": per_page, "total": total}
+    )
 
 
 @api.get("/instances/<int:instance_id>")
@@ -194,10 +200,10 @@ def list_tasks():
     """Open tasks: scope=mine (assigned to me) or scope=available (I may claim)."""
     page, per_page = paging()
     scope = request.args.get("scope", "mine")
-    rows, total = services.list_tasks(get_session(), g.actor, scope, key=request.args.get("key") or None,
-                                      page=page, per_page=per_page)
-    return jsonify({"items": [present.task(row) for row in rows], "page": page, "per_page": per_page,
-                    "total": total})
+    rows, total = services.list_tasks(
+        get_session(), g.actor, scope, key=request.args.get("key") or None, page=page, per_page=per_page
+    )
+    return jsonify({"items": [present.task(row) for row in rows], "page": page, "per_page": per_page, "total": total})
 
 
 @api.get("/tasks/<task_id>")
@@ -265,8 +271,16 @@ def upload_attachment():
     if len(data) > limit:
         raise RequestEntityTooLarge(attachments.too_large_message(limit))
     attachment = attachments.store(get_session(), g.actor, upload.filename, data)
-    return jsonify({"id": attachment.id, "sha256": attachment.sha256, "content_type": attachment.content_type,
-                    "size": attachment.size, "width": attachment.width, "height": attachment.height}), 201
+    return jsonify(
+        {
+            "id": attachment.id,
+            "sha256": attachment.sha256,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+            "width": attachment.width,
+            "height": attachment.height,
+        }
+    ), 201
 
 
 @api.get("/attachments/<attachment_id>")

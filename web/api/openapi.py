@@ -5,10 +5,13 @@ from __future__ import annotations
 from functools import cache
 
 ERRORS = {
-    "400": "Invalid input; `error.fields` names each field", "401": "No or bad credentials",
-    "403": "Authenticated but not allowed", "404": "Not found",
+    "400": "Invalid input; `error.fields` names each field",
+    "401": "No or bad credentials",
+    "403": "Authenticated but not allowed",
+    "404": "Not found",
     "409": "Conflict: the task is no longer open, or the request changed concurrently",
-    "413": "Body too large", "415": "Not JSON",
+    "413": "Body too large",
+    "415": "Not JSON",
     "429": "Too many requests from this client; Retry-After says when to try again",
 }
 
@@ -21,8 +24,7 @@ def _json(schema):
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _op(summary, ok_status, ok_schema, *, errors=("400", "401", "403", "404"), body=None, params=(),
-        public=False):
+def _op(summary, ok_status, ok_schema, *, errors=("400", "401", "403", "404"), body=None, params=(), public=False):
     responses = {ok_status: {"description": "Success", **(_json(ok_schema) if ok_schema else {})}}
     for code in errors:
         responses[code] = {"description": ERRORS[code], **_json(_ref("Error"))}
@@ -37,19 +39,26 @@ def _op(summary, ok_status, ok_schema, *, errors=("400", "401", "403", "404"), b
 
 
 def _param(name, where="query", schema=None, required=False):
-    return {"name": name, "in": where, "required": required or where == "path",
-            "schema": schema or {"type": "string"}}
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema or {"type": "string"}}
 
 
-PAGE = [_param("page", schema={"type": "integer", "minimum": 1}),
-        _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": 100})]
+PAGE = [
+    _param("page", schema={"type": "integer", "minimum": 1}),
+    _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": 100}),
+]
 DATA_BODY = {"type": "object", "required": ["data"], "properties": {"data": {"type": "object"}}}
 
 
 def _page_of(item):
-    return {"type": "object", "properties": {"items": {"type": "array", "items": _ref(item)},
-                                             "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                                             "total": {"type": "integer"}}}
+    return {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref(item)},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "total": {"type": "integer"},
+        },
+    }
 
 
 def _obj(**props):
@@ -62,33 +71,63 @@ NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "dat
 
 def _upload_op():
     """POST /attachments: a multipart body, not JSON, so its request body and 415 are its own."""
-    op = _op("Upload a screenshot (PNG, JPEG or WebP, at most 5 MB), kept exactly as sent", "201",
-             _obj(id=S, sha256=S, content_type=S, size=INT, width=INT, height=INT),
-             errors=("400", "401", "413", "415"))
-    op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+    op = _op(
+        "Upload a screenshot (PNG, JPEG or WebP, at most 5 MB), kept exactly as sent",
+        "201",
+        _obj(id=S, sha256=S, content_type=S, size=INT, width=INT, height=INT),
+        errors=("400", "401", "413", "415"),
+    )
+    op["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
     op["responses"]["415"] = {"description": "Not multipart/form-data", **_json(_ref("Error"))}
     return op
 
 
 def _image_op():
     """GET /attachments/{attachment_id}: the image's bytes, not JSON."""
-    op = _op("An uploaded image: to its uploader, or to whoever may see the request it belongs to", "200", None,
-             errors=("401", "403", "404"), params=[_param("attachment_id", "path")])
+    op = _op(
+        "An uploaded image: to its uploader, or to whoever may see the request it belongs to",
+        "200",
+        None,
+        errors=("401", "403", "404"),
+        params=[_param("attachment_id", "path")],
+    )
     op["responses"]["200"] = {
         "description": "The image exactly as uploaded, with nosniff and a sandboxing Content-Security-Policy",
-        "content": {kind: {"schema": {"type": "string", "format": "binary"}}
-                    for kind in ("image/png", "image/jpeg", "image/webp")}}
+        "content": {
+            kind: {"schema": {"type": "string", "format": "binary"}}
+            for kind in ("image/png", "image/jpeg", "image/webp")
+        },
+    }
     return op
 
 
 def _public_filing(summary, *required, **optional):
     """POST /public/appeals or /public/disputes: no token; the body is the fields (or {"data": fields})."""
     account = {"account": {"type": "integer", "description": "GET the public appeal page for the accounts"}}
-    fields = {name: account.get(name, S) for name in required} | optional | {
-        "received_via": {"type": "string", "enum": ["web"]}}
-    return _op(summary, "201", _obj(tracking_code=S), errors=("400", "413", "415", "429"), public=True,
-               body={"type": "object", "required": list(required), "properties": fields})
+    fields = (
+        {name: account.get(name, S) for name in required}
+        | optional
+        | {"received_via": {"type": "string", "enum": ["web"]}}
+    )
+    return _op(
+        summary,
+        "201",
+        _obj(tracking_code=S),
+        errors=("400", "413", "415", "429"),
+        public=True,
+        body={"type": "object", "required": list(required), "properties": fields},
+    )
 
 
 XML_BODY = {"content": {kind: {"schema": {"type": "string"}} for kind in ("application/xml", "text/xml")}}
@@ -103,46 +142,99 @@ def _editing_paths() -> dict:
     """Administrators change the procedures: the draft (BPMN XML), publishing, versions and differences."""
     key = _param("key", "path")
     problem = _obj(message=S, element=S, name=S, line=INT)
-    draft = _obj(key=S, revision=INT, is_draft=B, based_on_version={"type": "integer", "nullable": True},
-                 updated_by=NS, updated_at=NT, publishable=B, problems={"type": "array", "items": problem})
-    put = _op("Save BPMN XML as the procedure's draft (administrators). If-Match: the revision it was made from. "
-              "Problems are listed and block publishing only; a DOCTYPE, a document that is not well-formed BPMN "
-              "or one over 2 MiB is refused (400, 413) and nothing is stored", "200", draft,
-              errors=("400", "401", "403", "404", "409", "413", "415"),
-              params=[key, _param("If-Match", "header")])
+    draft = _obj(
+        key=S,
+        revision=INT,
+        is_draft=B,
+        based_on_version={"type": "integer", "nullable": True},
+        updated_by=NS,
+        updated_at=NT,
+        publishable=B,
+        problems={"type": "array", "items": problem},
+    )
+    put = _op(
+        "Save BPMN XML as the procedure's draft (administrators). If-Match: the revision it was made from. "
+        "Problems are listed and block publishing only; a DOCTYPE, a document that is not well-formed BPMN "
+        "or one over 2 MiB is refused (400, 413) and nothing is stored",
+        "200",
+        draft,
+        errors=("400", "401", "403", "404", "409", "413", "415"),
+        params=[key, _param("If-Match", "header")],
+    )
     put["requestBody"] = {"required": True, **XML_BODY}
     put["responses"]["415"] = {"description": "Not application/xml", **_json(_ref("Error"))}
     published = _obj(key=S, version=INT, version_hash=S, published_at=T, published_by=S)
-    publish = _op("Publish the draft (or, with {\"version\": N}, an earlier version again): new requests use "
-                  "it, running ones stay on theirs. 400 lists every problem in error.problems", "200", published,
-                  errors=("400", "401", "403", "404", "409", "413", "415"),
-                  params=[key, _param("If-Match", "header")])
+    publish = _op(
+        'Publish the draft (or, with {"version": N}, an earlier version again): new requests use '
+        "it, running ones stay on theirs. 400 lists every problem in error.problems",
+        "200",
+        published,
+        errors=("400", "401", "403", "404", "409", "413", "415"),
+        params=[key, _param("If-Match", "header")],
+    )
     publish["requestBody"] = {"required": False, **_json(_obj(version=INT))}
-    version = _obj(version=INT, version_hash=S, name=S, source=S, created_at=T, created_by=NS, current=B,
-                   published_at=NT, published_by=NS, running_requests=INT)
+    version = _obj(
+        version=INT,
+        version_hash=S,
+        name=S,
+        source=S,
+        created_at=T,
+        created_by=NS,
+        current=B,
+        published_at=NT,
+        published_by=NS,
+        running_requests=INT,
+    )
     change = _obj(property=S, before=NS, after=NS)
     element = _obj(id=S, type=S, name=S, properties={"type": "object", "additionalProperties": S})
     changed = _obj(id=S, type=S, name=S, changes={"type": "array", "items": change})
     listed = {"type": "array", "items": element}
     return {
         "/processes/{key}/draft": {
-            "get": _xml_ok(_op("The draft's BPMN XML, or the version in use when there is no draft (ETag: its "
-                               "revision, 0 for none); JSON with its problems when asked for", "200", None,
-                               errors=("401", "403", "404"), params=[key]), "The BPMN XML"),
+            "get": _xml_ok(
+                _op(
+                    "The draft's BPMN XML, or the version in use when there is no draft (ETag: its "
+                    "revision, 0 for none); JSON with its problems when asked for",
+                    "200",
+                    None,
+                    errors=("401", "403", "404"),
+                    params=[key],
+                ),
+                "The BPMN XML",
+            ),
             "put": put,
         },
         "/processes/{key}/publish": {"post": publish},
-        "/processes/{key}/versions": {"get": _op("Every version, newest first: who stored and published it, what "
-                                                 "runs on it", "200", {"type": "array", "items": version},
-                                                 errors=("401", "403", "404"), params=[key])},
-        "/processes/{key}/versions/{number}": {"get": _xml_ok(_op(
-            "One version's BPMN XML", "200", None, errors=("401", "403", "404"),
-            params=[key, _param("number", "path", INT)]), "The BPMN XML")},
-        "/processes/{key}/diff": {"get": _op(
-            "What changed from one version to another (or the draft), element by element", "200",
-            _obj(added=listed, removed=listed, changed={"type": "array", "items": changed}, moved=listed),
-            errors=("400", "401", "403", "404"),
-            params=[key, _param("from", required=True, schema=INT), _param("to")])},
+        "/processes/{key}/versions": {
+            "get": _op(
+                "Every version, newest first: who stored and published it, what runs on it",
+                "200",
+                {"type": "array", "items": version},
+                errors=("401", "403", "404"),
+                params=[key],
+            )
+        },
+        "/processes/{key}/versions/{number}": {
+            "get": _xml_ok(
+                _op(
+                    "One version's BPMN XML",
+                    "200",
+                    None,
+                    errors=("401", "403", "404"),
+                    params=[key, _param("number", "path", INT)],
+                ),
+                "The BPMN XML",
+            )
+        },
+        "/processes/{key}/diff": {
+            "get": _op(
+                "What changed from one version to another (or the draft), element by element",
+                "200",
+                _obj(added=listed, removed=listed, changed={"type": "array", "items": changed}, moved=listed),
+                errors=("400", "401", "403", "404"),
+                params=[key, _param("from", required=True, schema=INT), _param("to")],
+            )
+        },
     }
 
 
@@ -153,99 +245,265 @@ def openapi_document() -> dict:
     writes = ("400", "401", "403", "404", "409", "413", "415")
     paths = {
         "/auth/token": {
-            "post": _op("Exchange username and password for a bearer token", "201", _obj(token=S),
-                        errors=("400", "401", "413", "415"), public=True,
-                        body={"type": "object", "required": ["username", "password"],
-                              "properties": {"username": S, "password": S}}),
+            "post": _op(
+                "Exchange username and password for a bearer token",
+                "201",
+                _obj(token=S),
+                errors=("400", "401", "413", "415"),
+                public=True,
+                body={
+                    "type": "object",
+                    "required": ["username", "password"],
+                    "properties": {"username": S, "password": S},
+                },
+            ),
             "delete": _op("Revoke the token used for this request", "204", None, errors=("401",)),
         },
         "/me": {"get": _op("The caller", "200", _ref("Me"), errors=("401",))},
-        "/processes": {"get": _op("The published procedures", "200", {"type": "array", "items": _ref("Process")},
-                                  errors=("401",))},
-        "/processes/{key}/form": {"get": _op("A procedure's start form", "200", _ref("Form"),
-                                             errors=("401", "404"), params=[_param("key", "path")])},
-        "/processes/{key}/instances": {"post": _op("Start a request", "201", _ref("Instance"), errors=writes,
-                                                   body=DATA_BODY, params=[_param("key", "path")])},
-        "/instances": {"get": _op("Requests the caller may see, newest first", "200", _page_of("InstanceSummary"),
-                                  errors=("400", "401"),
-                                  params=[_param("key"), _param("status", schema={
-                                      "type": "string", "enum": ["running", "completed", "cancelled", "error"]}),
-                                      *PAGE])},
-        "/instances/{instance_id}": {"get": _op("One request with tasks and history", "200", _ref("Instance"),
-                                       errors=("401", "403", "404"),
-                                       params=[_param("instance_id", "path", {"type": "integer"})])},
-        "/tasks": {"get": _op("Open tasks", "200", _page_of("Task"), errors=("400", "401"),
-                              params=[_param("scope", schema={"type": "string", "enum": ["mine", "available"]}),
-                                      _param("key"), *PAGE])},
-        "/tasks/{task_id}": {"get": _op("One task with its form", "200", _ref("Task"),
-                                        errors=("401", "403", "404"), params=[task_id])},
-        "/tasks/{task_id}/claim": {"post": _op("Claim a task", "200", _ref("Task"),
-                                               errors=("401", "403", "404", "409"), params=[task_id])},
-        "/tasks/{task_id}/release": {"post": _op("Release a claimed task", "200", _ref("Task"),
-                                                 errors=("401", "403", "404", "409"), params=[task_id])},
-        "/tasks/{task_id}/complete": {"post": _op("Complete a task with a written decision", "200",
-                                                  _ref("Instance"), errors=writes, body=DATA_BODY,
-                                                  params=[task_id])},
-        "/accounts": {"get": _op("The account registry", "200", {"type": "array", "items": _ref("Account")},
-                                 errors=("401",))},
-        "/accounts/{account_id}/credentials": {"post": _op(
-            "Reveal an investigative profile's credentials (police roles; logged)", "200",
-            _obj(username=S, password=S), errors=("401", "403", "404"),
-            params=[_param("account_id", "path", {"type": "integer"})])},
+        "/processes": {
+            "get": _op("The published procedures", "200", {"type": "array", "items": _ref("Process")}, errors=("401",))
+        },
+        "/processes/{key}/form": {
+            "get": _op(
+                "A procedure's start form", "200", _ref("Form"), errors=("401", "404"), params=[_param("key", "path")]
+            )
+        },
+        "/processes/{key}/instances": {
+            "post": _op(
+                "Start a request",
+                "201",
+                _ref("Instance"),
+                errors=writes,
+                body=DATA_BODY,
+                params=[_param("key", "path")],
+            )
+        },
+        "/instances": {
+            "get": _op(
+                "Requests the caller may see, newest first",
+                "200",
+                _page_of("InstanceSummary"),
+                errors=("400", "401"),
+                params=[
+                    _param("key"),
+                    _param("status", schema={"type": "string", "enum": ["running", "completed", "cancelled", "error"]}),
+                    *PAGE,
+                ],
+            )
+        },
+        "/instances/{instance_id}": {
+            "get": _op(
+                "One request with tasks and history",
+                "200",
+                _ref("Instance"),
+                errors=("401", "403", "404"),
+                params=[_param("instance_id", "path", {"type": "integer"})],
+            )
+        },
+        "/tasks": {
+            "get": _op(
+                "Open tasks",
+                "200",
+                _page_of("Task"),
+                errors=("400", "401"),
+                params=[
+                    _param("scope", schema={"type": "string", "enum": ["mine", "available"]}),
+                    _param("key"),
+                    *PAGE,
+                ],
+            )
+        },
+        "/tasks/{task_id}": {
+            "get": _op("One task with its form", "200", _ref("Task"), errors=("401", "403", "404"), params=[task_id])
+        },
+        "/tasks/{task_id}/claim": {
+            "post": _op("Claim a task", "200", _ref("Task"), errors=("401", "403", "404", "409"), params=[task_id])
+        },
+        "/tasks/{task_id}/release": {
+            "post": _op(
+                "Release a claimed task", "200", _ref("Task"), errors=("401", "403", "404", "409"), params=[task_id]
+            )
+        },
+        "/tasks/{task_id}/complete": {
+            "post": _op(
+                "Complete a task with a written decision",
+                "200",
+                _ref("Instance"),
+                errors=writes,
+                body=DATA_BODY,
+                params=[task_id],
+            )
+        },
+        "/accounts": {
+            "get": _op("The account registry", "200", {"type": "array", "items": _ref("Account")}, errors=("401",))
+        },
+        "/accounts/{account_id}/credentials": {
+            "post": _op(
+                "Reveal an investigative profile's credentials (police roles; logged)",
+                "200",
+                _obj(username=S, password=S),
+                errors=("401", "403", "404"),
+                params=[_param("account_id", "path", {"type": "integer"})],
+            )
+        },
         "/attachments": {"post": _upload_op()},
         "/attachments/{attachment_id}": {"get": _image_op()},
         "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
-        "/public/appeals": {"post": _public_filing("An appeal of a removed comment, by a member of the public",
-                                                   "appellant_name", "appellant_email", "account", "comment_text",
-                                                   "explanation", removal_id=INT)},
-        "/public/disputes": {"post": _public_filing("A dispute of the policy's legality, by a member of the public",
-                                                    "disputant_name", "disputant_email", "policy_section",
-                                                    "basis")},
-        "/public/requests/{tracking_code}": {"get": _op(
-            "The public facts of a request filed by the public: no names, comments or advice", "200",
-            _obj(kind={"type": "string", "enum": ["appeal", "dispute"]},
-                 status={"type": "string", "enum": ["received", "acknowledged", "responded"]},
-                 received_at=T, acknowledged_at=NT, responded_at=NT, response=NS),
-            errors=("404", "429"), public=True, params=[_param("tracking_code", "path")])},
+        "/public/appeals": {
+            "post": _public_filing(
+                "An appeal of a removed comment, by a member of the public",
+                "appellant_name",
+                "appellant_email",
+                "account",
+                "comment_text",
+                "explanation",
+                removal_id=INT,
+            )
+        },
+        "/public/disputes": {
+            "post": _public_filing(
+                "A dispute of the policy's legality, by a member of the public",
+                "disputant_name",
+                "disputant_email",
+                "policy_section",
+                "basis",
+            )
+        },
+        "/public/requests/{tracking_code}": {
+            "get": _op(
+                "The public facts of a request filed by the public: no names, comments or advice",
+                "200",
+                _obj(
+                    kind={"type": "string", "enum": ["appeal", "dispute"]},
+                    status={"type": "string", "enum": ["received", "acknowledged", "responded"]},
+                    received_at=T,
+                    acknowledged_at=NT,
+                    responded_at=NT,
+                    response=NS,
+                ),
+                errors=("404", "429"),
+                public=True,
+                params=[_param("tracking_code", "path")],
+            )
+        },
         **_editing_paths(),
     }
-    event = _obj(at=T, actor=S, actor_name=S, role=NS, action={"type": "string", "enum": [
-        "started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"]},
-        task=NS, task_id=NS, decision=NS, comment=NS)
-    task = _obj(id=S, instance_id=INT, process_key=S, name=S, form_key=S, role=S, department=NS, assignee=NS,
-                state=S, title=S, requested_by=NS, created_at=T, due_at=NT, form=_ref("Form"))
+    event = _obj(
+        at=T,
+        actor=S,
+        actor_name=S,
+        role=NS,
+        action={
+            "type": "string",
+            "enum": ["started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"],
+        },
+        task=NS,
+        task_id=NS,
+        decision=NS,
+        comment=NS,
+    )
+    task = _obj(
+        id=S,
+        instance_id=INT,
+        process_key=S,
+        name=S,
+        form_key=S,
+        role=S,
+        department=NS,
+        assignee=NS,
+        state=S,
+        title=S,
+        requested_by=NS,
+        created_at=T,
+        due_at=NT,
+        form=_ref("Form"),
+    )
     summary = _obj(id=INT, key=S, version=S, title=S, status=S, outcome=NS, started_by=NS, started_at=T, ended_at=NT)
-    instance = {"allOf": [_ref("InstanceSummary"), _obj(
-        data={"type": "object"}, tasks={"type": "array", "items": _ref("Task")},
-        history={"type": "array", "items": _ref("Event")})]}
-    field = _obj(name=S, type={"type": "string", "enum": [
-        "string", "text", "boolean", "choice", "multichoice", "usernames", "url", "secret", "email", "record",
-        "image"]}, required=B, label=S, hint=S,
+    instance = {
+        "allOf": [
+            _ref("InstanceSummary"),
+            _obj(
+                data={"type": "object"},
+                tasks={"type": "array", "items": _ref("Task")},
+                history={"type": "array", "items": _ref("Event")},
+            ),
+        ]
+    }
+    field = _obj(
+        name=S,
+        type={
+            "type": "string",
+            "enum": [
+                "string",
+                "text",
+                "boolean",
+                "choice",
+                "multichoice",
+                "usernames",
+                "url",
+                "secret",
+                "email",
+                "record",
+                "image",
+            ],
+        },
+        required=B,
+        label=S,
+        hint=S,
         # Record choices are ids (integers); the others are strings.
         choices={"type": "array", "items": {"oneOf": [S, INT]}},
-        choice_labels={"type": "object", "additionalProperties": S}, max_length=INT)
+        choice_labels={"type": "object", "additionalProperties": S},
+        max_length=INT,
+    )
     manager = _obj(username=S, display_name=S, approved_by=S, approved_at=T)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "civicflow API", "version": "1",
-                 "description": "A city's social-media policy procedures as auditable workflows."},
+        "info": {
+            "title": "civicflow API",
+            "version": "1",
+            "description": "A city's social-media policy procedures as auditable workflows.",
+        },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": _obj(error=_obj(code=S, message=S, fields={
-                    "type": "object", "additionalProperties": {"type": "array", "items": S}}, problems={
-                    "type": "array", "items": _obj(message=S, element=S, name=S, line=INT)})),
-                "Me": _obj(username=S, display_name=S, department=NS, roles={"type": "array", "items": S},
-                           heads={"type": "array", "items": S}),
+                "Error": _obj(
+                    error=_obj(
+                        code=S,
+                        message=S,
+                        fields={"type": "object", "additionalProperties": {"type": "array", "items": S}},
+                        problems={"type": "array", "items": _obj(message=S, element=S, name=S, line=INT)},
+                    )
+                ),
+                "Me": _obj(
+                    username=S,
+                    display_name=S,
+                    department=NS,
+                    roles={"type": "array", "items": S},
+                    heads={"type": "array", "items": S},
+                ),
                 "Process": _obj(key=S, name=S, version=S, number=INT),
                 "Form": _obj(fields={"type": "array", "items": field}),
-                "Event": event, "Task": task, "InstanceSummary": summary, "Instance": instance,
-                "Account": _obj(id=INT, platform=S, name=S, url=NS, department=S, status=S, investigative=B,
-                                marked_as_city=B, links_official_site=B, public_notice_linked=B,
-                                has_credentials=B, managers={"type": "array", "items": manager}),
+                "Event": event,
+                "Task": task,
+                "InstanceSummary": summary,
+                "Instance": instance,
+                "Account": _obj(
+                    id=INT,
+                    platform=S,
+                    name=S,
+                    url=NS,
+                    department=S,
+                    status=S,
+                    investigative=B,
+                    marked_as_city=B,
+                    links_official_site=B,
+                    public_notice_linked=B,
+                    has_credentials=B,
+                    managers={"type": "array", "items": manager},
+                ),
             },
         },
     }

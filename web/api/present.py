@@ -22,8 +22,13 @@ def _username(user) -> str | None:
 
 def me(actor: Actor) -> dict:
     """The caller."""
-    return {"username": actor.username, "display_name": actor.display_name, "department": actor.department_code,
-            "roles": actor.all_roles, "heads": sorted(actor.headed_department_codes)}
+    return {
+        "username": actor.username,
+        "display_name": actor.display_name,
+        "department": actor.department_code,
+        "roles": actor.all_roles,
+        "heads": sorted(actor.headed_department_codes),
+    }
 
 
 def process(model: ProcessModel) -> dict:
@@ -34,13 +39,19 @@ def process(model: ProcessModel) -> dict:
 def task(row: Task, form: list[dict] | None = None) -> dict:
     """A task, with its form when asked for."""
     out = {
-        "id": row.id, "instance_id": row.instance_id, "process_key": row.instance.process_key,
-        "name": row.name, "form_key": row.form_key, "role": row.role,
+        "id": row.id,
+        "instance_id": row.instance_id,
+        "process_key": row.instance.process_key,
+        "name": row.name,
+        "form_key": row.form_key,
+        "role": row.role,
         "department": row.department.code if row.department else None,
         "assignee": row.assignee.username if row.assignee else None,
-        "state": row.state, "title": row.instance.title,
+        "state": row.state,
+        "title": row.instance.title,
         "requested_by": _username(row.instance.started_by),
-        "created_at": _time(row.created_at), "due_at": _time(row.due_at),
+        "created_at": _time(row.created_at),
+        "due_at": _time(row.due_at),
     }
     if form is not None:
         out["form"] = {"fields": form}
@@ -49,16 +60,32 @@ def task(row: Task, form: list[dict] | None = None) -> dict:
 
 def event(row: AuditEvent) -> dict:
     """A history event: who, in which role, did what, with which written words."""
-    return {"at": _time(row.at), "actor": row.actor, "actor_name": row.actor_name, "role": row.role,
-            "action": row.action, "task": row.task, "task_id": row.task_id, "decision": row.decision,
-            "comment": row.comment}
+    return {
+        "at": _time(row.at),
+        "actor": row.actor,
+        "actor_name": row.actor_name,
+        "role": row.role,
+        "action": row.action,
+        "task": row.task,
+        "task_id": row.task_id,
+        "decision": row.decision,
+        "comment": row.comment,
+    }
 
 
 def instance_summary(row: ProcessInstance) -> dict:
     """An instance in a list."""
-    return {"id": row.id, "key": row.process_key, "version": row.version_hash, "title": row.title,
-            "status": row.status, "outcome": row.outcome, "started_by": _username(row.started_by),
-            "started_at": _time(row.started_at), "ended_at": _time(row.ended_at)}
+    return {
+        "id": row.id,
+        "key": row.process_key,
+        "version": row.version_hash,
+        "title": row.title,
+        "status": row.status,
+        "outcome": row.outcome,
+        "started_by": _username(row.started_by),
+        "started_at": _time(row.started_at),
+        "ended_at": _time(row.ended_at),
+    }
 
 
 def instance(session, actor: Actor, row: ProcessInstance) -> dict:
@@ -73,11 +100,25 @@ def instance(session, actor: Actor, row: ProcessInstance) -> dict:
 def account(row: Account) -> dict:
     """A registry account with its managers (never its credentials)."""
     return {
-        "id": row.id, "platform": row.platform, "name": row.name, "url": row.url,
-        "department": row.department.code, "status": row.status, "investigative": row.investigative,
-        "marked_as_city": row.marked_as_city, "links_official_site": row.links_official_site,
-        "public_notice_linked": row.public_notice_linked, "has_credentials": row.credentials is not None,
-        "managers": [{"username": m.user.username, "display_name": m.user.display_name,
-                      "approved_by": m.approved_by, "approved_at": _time(m.approved_at)}
-                     for m in row.managers if m.removed_at is None],
+        "id": row.id,
+        "platform": row.platform,
+        "name": row.name,
+        "url": row.url,
+        "department": row.department.code,
+        "status": row.status,
+        "investigative": row.investigative,
+        "marked_as_city": row.marked_as_city,
+        "links_official_site": row.links_official_site,
+        "public_notice_linked": row.public_notice_linked,
+        "has_credentials": row.credentials is not None,
+        "managers": [
+            {
+                "username": m.user.username,
+                "display_name": m.user.display_name,
+                "approved_by": m.approved_by,
+                "approved_at": _time(m.approved_at),
+            }
+            for m in row.managers
+            if m.removed_at is None
+        ],
     }

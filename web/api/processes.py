@@ -39,27 +39,41 @@ def if_match_revision() -> int | None:
 
 def draft_json(draft: editor.Draft) -> dict:
     """A draft as the API reports it (without its XML)."""
-    return {"key": draft.key, "revision": draft.revision, "is_draft": draft.is_draft,
-            "based_on_version": draft.based_on, "updated_by": draft.updated_by,
-            "updated_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None,
-            "publishable": draft.publishable, "problems": draft.problems}
+    return {
+        "key": draft.key,
+        "revision": draft.revision,
+        "is_draft": draft.is_draft,
+        "based_on_version": draft.based_on,
+        "updated_by": draft.updated_by,
+        "updated_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None,
+        "publishable": draft.publishable,
+        "problems": draft.problems,
+    }
 
 
 def version_json(version: editor.Version) -> dict:
     """One version of a procedure as the version list gives it."""
-    return {"version": version.number, "version_hash": version.version_hash, "name": version.name,
-            "source": version.source, "created_at": version.created_at.isoformat() + "+00:00",
-            "created_by": version.created_by, "current": version.current,
-            "published_at": version.published_at.isoformat() + "+00:00" if version.published_at else None,
-            "published_by": version.published_by, "running_requests": version.running}
+    return {
+        "version": version.number,
+        "version_hash": version.version_hash,
+        "name": version.name,
+        "source": version.source,
+        "created_at": version.created_at.isoformat() + "+00:00",
+        "created_by": version.created_by,
+        "current": version.current,
+        "published_at": version.published_at.isoformat() + "+00:00" if version.published_at else None,
+        "published_by": version.published_by,
+        "running_requests": version.running,
+    }
 
 
 @api.get("/processes/<key>/draft")
 @authenticated
 def get_draft(key):
     """The draft's BPMN XML (or the version in use when there is no draft); JSON with its problems on request."""
-    draft = editor.current_draft(get_session(), g.actor, key,
-                                 with_problems=request.accept_mimetypes.best == "application/json")
+    draft = editor.current_draft(
+        get_session(), g.actor, key, with_problems=request.accept_mimetypes.best == "application/json"
+    )
     if request.accept_mimetypes.best == "application/json":
         return jsonify({**draft_json(draft), "xml": draft.xml})
     response = Response(draft.xml, mimetype="application/xml")
@@ -95,9 +109,15 @@ def publish(key):
         model = editor.republish(session, g.actor, key, number)
     else:
         model = editor.publish(session, g.actor, key, revision=if_match_revision())
-    return jsonify({"key": model.key, "version": model.number, "version_hash": model.version_hash,
-                    "published_at": model.published_at.isoformat() + "+00:00",
-                    "published_by": g.actor.display_name})
+    return jsonify(
+        {
+            "key": model.key,
+            "version": model.number,
+            "version_hash": model.version_hash,
+            "published_at": model.published_at.isoformat() + "+00:00",
+            "published_by": g.actor.display_name,
+        }
+    )
 
 
 @api.get("/processes/<key>/versions")
@@ -120,8 +140,11 @@ def get_version(key, number):
 def diff(key):
     """What changed from version `from` to version `to` (a number, or "draft")."""
     before, after = request.args.get("from", ""), request.args.get("to", "draft")
-    errors = {name: ["Must be a version number."] for name, value in (("from", before), ("to", after))
-              if not value.isdigit() and not (name == "to" and value == "draft")}
+    errors = {
+        name: ["Must be a version number."]
+        for name, value in (("from", before), ("to", after))
+        if not value.isdigit() and not (name == "to" and value == "draft")
+    }
     if errors:
         raise Invalid("Name two versions to compare.", errors)
     difference = editor.compare(get_session(), g.actor, key, int(before), after)
