@@ -57,7 +57,7 @@ from sqlalchemy import event, func, select  # noqa: E402
 from engine import procedures  # noqa: E402
 from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
 from engine.db.migrate import upgrade  # noqa: E402
-from engine.db.models import ProcessDraft, ProcessModel  # noqa: E402
+from engine.db.models import ProcessDraft, ProcessVersion  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
 from engine.diagrams import specs  # noqa: E402
 from engine.errors import DiagramError  # noqa: E402
@@ -308,7 +308,7 @@ class EditorDatabase:
     def stored(self) -> int:
         """How many versions of the procedure are stored."""
         with self.sessions() as session:
-            return session.scalar(select(func.count()).select_from(ProcessModel).where(ProcessModel.key == KEY))
+            return session.scalar(select(func.count()).select_from(ProcessVersion).where(ProcessVersion.key == KEY))
 
     def statements(self, run, setup=None) -> str:
         """The SQL statements and commits of one run (its setup not counted)."""

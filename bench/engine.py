@@ -57,7 +57,7 @@ from sqlalchemy import event  # noqa: E402
 from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
 from engine.db.migrate import upgrade  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
-from engine.diagrams import serialization as state  # noqa: E402
+from engine.diagrams import serialization  # noqa: E402
 from engine.diagrams.sandbox import SCRIPT_ENGINE  # noqa: E402
 from engine.people import users  # noqa: E402
 from engine.requests import services  # noqa: E402
@@ -156,29 +156,29 @@ class Bare:
         self._check(workflow, done)
 
     def _spec_free_load(self, saved: str, script_engine) -> BpmnWorkflow:
-        if script_engine is None:  # state.loads would install civicflow's sandbox
+        if script_engine is None:  # serialization.loads would install civicflow's sandbox
             dct = json.loads(saved)
-            dct.pop(state.FORMAT_KEY, None)
-            workflow = state.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
+            dct.pop(serialization.FORMAT_KEY, None)
+            workflow = serialization.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
             workflow.script_engine = BARE_ENGINE
             return workflow
-        return state.loads(saved, self)  # self has the .spec and .subprocess_specs of a LoadedSpec
+        return serialization.loads(saved, self)  # self has the .spec and .subprocess_specs of a LoadedSpec
 
     def spec_cached(self, script_engine=None) -> None:
         """(b2), or (b3) with civicflow's sandboxed script engine: engine.diagrams.serialization's JSON, no spec."""
         workflow = self._start(script_engine)
-        saved = state.dumps(workflow)
+        saved = serialization.dumps(workflow)
         done = []
         while not workflow.completed:
             workflow = self._spec_free_load(saved, script_engine)
             done.append(self._complete_one(workflow))
-            saved = state.dumps(workflow)
+            saved = serialization.dumps(workflow)
         self._check(workflow, done)
 
     def sizes(self) -> tuple[int, int]:
         """Bytes of the saved state after the start: full, and without the spec."""
         workflow = self._start()
-        return len(self.full.serialize_json(workflow)), len(state.dumps(workflow))
+        return len(self.full.serialize_json(workflow)), len(serialization.dumps(workflow))
 
 
 # ---- civicflow -------------------------------------------------------------------------------------
@@ -383,9 +383,9 @@ class _Split:
         patches = [
             (engine.dialect, "do_commit", "SQLite COMMIT, fsync included (C)"),
             (services, "_run", "SpiffWorkflow: task.run + do_engine_steps"),
-            (state, "dumps", "SpiffWorkflow: serialize (state.dumps)"),
-            (state, "loads", "SpiffWorkflow: deserialize (state.loads)"),
-            (state, "new_workflow", "SpiffWorkflow: new workflow"),
+            (serialization, "dumps", "SpiffWorkflow: serialize (serialization.dumps)"),
+            (serialization, "loads", "SpiffWorkflow: deserialize (serialization.loads)"),
+            (serialization, "new_workflow", "SpiffWorkflow: new workflow"),
         ]
         originals = []
         for owner, name, label in patches:

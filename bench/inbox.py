@@ -194,7 +194,7 @@ class Database:
         return {username: users.actor_for(session, user) for username, user in made.items()}
 
     def _decide(self, session, instance_id: int, actor: users.Actor, data) -> None:
-        [task] = session.scalars(select(Task).where(Task.instance_id == instance_id, Task.state == "open"))
+        [task] = session.scalars(select(Task).where(Task.instance_id == instance_id, Task.status == "open"))
         if data == SETUP:
             self.setups += 1
             data = {
@@ -480,7 +480,7 @@ def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup
 def _describe(database: Database, kind: str) -> str:
     with database.engine.connect() as connection:
         tasks = connection.scalar(select(func.count()).select_from(Task))
-        open_tasks = connection.scalar(select(func.count()).select_from(Task).where(Task.state == "open"))
+        open_tasks = connection.scalar(select(func.count()).select_from(Task).where(Task.status == "open"))
         running = connection.scalar(
             select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running")
         )

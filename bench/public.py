@@ -61,7 +61,7 @@ from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
 from engine.db.migrate import upgrade  # noqa: E402
 from engine.db.models import Account, AuditEvent, OutboxMail, ProcessInstance, PublicRequest, User  # noqa: E402
 from engine.demo import load_demo  # noqa: E402
-from engine.diagrams import serialization as state  # noqa: E402
+from engine.diagrams import serialization  # noqa: E402
 from engine.people import users  # noqa: E402
 from engine.records import audit  # noqa: E402
 from engine.requests import public, services  # noqa: E402
@@ -518,7 +518,7 @@ class Bare:
 
     def start_saved(self) -> None:
         """[info] the start, serialized as civicflow stores it (engine/diagrams/serialization.py, spec-free JSON)."""
-        state.dumps(self._start())
+        serialization.dumps(self._start())
 
 
 # ---- measuring -----------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
 from engine.db.migrate import upgrade  # noqa: E402
 from engine.db.models import ProcessInstance, Timer  # noqa: E402
 from engine.demo import create_departments  # noqa: E402
-from engine.diagrams import serialization as state  # noqa: E402
+from engine.diagrams import serialization  # noqa: E402
 from engine.people import users  # noqa: E402
 from engine.requests import services  # noqa: E402
 from engine.settings import REPO_ROOT, Settings  # noqa: E402
@@ -116,10 +116,12 @@ class Database:
                 with clock.frozen_at(began + timedelta(seconds=number)):
                     ids.append(services.start_instance(session, requester, KEY, START).id)
                 session.commit()
-            self.states = list(session.scalars(select(ProcessInstance.state).where(ProcessInstance.id.in_(ids))))
+            self.states = list(
+                session.scalars(select(ProcessInstance.workflow_state).where(ProcessInstance.id.in_(ids)))
+            )
             template = session.get(ProcessInstance, ids[0])
             self.template = {column.key: getattr(template, column.key) for column in ProcessInstance.__table__.columns}
-            self.spec_names = sorted(session.scalars(select(Timer.spec_name).where(Timer.instance_id == ids[0])))
+            self.spec_names = sorted(session.scalars(select(Timer.element_id).where(Timer.instance_id == ids[0])))
         started = time.perf_counter()
         self._fill(engine, (size - len(ids) * len(self.spec_names)) // len(self.spec_names))
         self.fill_seconds = time.perf_counter() - started
@@ -305,8 +307,8 @@ class Bare:
         fired = []
         for saved in self.states:
             dct = json.loads(saved)
-            dct.pop(state.FORMAT_KEY, None)
-            workflow = state.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
+            dct.pop(serialization.FORMAT_KEY, None)
+            workflow = serialization.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
             workflow.script_engine = self.script_engine
             waiting = [
                 t
@@ -315,7 +317,7 @@ class Bare:
             ]
             workflow.refresh_timers()
             workflow.do_engine_steps()
-            json.dumps(state.SERIALIZER.to_dict(workflow), separators=(",", ":"), cls=state._ENCODER)
+            json.dumps(serialization.SERIALIZER.to_dict(workflow), separators=(",", ":"), cls=serialization._ENCODER)
             fired.append(sum(t.state != TaskState.WAITING for t in waiting))
         seconds = time.perf_counter() - began
         assert fired == [1] * len(self.states), fired

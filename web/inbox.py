@@ -58,7 +58,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
     session = get_session()
     actor = current_actor()
     instance = task.instance
-    may_act = task.state == "open" and authz.may_act(actor, task, instance)
+    may_act = task.status == "open" and authz.may_act(actor, task, instance)
     if form is None and may_act:
         form = forms.task_form(session, task)(data=_prefill(session, task))
     return render_template(
@@ -96,8 +96,8 @@ def complete(task_id):
     actor = current_actor()
     task = services.get_task(session, actor, task_id)
     authz.require_may_act(actor, task, task.instance)
-    if task.state != "open":
-        flash(f"{task.name} is no longer open: it was {task.state}.", "error")
+    if task.status != "open":
+        flash(f"{task.name} is no longer open: it was {task.status}.", "error")
         return redirect(url_for("inbox.index"))
     form = forms.task_form(session, task)(request.form)
     if not form.validate():

@@ -7,7 +7,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from engine import procedures
-from engine.db.models import ProcessModel
+from engine.db.models import ProcessVersion
 from engine.mail import outbox
 from engine.requests import services
 from web.auth import current_actor
@@ -73,7 +73,7 @@ def diagram(instance_id):
     """The BPMN of the version this request runs on, for the viewer (only to those who may see the request)."""
     session = get_session()
     instance = services.get_instance(session, current_actor(), instance_id)
-    xml = session.scalar(select(ProcessModel.bpmn_xml).where(ProcessModel.id == instance.model_id))
+    xml = session.scalar(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == instance.model_id))
     if xml is None:
         abort(404)
     return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})

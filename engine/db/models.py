@@ -93,7 +93,7 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
-class ProcessModel(Base):
+class ProcessVersion(Base):
     """One version of a procedure's diagram, identified by the sha256 of its XML and numbered per procedure.
 
     Versions are never changed or deleted: running requests stay on the version they started with.
@@ -135,7 +135,7 @@ class ProcessDraft(Base):
     updated_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
-    based_on: Mapped[ProcessModel | None] = relationship()
+    based_on: Mapped[ProcessVersion | None] = relationship()
     updated_by: Mapped[User] = relationship()
 
 
@@ -151,7 +151,7 @@ class ProcessPublication(Base):
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     published_at: Mapped[datetime] = mapped_column(DateTime)
 
-    model: Mapped[ProcessModel] = relationship()
+    model: Mapped[ProcessVersion] = relationship()
     published_by: Mapped[User | None] = relationship()
 
 
@@ -175,12 +175,13 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(Text)
+    # SpiffWorkflow's serialized workflow, without the spec (engine.diagrams.serialization).
+    workflow_state: Mapped[str] = mapped_column("state", Text)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id])
     department: Mapped[Department | None] = relationship()
-    model: Mapped[ProcessModel] = relationship()
+    model: Mapped[ProcessVersion] = relationship()
 
     # Optimistic locking: every UPDATE says "WHERE version = <what I read>"; zero rows is a conflict.
     __mapper_args__ = {"version_id_col": version}
@@ -210,13 +211,14 @@ class Task(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
-    spec_name: Mapped[str] = mapped_column(String(200))
+    # The BPMN element id of the user task (the column keeps its first name).
+    element_id: Mapped[str] = mapped_column("spec_name", String(200))
     name: Mapped[str] = mapped_column(String(300))
     form_key: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(64))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    state: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column("state", String(20), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -244,7 +246,8 @@ class Timer(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
-    spec_name: Mapped[str] = mapped_column(String(200))
+    # The BPMN element id of the timer event (the column keeps its first name).
+    element_id: Mapped[str] = mapped_column("spec_name", String(200))
     due_at: Mapped[datetime] = mapped_column(DateTime)
     fired_at: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -340,7 +340,7 @@ def update_user(
         # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
         released = session.execute(
             update(Task)
-            .where(Task.assignee_id == user.id, Task.state == "open", Task.role != REQUESTER)
+            .where(Task.assignee_id == user.id, Task.status == "open", Task.role != REQUESTER)
             .values(assignee_id=None)
             .execution_options(synchronize_session="fetch")
         )

@@ -104,7 +104,7 @@ def available_tasks_clause(actor: Actor):
     The pool's conditions sit inside each branch of the OR, so each branch is a search of ix_task_pool
     (SQLite uses a partial index inside an OR only when the branch itself implies the index's WHERE).
     """
-    pool = (Task.state == "open", Task.assignee_id.is_(None))
+    pool = (Task.status == "open", Task.assignee_id.is_(None))
     roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
     branches = [and_(*pool, Task.role.in_(roles))] if roles else []
     if actor.headed_department_ids:

@@ -80,7 +80,7 @@ def find(session: Session, code) -> PublicRequest:
     """The public request a tracking code opens; NotFound, the same for a malformed and an unknown code."""
     raw = normalise(code)
     # The request comes with its record, not its workflow state (kilobytes no public answer needs).
-    query = select(PublicRequest).options(joinedload(PublicRequest.instance).defer(ProcessInstance.state))
+    query = select(PublicRequest).options(joinedload(PublicRequest.instance).defer(ProcessInstance.workflow_state))
     found = session.scalar(query.where(PublicRequest.code_hash == code_hash(raw))) if raw else None
     if found is None:
         raise NotFound("No request has this tracking code. Check it against your receipt.")

@@ -14,9 +14,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import procedures
-from engine.db.models import Account, AuditEvent, Department, ProcessInstance, ProcessModel, Task, Timer, User
-from engine.diagrams import serialization as state
-from engine.diagrams import specs
+from engine.db.models import Account, AuditEvent, Department, ProcessInstance, ProcessVersion, Task, Timer, User
+from engine.diagrams import serialization, specs
 from engine.errors import Conflict, ExpressionError, Invalid, NotAllowed, NotFound
 from engine.mail import outbox
 from engine.people.roles import LANE_ROLES, REQUESTER
@@ -34,7 +33,7 @@ MAX_PER_PAGE = 100
 # ---- process models ------------------------------------------------------------------------------
 
 
-def sync_workflows(session: Session) -> list[ProcessModel]:
+def sync_workflows(session: Session) -> list[ProcessVersion]:
     """Store each diagram of workflows/ whose content is new as the procedure's next version.
 
     A new shipped diagram is published for new requests unless an administrator has published a version of
@@ -46,7 +45,9 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
         key = path.stem
         data = path.read_bytes()
         digest = specs.version_hash(data)
-        if session.scalar(select(ProcessModel.id).where(ProcessModel.key == key, ProcessModel.version_hash == digest)):
+        if session.scalar(
+            select(ProcessVersion.id).where(ProcessVersion.key == key, ProcessVersion.version_hash == digest)
+        ):
             continue
         procedure = procedures.get(key)
         loaded = specs.load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
@@ -59,14 +60,14 @@ def sync_workflows(session: Session) -> list[ProcessModel]:
     return changed
 
 
-def published_models(session: Session) -> list[ProcessModel]:
+def published_models(session: Session) -> list[ProcessVersion]:
     """The published version of every procedure."""
     return list(
-        session.scalars(select(ProcessModel).where(ProcessModel.published.is_(True)).order_by(ProcessModel.key))
+        session.scalars(select(ProcessVersion).where(ProcessVersion.published.is_(True)).order_by(ProcessVersion.key))
     )
 
 
-def startable_models(session: Session, actor: Actor) -> list[ProcessModel]:
+def startable_models(session: Session, actor: Actor) -> list[ProcessVersion]:
     """The published procedures the actor may file a request of."""
     return [model for model in published_models(session) if procedures.get(model.key).may_start(actor)]
 
@@ -79,19 +80,19 @@ def startable_procedure(actor: Actor, key: str) -> procedures.Procedure:
     return procedure
 
 
-def published_model(session: Session, key: str) -> ProcessModel:
+def published_model(session: Session, key: str) -> ProcessVersion:
     """The version new requests of a procedure use."""
     model = session.scalar(
-        select(ProcessModel)
-        .options(defer(ProcessModel.bpmn_xml))
-        .where(ProcessModel.key == key, ProcessModel.published.is_(True))
+        select(ProcessVersion)
+        .options(defer(ProcessVersion.bpmn_xml))
+        .where(ProcessVersion.key == key, ProcessVersion.published.is_(True))
     )
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
     return model
 
 
-def _loaded(model: ProcessModel) -> specs.LoadedSpec:
+def _loaded(model: ProcessVersion) -> specs.LoadedSpec:
     # By version hash first: the diagram's XML is read (and hashed) only on a cold cache.
     return specs.cached_version(model.version_hash) or specs.cached_spec(model.key, model.bpmn_xml)
 
@@ -148,8 +149,8 @@ def _sync_tasks(
     if gone:
         session.execute(
             update(Task)
-            .where(Task.id.in_(gone), Task.state == "open")
-            .values(state="cancelled", completed_at=now)
+            .where(Task.id.in_(gone), Task.status == "open")
+            .values(status="cancelled", completed_at=now)
             .execution_options(synchronize_session="fetch")
         )
     procedure = procedures.get(instance.process_key)
@@ -166,7 +167,7 @@ def _sync_tasks(
             Task(
                 id=task_id,
                 instance_id=instance.id,
-                spec_name=spec.bpmn_id,
+                element_id=spec.bpmn_id,
                 name=spec.bpmn_name or spec.bpmn_id,
                 form_key=form_key,
                 role=role,
@@ -198,7 +199,7 @@ def _sync_tasks(
                 Timer(
                     id=timer_id,
                     instance_id=instance.id,
-                    spec_name=spiff_task.task_spec.bpmn_id,
+                    element_id=spiff_task.task_spec.bpmn_id,
                     due_at=clock.as_utc(datetime.fromisoformat(due)).replace(tzinfo=None),
                 )
             )
@@ -261,7 +262,7 @@ def _save(
             instance.outcome = workflow.data.get("outcome")
             instance.ended_at = clock.utcnow()
             procedure.on_end(session, instance, dict(workflow.data))
-        instance.state = state.dumps(workflow)
+        instance.workflow_state = serialization.dumps(workflow)
     try:
         session.flush()
     except StaleDataError:
@@ -279,7 +280,7 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
     clean = procedure.validate_start(session, actor, data)
     described = procedure.describe(clean)
     loaded = _loaded(model)
-    workflow = state.new_workflow(loaded)
+    workflow = serialization.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
     with outbox.collecting() as letters, _running(session) as noted:
         _run(workflow.do_engine_steps)
@@ -294,7 +295,7 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
             started_by_id=actor.id,
             started_at=deadlines.moment().replace(tzinfo=None),
             data=clean,
-            state=state.dumps(workflow),
+            workflow_state=serialization.dumps(workflow),
         )
         session.add(instance)
         session.flush()
@@ -323,8 +324,8 @@ def _open_task(session: Session, task_id: str) -> Task:
 
 
 def _require_open(task: Task) -> None:
-    if task.state != "open":
-        raise Conflict(f"This task is no longer open (it was {task.state}).")
+    if task.status != "open":
+        raise Conflict(f"This task is no longer open (it was {task.status}).")
 
 
 def _guarded_update(session: Session, task: Task, conditions: list, **values) -> bool:
@@ -352,7 +353,7 @@ def claim_task(session: Session, actor: Actor, task_id: str) -> Task:
     _require_open(task)
     if task.assignee_id == actor.id:
         return task
-    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id.is_(None)], assignee_id=actor.id):
+    if not _guarded_update(session, task, [Task.status == "open", Task.assignee_id.is_(None)], assignee_id=actor.id):
         session.refresh(task)
         holder = task.assignee.display_name if task.assignee else "someone else"
         raise Conflict(f"This task was already claimed by {holder}.")
@@ -371,7 +372,7 @@ def release_task(session: Session, actor: Actor, task_id: str) -> Task:
         raise Conflict("A requester's task stays with the requester.")
     if task.assignee_id != actor.id:
         raise Conflict("Only the person who claimed this task can release it.")
-    if not _guarded_update(session, task, [Task.state == "open", Task.assignee_id == actor.id], assignee_id=None):
+    if not _guarded_update(session, task, [Task.status == "open", Task.assignee_id == actor.id], assignee_id=None):
         raise Conflict("This task changed at the same moment; reload and try again.")
     audit.append(
         session, actor, "released", instance_id=task.instance_id, role=task.role, task_id=task.id, task=task.name
@@ -390,7 +391,7 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     procedure = procedures.get(instance.process_key)
     submission = procedure.submission_for(session, actor, instance, task, data)
     loaded = _instance_spec(instance)
-    workflow = state.loads(instance.state, loaded)
+    workflow = serialization.loads(instance.workflow_state, loaded)
     spiff_task = workflow.get_task_from_id(UUID(task.id))
     mirrored = _ready_user_task_ids(workflow) - {task.id}
     if spiff_task is None or spiff_task.state != TaskState.READY:
@@ -399,8 +400,8 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     if not _guarded_update(
         session,
         task,
-        [Task.state == "open"],
-        state="completed",
+        [Task.status == "open"],
+        status="completed",
         completed_at=clock.utcnow(),
         completed_by_id=actor.id,
         assignee_id=actor.id,
@@ -456,7 +457,7 @@ def _task_scope_clause(actor: Actor, scope: str):
     if actor.id is None:
         return false()  # a member of the public has no tasks ("assignee_id == None" would be every unclaimed one)
     if scope == "mine":
-        return and_(Task.state == "open", Task.assignee_id == actor.id)
+        return and_(Task.status == "open", Task.assignee_id == actor.id)
     if scope == "available":
         return authz.available_tasks_clause(actor)
     raise Invalid("Unknown scope.", {"scope": ['Use "mine" or "available".']})
@@ -483,7 +484,7 @@ def list_tasks(
         query = query.where(Task.due_at < clock.utcnow())
     # The page shows the request's title and who asked: not its workflow state (kilobytes a row), nor the
     # users' roles.
-    instance = joinedload(Task.instance).options(defer(ProcessInstance.state))
+    instance = joinedload(Task.instance).options(defer(ProcessInstance.workflow_state))
     rows = list(
         session.scalars(
             query.options(
@@ -554,7 +555,7 @@ def open_tasks_of(session: Session, instance: ProcessInstance) -> list[Task]:
     """The instance's open tasks."""
     return list(
         session.scalars(
-            select(Task).where(Task.instance_id == instance.id, Task.state == "open").order_by(Task.created_at)
+            select(Task).where(Task.instance_id == instance.id, Task.status == "open").order_by(Task.created_at)
         )
     )
 
@@ -564,7 +565,7 @@ def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
 
     Timers still waiting on a task are neither: the request waits at the task, not at its reminder.
     """
-    workflow = state.loads(instance.state, _instance_spec(instance))
+    workflow = serialization.loads(instance.workflow_state, _instance_spec(instance))
     done, current = set(), set()
     for spiff_task in workflow.get_tasks():
         bpmn_id = getattr(spiff_task.task_spec, "bpmn_id", None)
@@ -630,7 +631,7 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
         )
         return []
     loaded = _instance_spec(instance)
-    workflow = state.loads(instance.state, loaded)
+    workflow = serialization.loads(instance.workflow_state, loaded)
     waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING) if _is_timer(t)]
     mirrored = _ready_user_task_ids(workflow)
     with outbox.collecting() as letters, _running(session) as noted:
@@ -653,17 +654,17 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
 
 def task_timers(session: Session, task: Task) -> list[tuple[str, datetime]]:
     """The timers still waiting on an open task (its reminder, its escalation): (name, due_at), soonest first."""
-    if task.state != "open":
+    if task.status != "open":
         return []
     loaded = _instance_spec(task.instance)
     names = {}
-    for spec in specs.boundary_events_of(loaded, task.spec_name):
+    for spec in specs.boundary_events_of(loaded, task.element_id):
         names[spec.bpmn_id] = spec.bpmn_name or spec.bpmn_id
     if not names:
         return []
     rows = session.execute(
-        select(Timer.spec_name, Timer.due_at)
-        .where(Timer.instance_id == task.instance_id, Timer.fired_at.is_(None), Timer.spec_name.in_(sorted(names)))
+        select(Timer.element_id, Timer.due_at)
+        .where(Timer.instance_id == task.instance_id, Timer.fired_at.is_(None), Timer.element_id.in_(sorted(names)))
         .order_by(Timer.due_at)
     ).all()
-    return [(names[row.spec_name], row.due_at) for row in rows]
+    return [(names[row.element_id], row.due_at) for row in rows]

@@ -140,7 +140,7 @@ def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.N
     """Write the reminders and escalations a run asked for to the outbox and the history."""
     for notice in notices:
         task = session.get(Task, notice.task_id)
-        if task is None or task.state != "open":
+        if task is None or task.status != "open":
             continue  # the task was completed in the same step: nothing to remind of
         holder = holders(session, task)
         if notice.operator == deadlines.SEND_REMINDER:

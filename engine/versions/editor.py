@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer, joinedload
 
 from engine import procedures
-from engine.db.models import ProcessDraft, ProcessInstance, ProcessModel, ProcessPublication
+from engine.db.models import ProcessDraft, ProcessInstance, ProcessPublication, ProcessVersion
 from engine.diagrams import specs
 from engine.errors import Conflict, DiagramError, NotAllowed, NotFound
 from engine.people.roles import ADMIN
@@ -103,9 +103,9 @@ def stored_form(data: bytes) -> bytes:
     return etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
 
 
-def version_in_use(session: Session, key: str) -> ProcessModel | None:
+def version_in_use(session: Session, key: str) -> ProcessVersion | None:
     """The published version of a procedure (the one new requests use), if any."""
-    return session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.published.is_(True)))
+    return session.scalar(select(ProcessVersion).where(ProcessVersion.key == key, ProcessVersion.published.is_(True)))
 
 
 def _draft_row(session: Session, key: str, *, lock: bool = False) -> ProcessDraft | None:
@@ -225,12 +225,12 @@ def discard_draft(session: Session, actor: Actor, key: str) -> None:
     session.flush()
 
 
-def _make_current(session: Session, actor: Actor | None, model: ProcessModel, *, republished: bool) -> None:
+def _make_current(session: Session, actor: Actor | None, model: ProcessVersion, *, republished: bool) -> None:
     """Make a stored version the one new requests of its procedure use, and record who did it."""
     now = clock.utcnow()
     session.execute(
-        update(ProcessModel)
-        .where(ProcessModel.key == model.key, ProcessModel.id != model.id)
+        update(ProcessVersion)
+        .where(ProcessVersion.key == model.key, ProcessVersion.id != model.id)
         .values(published=False)
         .execution_options(synchronize_session=False)
     )
@@ -257,17 +257,19 @@ def _make_current(session: Session, actor: Actor | None, model: ProcessModel, *,
 
 def next_number(session: Session, key: str) -> int:
     """The number the next stored version of a procedure gets."""
-    return (session.scalar(select(func.max(ProcessModel.number)).where(ProcessModel.key == key)) or 0) + 1
+    return (session.scalar(select(func.max(ProcessVersion.number)).where(ProcessVersion.key == key)) or 0) + 1
 
 
 def store_version(
     session: Session, key: str, data: bytes, loaded: specs.LoadedSpec, *, source: str, created_by_id: int | None
-) -> ProcessModel:
+) -> ProcessVersion:
     """The stored version with these bytes, stored now as the next number if it is new."""
     digest = specs.version_hash(data)
-    model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.version_hash == digest))
+    model = session.scalar(
+        select(ProcessVersion).where(ProcessVersion.key == key, ProcessVersion.version_hash == digest)
+    )
     if model is None:
-        model = ProcessModel(
+        model = ProcessVersion(
             key=key,
             number=next_number(session, key),
             name=loaded.name,
@@ -283,12 +285,12 @@ def store_version(
     return model
 
 
-def publish_shipped(session: Session, model: ProcessModel) -> None:
+def publish_shipped(session: Session, model: ProcessVersion) -> None:
     """Make a diagram shipped in workflows/ the version in use (civicflow publishes it, not a person)."""
     _make_current(session, None, model, republished=False)
 
 
-def publish(session: Session, actor: Actor, key: str, *, revision: int | None = None) -> ProcessModel:
+def publish(session: Session, actor: Actor, key: str, *, revision: int | None = None) -> ProcessVersion:
     """Validate the draft and make it the version new requests use; the draft is then gone.
 
     Every problem is raised at once (DiagramError) and nothing changes. Publishing a draft identical to a
@@ -312,7 +314,7 @@ def publish(session: Session, actor: Actor, key: str, *, revision: int | None = 
     return model
 
 
-def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessModel:
+def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessVersion:
     """Make an earlier version the one new requests use again (it is validated again first)."""
     require_admin(actor)
     procedure = procedures.get(key)
@@ -324,11 +326,11 @@ def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessM
     return model
 
 
-def version(session: Session, actor: Actor, key: str, number: int) -> ProcessModel:
+def version(session: Session, actor: Actor, key: str, number: int) -> ProcessVersion:
     """One stored version of a procedure, by number."""
     require_admin(actor)
     procedures.get(key)
-    model = session.scalar(select(ProcessModel).where(ProcessModel.key == key, ProcessModel.number == number))
+    model = session.scalar(select(ProcessVersion).where(ProcessVersion.key == key, ProcessVersion.number == number))
     if model is None:
         raise NotFound(f'"{key}" has no version {number}.')
     return model
@@ -346,14 +348,14 @@ def versions(session: Session, actor: Actor, key: str) -> list[Version]:
         ).all()
     )
     models = session.scalars(
-        select(ProcessModel)
+        select(ProcessVersion)
         .options(
-            defer(ProcessModel.bpmn_xml),
-            joinedload(ProcessModel.created_by).lazyload("*"),
-            joinedload(ProcessModel.published_by).lazyload("*"),
+            defer(ProcessVersion.bpmn_xml),
+            joinedload(ProcessVersion.created_by).lazyload("*"),
+            joinedload(ProcessVersion.published_by).lazyload("*"),
         )
-        .where(ProcessModel.key == key)
-        .order_by(ProcessModel.number.desc())
+        .where(ProcessVersion.key == key)
+        .order_by(ProcessVersion.number.desc())
     )
     return [
         Version(

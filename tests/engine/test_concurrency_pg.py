@@ -110,7 +110,7 @@ def assert_advanced_once(session, instance_id, head_task_id, version_before, win
     instance = session.get(ProcessInstance, instance_id)
     assert instance.version == version_before + 1
     rows = session.execute(
-        select(Task.form_key, Task.state).where(Task.instance_id == instance_id).order_by(Task.created_at)
+        select(Task.form_key, Task.status).where(Task.instance_id == instance_id).order_by(Task.created_at)
     ).all()
     assert sorted(rows) == [("communications_review", "open"), ("department_head_review", "completed")]
     completions = session.scalars(

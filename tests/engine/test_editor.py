@@ -8,7 +8,7 @@ import shutil
 import pytest
 from sqlalchemy import func, select
 
-from engine.db.models import AuditEvent, ProcessDraft, ProcessModel
+from engine.db.models import AuditEvent, ProcessDraft, ProcessVersion
 from engine.errors import Conflict, DiagramError, Invalid, NotAllowed
 from engine.requests import services
 from engine.versions import editor
@@ -214,7 +214,7 @@ def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_pub
     session.commit()
     assert (stored.number, stored.published, stored.source) == (3, False, "shipped")
     assert services.published_model(session, KEY).number == 2
-    assert session.scalar(select(func.count()).select_from(ProcessModel).where(ProcessModel.key == KEY)) == 3
+    assert session.scalar(select(func.count()).select_from(ProcessVersion).where(ProcessVersion.key == KEY)) == 3
 
 
 def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had_none(session, city):

@@ -162,7 +162,7 @@ def test_removing_a_manager_from_an_investigative_profile_rotates_and_keeps_its_
         "username": "watcher-77",
         "password": "New-Lantern-Pass-9!",
     }
-    assert "New-Lantern-Pass-9!" not in session.get(ProcessInstance, instance.id).state
+    assert "New-Lantern-Pass-9!" not in session.get(ProcessInstance, instance.id).workflow_state
     assert "New-Lantern-Pass-9!" not in str(session.get(ProcessInstance, instance.id).data)
     assert _managers(session, city.profile) == []
 

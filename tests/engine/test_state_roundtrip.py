@@ -12,8 +12,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine.diagrams import serialization as state
-from engine.diagrams import specs
+from engine.diagrams import serialization, specs
 from engine.mail import outbox
 from engine.settings import REPO_ROOT
 from engine.time import clock, deadlines
@@ -181,9 +180,9 @@ def _observable(workflow):
 
 def _save_restore(workflow, loaded):
     """Save and load the state, assert nothing was lost and the stored form is lean; return the reload."""
-    stored = state.dumps(workflow)
-    reloaded = state.loads(stored, loaded)
-    assert state.dumps(reloaded) == stored
+    stored = serialization.dumps(workflow)
+    reloaded = serialization.loads(stored, loaded)
+    assert serialization.dumps(reloaded) == stored
     assert _observable(reloaded) == _observable(workflow)
     top = json.loads(stored)
     assert "spec" not in top and "subprocess_specs" not in top
@@ -210,7 +209,7 @@ def _drive(loaded, path, fire_timers=False):
 
     With fire_timers, every task's reminder and escalation fire (the clock moved far ahead) before it is done.
     """
-    workflow = state.new_workflow(loaded)
+    workflow = serialization.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(path.start)
     with outbox.collecting():  # send_letter steps only note their letter; services queue it
         workflow.do_engine_steps()

@@ -166,7 +166,7 @@ def test_the_timer_table_holds_what_waits_and_only_that(session, sessions, peopl
     waiting = session.scalars(
         select(Timer).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None)).order_by(Timer.due_at)
     ).all()
-    assert [(t.spec_name, clock.as_utc(t.due_at).astimezone(CITY)) for t in waiting] == [
+    assert [(t.element_id, clock.as_utc(t.due_at).astimezone(CITY)) for t in waiting] == [
         ("department_head_review_reminder", at(2026, 12, 2, 8, 0)),
         ("department_head_review_overdue", at(2026, 12, 4, 8, 0)),
     ]
@@ -174,7 +174,7 @@ def test_the_timer_table_holds_what_waits_and_only_that(session, sessions, peopl
         act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     session.expire_all()
     waiting = session.scalars(
-        select(Timer.spec_name).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
+        select(Timer.element_id).where(Timer.instance_id == instance.id, Timer.fired_at.is_(None))
     ).all()
     assert sorted(waiting) == ["communications_review_overdue", "communications_review_reminder"]
 

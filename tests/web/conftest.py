@@ -20,7 +20,7 @@ def snapshot(sessions) -> tuple:
             s.execute(
                 select(ProcessInstance.id, ProcessInstance.version, ProcessInstance.status).order_by(ProcessInstance.id)
             ).all(),
-            s.execute(select(Task.id, Task.state, Task.assignee_id).order_by(Task.id)).all(),
+            s.execute(select(Task.id, Task.status, Task.assignee_id).order_by(Task.id)).all(),
             s.scalar(select(func.count()).select_from(AuditEvent)),
             s.scalar(select(func.count()).select_from(Account)),
         )

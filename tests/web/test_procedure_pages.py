@@ -89,7 +89,7 @@ def open_task(sessions, instance_id: int, form_key: str) -> str:
     """The id of the request's open task with this form key."""
     with sessions() as s:
         return s.scalar(
-            select(Task.id).where(Task.instance_id == instance_id, Task.form_key == form_key, Task.state == "open")
+            select(Task.id).where(Task.instance_id == instance_id, Task.form_key == form_key, Task.status == "open")
         )
 
 

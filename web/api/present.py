@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessModel, Task
+from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessVersion, Task
 from engine.people.users import Actor
 from engine.requests import services
 from engine.time.clock import as_utc
@@ -31,7 +31,7 @@ def me(actor: Actor) -> dict:
     }
 
 
-def process(model: ProcessModel) -> dict:
+def process(model: ProcessVersion) -> dict:
     """A published procedure."""
     return {"key": model.key, "name": model.name, "version": model.version_hash, "number": model.number}
 
@@ -47,7 +47,7 @@ def task(row: Task, form: list[dict] | None = None) -> dict:
         "role": row.role,
         "department": row.department.code if row.department else None,
         "assignee": row.assignee.username if row.assignee else None,
-        "state": row.state,
+        "state": row.status,
         "title": row.instance.title,
         "requested_by": _username(row.instance.started_by),
         "created_at": _time(row.created_at),
