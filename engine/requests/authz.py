@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from engine.db.models import ProcessInstance, Task
 from engine.errors import NotAllowed
 from engine.people.roles import (
+    ADMIN,
     CITY_ADMINISTRATOR,
     CITY_ATTORNEY,
     COMMUNICATIONS_MANAGER,
@@ -17,6 +18,12 @@ from engine.people.roles import (
     SOCIAL_MEDIA_MANAGER,
 )
 from engine.people.users import Actor
+
+
+def require_admin(actor: Actor, what: str = "do this") -> None:
+    """Raise NotAllowed unless the actor is an administrator: "Only administrators can {what}."."""
+    if ADMIN not in actor.roles:
+        raise NotAllowed(f"Only administrators can {what}.")
 
 
 def may_act(actor: Actor, task: Task, instance: ProcessInstance) -> bool:
