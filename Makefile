@@ -11,7 +11,7 @@ VIEWER := node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js
 # The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install assets browser demo serve test lint bench clean
+.PHONY: install assets browser demo test lint bench clean
 
 $(BIN)/civicflow: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,17 +39,19 @@ demo: install
 lint: install assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	npm run --silent lint:js
 
 test: install browser lint
-	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
+	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n 2 --dist worksteal \
+		--cov=engine --cov=web --cov=forms --cov-branch --cov-report=term
 
 bench: install
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/inbox.py
-	$(BIN)/python bench/timers.py
-	$(BIN)/python bench/public.py
-	$(BIN)/python bench/editor.py
+	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.inbox
+	$(BIN)/python -m bench.timers
+	$(BIN)/python -m bench.public
+	$(BIN)/python -m bench.editor
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from engine.db.models import Account, AccountManager, Department, User, UserRole
+from engine.db.statuses import AccountStatus
 from engine.people.users import PASSWORD_METHOD, create_user, department_by_code
 from engine.time import clock
 
@@ -121,7 +122,7 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
             name=name,
             url=url,
             department=department_by_code(session, department),
-            status="active",
+            status=AccountStatus.ACTIVE,
             marked_as_city=True,
             links_official_site=True,
             # The policy itself still reads "[Insert link to notice]".

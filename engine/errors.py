@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.diagrams.problems import Problem
+
 
 class CivicflowError(Exception):
     """Base of every error the engine raises on purpose."""
@@ -49,8 +54,8 @@ class DiagramError(Invalid):
 
     code = "invalid_diagram"
 
-    def __init__(self, message: str, problems: list[dict] | None = None):
-        super().__init__(message, {"diagram": [p["message"] for p in problems or []]})
+    def __init__(self, message: str, problems: list[Problem] | None = None):
+        super().__init__(message, {"diagram": [p.message for p in problems or []]})
         self.problems = problems or []
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 
 from engine.errors import Invalid
 from engine.people.roles import COMMUNICATIONS_MANAGER, GRANTABLE_ROLES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +81,7 @@ def _dates(name: str, value: str) -> frozenset[date]:
     return frozenset(days)
 
 
-def _deadlines(name: str, value: str) -> MappingProxyType:
+def _deadlines(name: str, value: str) -> MappingProxyType[str, int]:
     days = dict(DEFAULT_DEADLINES)
     for part in filter(None, (p.strip() for p in value.split(","))):
         kind, _, count = part.partition("=")
@@ -148,7 +153,7 @@ class Settings:
     indigenous_peoples_day: bool = False
     closed_days: frozenset[date] = frozenset()
     open_days: frozenset[date] = frozenset()
-    deadlines: MappingProxyType = field(default_factory=lambda: DEFAULT_DEADLINES)
+    deadlines: MappingProxyType[str, int] = field(default_factory=lambda: DEFAULT_DEADLINES)
     reminder_days_before: int = 1
     # Who hears of an overdue Communications Manager task (a role code; the City Administrator by default).
     communications_escalation_role: str = "city_administrator"
@@ -166,7 +171,7 @@ class Settings:
     def from_env(cls, **overrides) -> Settings:
         """Build settings from CIVICFLOW_* variables; keyword overrides win (tests, CLI options)."""
         instance = Path(overrides.pop("instance_path", None) or _instance_path())
-        values = {
+        values: dict[str, Any] = {
             "instance_path": instance,
             "database_url": os.environ.get("CIVICFLOW_DATABASE_URL") or f"sqlite:///{instance / 'civicflow.sqlite3'}",
             "smtp_host": os.environ.get("CIVICFLOW_SMTP_HOST", "localhost"),
@@ -179,6 +184,7 @@ class Settings:
         if "CIVICFLOW_SECURE_COOKIES" in os.environ:
             values["secure_cookies"] = os.environ["CIVICFLOW_SECURE_COOKIES"].lower() in ("1", "true", "yes")
         values.update(_time_settings(os.environ))
+        values.update(_web_settings(os.environ))
         if os.environ.get("CIVICFLOW_WORKFLOWS_DIR"):
             values["workflows_dir"] = Path(os.environ["CIVICFLOW_WORKFLOWS_DIR"])
         values.update(overrides)
@@ -187,53 +193,86 @@ class Settings:
         return cls(**values)
 
 
-def _time_settings(env) -> dict:
+def settings_of(session: Session) -> Settings:
+    """The settings a session was opened with (`factory(info={"settings": settings})`: web/db.py, the CLI, the
+    scheduler).
+
+    Only for what reaches the settings through nothing but its session: a procedure's letters and forms, which
+    the request services call as `(session, ...)`. Anything its caller can hand the settings to takes them.
+    """
+    return session.info["settings"]
+
+
+# Settings read by one reader each: environment variable -> (setting, reader). A reader takes the variable's name
+# (for its message) and its value, and returns the checked value or raises Invalid.
+_Readers = dict[str, tuple[str, Callable[[str, str], Any]]]
+
+_CALENDAR_SETTINGS: _Readers = {
+    "CIVICFLOW_TIMEZONE": ("timezone", _zone),
+    "CIVICFLOW_FRIDAY_AFTER_THANKSGIVING": ("friday_after_thanksgiving", _flag),
+    "CIVICFLOW_INDIGENOUS_PEOPLES_DAY": ("indigenous_peoples_day", _flag),
+    "CIVICFLOW_CLOSED_DAYS": ("closed_days", _dates),
+    "CIVICFLOW_OPEN_DAYS": ("open_days", _dates),
+    "CIVICFLOW_DEADLINES": ("deadlines", _deadlines),
+    "CIVICFLOW_DIGEST_TIME": ("digest_time", _clock_time),
+}
+
+
+def _reminder_days_before(name: str, value: str) -> int:
+    value = value.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 20:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a whole number from 1 to 20.']})
+    return int(value)
+
+
+def _escalation_role(name: str, value: str) -> str:
+    role = value.strip()
+    if role not in GRANTABLE_ROLES or role == COMMUNICATIONS_MANAGER:
+        known = ", ".join(r for r in GRANTABLE_ROLES if r != COMMUNICATIONS_MANAGER)
+        raise Invalid("A setting is not valid.", {name: [f'"{role}" is not a role; use one of {known}.']})
+    return role
+
+
+def _proxy_count(name: str, value: str) -> int:
+    value = value.strip()
+    if not value.isdigit() or int(value) > 5:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a whole number from 0 to 5.']})
+    return int(value)
+
+
+def _base_url(name: str, value: str) -> str:
+    return value.strip().rstrip("/")
+
+
+_ESCALATION_SETTINGS: _Readers = {
+    "CIVICFLOW_REMINDER_DAYS_BEFORE": ("reminder_days_before", _reminder_days_before),
+    "CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE": ("communications_escalation_role", _escalation_role),
+}
+
+_WEB_SETTINGS: _Readers = {
+    "CIVICFLOW_PUBLIC_SUBMISSION_LIMIT": ("public_submission_limit", _rate_limit),
+    "CIVICFLOW_PUBLIC_LOOKUP_LIMIT": ("public_lookup_limit", _rate_limit),
+    "CIVICFLOW_PROXY_COUNT": ("proxy_count", _proxy_count),
+    "CIVICFLOW_BASE_URL": ("base_url", _base_url),
+}
+
+
+def _read(env: Mapping[str, str], readers: _Readers) -> dict[str, Any]:
+    """The settings of a table of readers whose variables are set (not empty) in the environment, checked."""
+    return {name: read(variable, env[variable]) for variable, (name, read) in readers.items() if env.get(variable)}
+
+
+def _time_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The clock, calendar and deadline settings present in the environment, checked."""
-    values = {}
-    readers = {
-        "CIVICFLOW_TIMEZONE": ("timezone", _zone),
-        "CIVICFLOW_FRIDAY_AFTER_THANKSGIVING": ("friday_after_thanksgiving", _flag),
-        "CIVICFLOW_INDIGENOUS_PEOPLES_DAY": ("indigenous_peoples_day", _flag),
-        "CIVICFLOW_CLOSED_DAYS": ("closed_days", _dates),
-        "CIVICFLOW_OPEN_DAYS": ("open_days", _dates),
-        "CIVICFLOW_DEADLINES": ("deadlines", _deadlines),
-        "CIVICFLOW_DIGEST_TIME": ("digest_time", _clock_time),
-    }
-    for variable, (name, read) in readers.items():
-        if env.get(variable):
-            values[name] = read(variable, env[variable])
+    values = _read(env, _CALENDAR_SETTINGS)
     if env.get("CIVICFLOW_BUSINESS_HOURS"):
         values["day_starts"], values["day_ends"] = _business_hours(
             "CIVICFLOW_BUSINESS_HOURS", env["CIVICFLOW_BUSINESS_HOURS"]
         )
-    if env.get("CIVICFLOW_REMINDER_DAYS_BEFORE"):
-        value = env["CIVICFLOW_REMINDER_DAYS_BEFORE"].strip()
-        if not value.isdigit() or not 1 <= int(value) <= 20:
-            raise Invalid(
-                "A setting is not valid.",
-                {"CIVICFLOW_REMINDER_DAYS_BEFORE": [f'"{value}" is not a whole number from 1 to 20.']},
-            )
-        values["reminder_days_before"] = int(value)
-    if env.get("CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"):
-        role = env["CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE"].strip()
-        if role not in GRANTABLE_ROLES or role == COMMUNICATIONS_MANAGER:
-            known = ", ".join(r for r in GRANTABLE_ROLES if r != COMMUNICATIONS_MANAGER)
-            message = f'"{role}" is not a role; use one of {known}.'
-            raise Invalid("A setting is not valid.", {"CIVICFLOW_COMMUNICATIONS_ESCALATION_ROLE": [message]})
-        values["communications_escalation_role"] = role
-    for variable, name in (
-        ("CIVICFLOW_PUBLIC_SUBMISSION_LIMIT", "public_submission_limit"),
-        ("CIVICFLOW_PUBLIC_LOOKUP_LIMIT", "public_lookup_limit"),
-    ):
-        if env.get(variable):
-            values[name] = _rate_limit(variable, env[variable])
-    if env.get("CIVICFLOW_PROXY_COUNT"):
-        value = env["CIVICFLOW_PROXY_COUNT"].strip()
-        if not value.isdigit() or int(value) > 5:
-            raise Invalid(
-                "A setting is not valid.", {"CIVICFLOW_PROXY_COUNT": [f'"{value}" is not a whole number from 0 to 5.']}
-            )
-        values["proxy_count"] = int(value)
-    if env.get("CIVICFLOW_BASE_URL"):
-        values["base_url"] = env["CIVICFLOW_BASE_URL"].strip().rstrip("/")
+    values.update(_read(env, _ESCALATION_SETTINGS))
     return values
+
+
+def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The public pages' limits, the proxies to trust and the base URL present in the environment, checked."""
+    return _read(env, _WEB_SETTINGS)

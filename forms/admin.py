@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from wtforms import BooleanField, EmailField, Form, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from engine.people.directory import MAX_DEPARTMENT_CODE, MAX_EMAIL, MAX_NAME, MAX_PASSWORD
+from engine.people.users import MAX_USERNAME, MIN_PASSWORD
+from engine.requests.public import NOTICE_LIMIT
 from forms.fields import CheckboxGroupField
 from forms.validators import Storable
 
@@ -20,7 +23,7 @@ Choices = Iterable[tuple[str, str]]
 def _username():
     return StringField(
         "Username",
-        validators=[InputRequired(), Length(max=64), Storable()],
+        validators=[InputRequired(), Length(max=MAX_USERNAME), Storable()],
         description="2-64 lowercase letters, digits, dots, dashes or underscores; "
         "the person logs in with it and it cannot be changed.",
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
@@ -30,13 +33,15 @@ def _username():
 def _display_name():
     return StringField(
         "Full name",
-        validators=[InputRequired(), Length(max=200), Storable()],
+        validators=[InputRequired(), Length(max=MAX_NAME), Storable()],
         description="As it appears on tasks and in the audit trail.",
     )
 
 
 def _email():
-    return EmailField("E-mail", validators=[Optional(), Length(max=254), Storable()], render_kw={"autocomplete": "off"})
+    return EmailField(
+        "E-mail", validators=[Optional(), Length(max=MAX_EMAIL), Storable()], render_kw={"autocomplete": "off"}
+    )
 
 
 def _department():
@@ -82,10 +87,14 @@ class NewUserForm(_ChoicesFromDatabase):
         "Password",
         validators=[
             InputRequired(),
-            Length(min=10, max=500, message="A password needs 10 to 500 characters."),
+            Length(
+                min=MIN_PASSWORD,
+                max=MAX_PASSWORD,
+                message=f"A password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters.",
+            ),
             Storable(),
         ],
-        description="At least 10 characters. Give it to the person directly, never by e-mail.",
+        description=f"At least {MIN_PASSWORD} characters. Give it to the person directly, never by e-mail.",
         render_kw={"autocomplete": "new-password"},
     )
     department = _department()
@@ -113,12 +122,12 @@ class DepartmentForm(Form):
 
     code = StringField(
         "Code",
-        validators=[InputRequired(), Length(max=64), Storable()],
+        validators=[InputRequired(), Length(max=MAX_DEPARTMENT_CODE), Storable()],
         description="Lowercase letters, digits and underscores, e.g. public_works; "
         "requests and the API use it, so it cannot be changed.",
         render_kw={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
     )
-    name = StringField("Name", validators=[InputRequired(), Length(max=200), Storable()])
+    name = StringField("Name", validators=[InputRequired(), Length(max=MAX_NAME), Storable()])
     head = _head("The department head signs off on the department's requests; only active users can be head.")
 
     def __init__(self, formdata=None, *, people: Choices = (), **kwargs):
@@ -142,7 +151,7 @@ class NoticeForm(Form):
 
     body = TextAreaField(
         "Text of the public notice",
-        validators=[InputRequired(), Length(max=20000), Storable()],
+        validators=[InputRequired(), Length(max=NOTICE_LIMIT), Storable()],
         description='Plain text. Leave a blank line between paragraphs; start a line with "- " '
         "for a list item. The removal categories are listed under it by themselves.",
         render_kw={"rows": 18},

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from pathlib import Path
 
 import pytest
 
 from engine.demo import USERS
 from engine.settings import Settings
-from tests.conftest import SECRET
-
-
-def civicflow_command() -> str:
-    """The console script installed in this virtualenv."""
-    beside_python = Path(sys.executable).with_name("civicflow")
-    found = str(beside_python) if beside_python.exists() else shutil.which("civicflow")
-    assert found, "the civicflow console script is not installed"
-    return found
+from tests.helpers import SECRET, civicflow_command, civicflow_environment
 
 
 @pytest.fixture
 def civicflow(tmp_path):
     """Run `civicflow ARGS...` on tmp_path as the instance folder, with the default (SQLite) database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env["CIVICFLOW_INSTANCE_PATH"] = str(tmp_path)
+    env = civicflow_environment(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -114,7 +101,11 @@ def test_db_upgrade_is_idempotent(civicflow, database):
     first = civicflow("db", "upgrade")
     assert first.returncode == 0, first.stderr
     assert "published new_account_request" in first.stdout
-    models_query = "SELECT key, version_hash, published FROM process_model ORDER BY id"
+    # (key, hash, in use): a version is in use when its procedure's latest publication names it.
+    models_query = (
+        "SELECT key, version_hash, id = (SELECT model_id FROM process_publication AS p WHERE p.key = process_model.key "
+        "ORDER BY p.id DESC LIMIT 1) FROM process_model ORDER BY id"
+    )
     with database() as db:
         models = db.execute(models_query).fetchall()
     second = civicflow("db", "upgrade")

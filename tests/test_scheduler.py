@@ -1,32 +1,35 @@
 """The scheduler as real processes: `civicflow scheduler` (one at a time on PostgreSQL, safe to kill) and `serve`.
 
-Requests are started with the clock pinned weeks in the past, so that their review's reminder and
-overdue timers are due by the real clock when a scheduler process looks. The tests wait for what the
-processes do by polling the database and their logs; time itself is never moved by sleeping.
+Each test lives at one moment, and so does every process it starts (CIVICFLOW_NOW): the run's
+(CIVICFLOW_TEST_NOW), or the machine's time when the test starts. Requests are started six weeks before
+it, so that their review's reminder and overdue timers are due. Whether a scheduler starting at that moment
+writes the day's digests (on a business day from the digest time until closing) is the engine's rule, and the
+tests expect what it says, so they pass at any hour; the digest's own test pins its moments. The tests wait
+for what the processes do by polling the database and their logs; time itself is never moved by sleeping.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from engine.db.models import AuditEvent, OutboxMail, Timer
+from engine.db.models import AuditEvent, Digest, OutboxMail, Timer
+from engine.mail import digest
 from engine.requests import services
 from engine.time import clock
 from engine.time.reminders import ESCALATION_LETTER, REMINDER_LETTER
-from tests.conftest import SECRET, START
+from tests.helpers import KEY, SECRET, START, civicflow_command, civicflow_environment
 from tests.smtp import free_port
-from tests.test_cli import civicflow_command
 
-KEY = "new_account_request"
+CITY = ZoneInfo("America/Chicago")
 MAIL_FROM = "civicflow@wspmn.example"
 # Fully fired: both timers of the Department Head's review (its reminder and its overdue escalation) marked
 # fired, a `timer` event for each in the history, and one letter each in the outbox.
@@ -70,6 +73,34 @@ def fired_state(sessions, ids: list[int]) -> dict[int, tuple[int, int, int, int]
         )
         letters = Counter(session.execute(select(OutboxMail.instance_id, OutboxMail.letter)).all())
     return {i: (rows[i], events[i], letters[(i, REMINDER_LETTER)], letters[(i, ESCALATION_LETTER)]) for i in ids}
+
+
+def digests_due(settings) -> bool:
+    """Whether a scheduler starting now writes the day's digests (the engine's rule: a business day, digest time
+    to closing)."""
+    return digest.timing(settings, clock.now())[0] == digest.DUE
+
+
+def letter_names(sessions, messages) -> list[str]:
+    """The outbox letter each message sent was (reminder, escalation, digest...), by its Message-ID."""
+    with sessions() as session:
+        names = dict(session.execute(select(OutboxMail.id, OutboxMail.letter)).all())
+    return [names[int(message["Message-ID"].strip("<>").split("@")[0].removeprefix("outbox-"))] for message in messages]
+
+
+def not_digests(sessions, messages):
+    """The messages that are not daily digests."""
+    return [m for m, name in zip(messages, letter_names(sessions, messages), strict=True) if name != "digest"]
+
+
+def digest_recipients(sessions) -> list[str]:
+    """Everyone a digest was queued for, once per digest."""
+    with sessions() as session:
+        return sorted(
+            address
+            for recipients in session.scalars(select(OutboxMail.recipients).where(OutboxMail.letter == "digest"))
+            for address in recipients
+        )
 
 
 def fired_count(sessions, ids: list[int]) -> int:
@@ -130,28 +161,37 @@ class Process:
             self._file.close()
 
 
+@pytest.fixture(autouse=True)
+def one_moment():
+    """The test, and every process it starts, at one moment: the run's pinned one, or the machine's time now."""
+    with clock.frozen_at(clock.now()):
+        yield
+
+
 @pytest.fixture
 def civicflow_env(settings, tmp_path, smtp_server):
-    """The environment of a `civicflow` process: the test's database, mail to the loopback SMTP server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(
-        CIVICFLOW_INSTANCE_PATH=str(tmp_path),
-        CIVICFLOW_DATABASE_URL=settings.database_url,
-        CIVICFLOW_SECRET_KEY=SECRET,
-        CIVICFLOW_SMTP_HOST=smtp_server.host,
-        CIVICFLOW_SMTP_PORT=str(smtp_server.port),
-        CIVICFLOW_MAIL_FROM=MAIL_FROM,
+    """The environment of a `civicflow` process: the test's database and moment, mail to the loopback SMTP server."""
+    return civicflow_environment(
+        tmp_path,
+        database_url=settings.database_url,
+        secret_key=SECRET,
+        smtp_host=smtp_server.host,
+        smtp_port=str(smtp_server.port),
+        mail_from=MAIL_FROM,
     )
-    return env
 
 
 @pytest.fixture
 def launch(civicflow_env, tmp_path):
-    """Start `civicflow ARGS...` in the background: launch(name, *args); every process is ended after the test."""
+    """Start `civicflow ARGS...` in the background: launch(name, *args); every process is ended after the test.
+
+    The process lives at the test's moment when it starts (CIVICFLOW_NOW), unless env= says another.
+    """
     started: list[Process] = []
 
     def start(name: str, *args: str, env: dict | None = None) -> Process:
-        process = Process(name, list(args), {**civicflow_env, **(env or {})}, tmp_path)
+        moment = {clock.NOW_SETTING: clock.now().isoformat()}
+        process = Process(name, list(args), {**civicflow_env, **moment, **(env or {})}, tmp_path)
         started.append(process)
         return process
 
@@ -166,8 +206,10 @@ SCHEDULER = ("scheduler", "--timers-every", "1", "--mail-every", "1")
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_second_waits_then_takes_over(
-    session, sessions, people, smtp_server, launch
+    session, sessions, settings, people, smtp_server, launch
 ):
+    # At a moment the day's digests are due, the holder writes the Parks head's (40 approvals wait), once.
+    digests = ["parks_head@example.org"] if digests_due(settings) else []
     ids = start_due_requests(session, people.requester, 40)
     first, second = launch("first", *SCHEDULER), launch("second", *SCHEDULER)
     both = (first, second)
@@ -179,11 +221,14 @@ def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_se
     waiter = second if holder is first else first
     until(lambda: waiter.says("another civicflow scheduler holds the lock; waiting"), "the other waits", processes=both)
     until(lambda: fired_state(sessions, ids) == dict.fromkeys(ids, FIRED), "every timer fired", processes=both)
+    until(lambda: holder.says("digest: "), "the digest's first pass", processes=both)
     # Every letter is sent, once: each request's reminder to the Parks head, its escalation to the
     # Communications Manager.
-    until(lambda: len(smtp_server.messages) >= 80, "80 letters sent", processes=both)
-    assert len(smtp_server.to("parks_head@example.org")) == 40
-    assert len(smtp_server.to("comms@example.org")) == 40
+    until(lambda: len(smtp_server.messages) >= 80 + len(digests), "every letter sent", processes=both)
+    letters = not_digests(sessions, smtp_server.messages)
+    assert len([m for m in letters if "parks_head@example.org" in m["X-Envelope-To"]]) == 40
+    assert len([m for m in letters if "comms@example.org" in m["X-Envelope-To"]]) == 40
+    assert digest_recipients(sessions) == digests
     assert not waiter.says("holding the scheduler lock")
 
     # The holder stops; the one that waited takes over and fires what comes due afterwards.
@@ -196,10 +241,14 @@ def test_two_schedulers_on_one_postgres_database_fire_each_timer_once_and_the_se
         "the new timers fired",
         processes=(waiter,),
     )
-    until(lambda: len(smtp_server.messages) >= 90, "90 letters sent", processes=(waiter,))
+    until(lambda: len(smtp_server.messages) >= 90 + len(digests), "the new letters sent", processes=(waiter,))
+    # The one that took over writes no second digest for the day (nor any, if none was due).
+    until(lambda: waiter.says("digest: none now: "), "the new holder's digest pass", processes=(waiter,))
     assert waiter.stop() == 0
     assert waiter.log().count("another civicflow scheduler holds the lock; waiting") == 1
-    assert len(smtp_server.messages) == 90
+    assert len(not_digests(sessions, smtp_server.messages)) == 90
+    assert len(smtp_server.messages) == 90 + len(digests)
+    assert digest_recipients(sessions) == digests
     assert "Traceback" not in holder.log() + waiter.log()
 
 
@@ -227,17 +276,61 @@ def test_a_scheduler_killed_during_a_pass_leaves_no_request_half_fired_and_its_r
     assert "Traceback" not in again.log()
 
 
+MONDAY = datetime(2026, 12, 7, tzinfo=CITY)  # a business day
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_serve_on_sqlite_fires_due_timers_and_sends_their_letters_with_its_embedded_scheduler(
+def test_a_scheduler_started_in_the_day_writes_the_days_digests_once_and_none_before_the_time_or_after_closing(
     session, sessions, people, smtp_server, launch
 ):
+    """The digest goes out each morning the City is open: a scheduler that was down at 07:00 writes it when it
+    starts, a restart the same day writes none again, and one started after closing time leaves the day out."""
+    with clock.frozen_at(MONDAY.replace(hour=9)):
+        start_due_requests(session, people.requester, 1)
+
+    def scheduler_at(moment: datetime, says: str) -> None:
+        process = launch(f"scheduler-{moment:%a-%H%M}", *SCHEDULER, env={clock.NOW_SETTING: moment.isoformat()})
+        until(lambda: process.says(says), says, processes=(process,))
+        if "queued" in says:
+            until(lambda: digest_recipients(sessions) and len(smtp_server.messages) >= 3, "the digest sent")
+        assert process.stop() == 0
+        assert "Traceback" not in process.log()
+
+    scheduler_at(MONDAY.replace(hour=6, minute=59), "digest: none now: they are written from 07:00 (America/Chicago)")
+    scheduler_at(MONDAY.replace(hour=9), "digest: queued 1 digest")
+    scheduler_at(
+        MONDAY.replace(hour=10),
+        "digest: none now: today's were written already (each person gets one a day), or nobody has open tasks",
+    )
+    scheduler_at(
+        MONDAY.replace(day=8, hour=17),
+        "digest: none now: they are written until closing time, 16:30 (America/Chicago); "
+        "the next ones on the next business morning",
+    )
+    # Monday's digest went to the one person with a task waiting (the Parks head), once; everyone was
+    # considered once on Monday, and nobody on Tuesday evening.
+    assert digest_recipients(sessions) == ["parks_head@example.org"]
+    assert [
+        m["Subject"] for m in smtp_server.to("parks_head@example.org") if m["Subject"].startswith("civicflow:")
+    ] == ["civicflow: 1 open task, 1 overdue"]
+    with sessions() as s:
+        assert s.execute(select(Digest.day, func.count()).group_by(Digest.day)).all() == [(MONDAY.date(), 9)]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_serve_on_sqlite_fires_due_timers_and_sends_their_letters_with_its_embedded_scheduler(
+    session, sessions, settings, people, smtp_server, launch
+):
+    digests = ["parks_head@example.org"] if digests_due(settings) else []
     [request_id] = start_due_requests(session, people.requester, 1)
     server = launch("serve", "serve", "--port", str(free_port()))
     until(lambda: fired_state(sessions, [request_id]) == {request_id: FIRED}, "the timers fired", processes=(server,))
-    # No other process runs: the server's own mail sender delivers both letters.
-    until(lambda: len(smtp_server.messages) >= 2, "two letters sent", processes=(server,))
-    [reminder] = smtp_server.to("parks_head@example.org")
-    [escalation] = smtp_server.to("comms@example.org")
+    # No other process runs: the server's own mail sender delivers both letters (and the day's digest, if due).
+    until(lambda: len(smtp_server.messages) >= 2 + len(digests), "the letters sent", processes=(server,))
+    letters = not_digests(sessions, smtp_server.messages)
+    [reminder] = [m for m in letters if "parks_head@example.org" in m["X-Envelope-To"]]
+    [escalation] = [m for m in letters if "comms@example.org" in m["X-Envelope-To"]]
+    assert digest_recipients(sessions) == digests
     # (A subject too long for its first line is folded whole onto the next: what a mail client shows is stripped.)
     assert reminder["Subject"].strip().startswith("Reminder: Department Head approval is due")
     assert escalation["Subject"].strip() == f"Overdue: Department Head approval (request {request_id})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -13,10 +12,8 @@ from sqlalchemy import func, select
 from engine.db.models import OutboxMail, Timer
 from engine.requests import services
 from engine.time import clock
-from tests.conftest import SECRET, START
-from tests.test_cli import civicflow_command
+from tests.helpers import KEY, SECRET, START, civicflow_command, civicflow_environment
 
-KEY = "new_account_request"
 CITY = ZoneInfo("America/Chicago")
 INVESTIGATIVE = {
     **START,
@@ -34,14 +31,16 @@ SENT_BY = "(sent by the scheduler or `civicflow mail send`)"
 @pytest.fixture
 def civicflow(settings, tmp_path):
     """Run `civicflow ARGS...` on the test's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICFLOW_")}
-    env.update(
-        CIVICFLOW_INSTANCE_PATH=str(tmp_path), CIVICFLOW_DATABASE_URL=settings.database_url, CIVICFLOW_SECRET_KEY=SECRET
-    )
+    env = civicflow_environment(tmp_path, database_url=settings.database_url, secret_key=SECRET)
 
-    def run(*args: str) -> subprocess.CompletedProcess:
+    def run(*args: str, now: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [civicflow_command(), *args], env=env, capture_output=True, text=True, timeout=180, check=False
+            [civicflow_command(), *args],
+            env={**env, **({clock.NOW_SETTING: now} if now is not None else {})},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
 
     return run
@@ -138,8 +137,34 @@ def test_digest_send_writes_each_persons_digest_once_a_business_day(civicflow, s
     assert monday.stdout.splitlines()[-1] == f"2 digests queued {SENT_BY}; each person gets one a day"
     again = civicflow("digest", "send", "--now", "2026-03-09T15:00")
     assert again.stdout.splitlines()[-1] == f"0 digests queued {SENT_BY}; each person gets one a day"
+    # A day whose digest time passed while nothing ran: after closing time the day is left out.
+    evening = civicflow("digest", "send", "--now", "2026-03-10T16:30")
+    assert evening.stdout.splitlines()[-1] == (
+        "no digests: they are written until closing time, 16:30 (America/Chicago); the next ones on the next "
+        "business morning"
+    )
     with sessions() as session:
         assert sorted(tuple(to) for to in session.scalars(select(OutboxMail.recipients))) == [
             ("parks_head@example.org",),
             ("police_chief@example.org",),
         ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_civicflow_now_pins_the_commands_clock_and_a_moment_without_its_offset_is_refused_naming_it(
+    civicflow, sessions, requests_of_march_3
+):
+    saturday = civicflow("digest", "send", now="2026-03-07T09:00-06:00")
+    assert saturday.stdout.splitlines() == ["no digests: Saturday 2026-03-07 is not a business day"]
+    monday = civicflow("digest", "send", now="2026-03-09T14:00Z")  # 09:00 in West St. Paul
+    assert monday.stdout.splitlines() == [f"2 digests queued {SENT_BY}; each person gets one a day"]
+    for value in ("2026-03-09T09:00", "next monday"):
+        refused = civicflow("digest", "send", now=value)
+        assert refused.returncode == 2
+        assert refused.stderr.splitlines() == [
+            "error: A setting is not valid.",
+            f'  CIVICFLOW_NOW: "{value}" is not an ISO 8601 time with its offset, like 2026-12-07T06:59-06:00 or '
+            "2026-12-07T12:59Z.",
+        ]
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxMail)) == 2

@@ -4,19 +4,19 @@ undelivered letters, and the public notice."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_required
 
-from engine.errors import Invalid, NotAllowed
+from engine.errors import Invalid
 from engine.people import directory
-from engine.people.roles import ADMIN, GRANTABLE_ROLES
+from engine.people.roles import GRANTABLE_ROLES
 from engine.requests import public
 from forms.admin import DepartmentForm, DepartmentHeadForm, EditUserForm, NewUserForm, NoticeForm
 from web.auth import current_actor
 from web.db import get_session, transactional
-from web.pages import show_errors
+from web.pages import admin_only, show_errors, show_refusal
 from web.present import role_name
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
+admin_only(admin, directory.MANAGE_PEOPLE)
 CHANGE_NAMES = {
     "display_name": "full name",
     "email": "e-mail",
@@ -24,14 +24,6 @@ CHANGE_NAMES = {
     "roles": "roles",
     "head_of": "departments headed",
 }
-
-
-@admin.before_request
-@login_required
-def require_admin():
-    """Only administrators."""
-    if ADMIN not in current_actor().roles:
-        raise NotAllowed("Only administrators can manage users and departments.")
 
 
 def _department_choices() -> list[tuple[str, str]]:
@@ -84,8 +76,7 @@ def add_user():
                 head_of=form.head_of.data,
             )
         except Invalid as exc:
-            session.rollback()
-            general = show_errors(form, exc)
+            general = show_refusal(form, exc)
         else:
             flash(f"Added {user.display_name} ({user.username}); they can log in now.", "success")
             return redirect(url_for("admin.users"))
@@ -171,8 +162,7 @@ def update_user(user_id):
                 active=form.active.data,
             )
     except Invalid as exc:
-        session.rollback()
-        general = show_errors(form, exc)
+        general = show_refusal(form, exc)
         return _user_page(directory.get_user(session, current_actor(), user_id), form, general, 400)
     flash(_change_message(change), "success")
     return redirect(url_for("admin.user", user_id=user_id))
@@ -232,8 +222,7 @@ def add_department():
                 session, current_actor(), code=form.code.data, name=form.name.data, head=form.head.data
             )
         except Invalid as exc:
-            session.rollback()
-            general = show_errors(form, exc)
+            general = show_refusal(form, exc)
         else:
             head = f", headed by {department.head.display_name}" if department.head else ""
             flash(f"Added the department {department.name} ({department.code}){head}.", "success")
@@ -289,14 +278,17 @@ def send_mail_again(mail_id):
 def _notice_page(form: NoticeForm, status: int = 200):
     session = get_session()
     return render_template(
-        "admin/notice.html", form=form, current=public.notice(session), versions=public.notice_versions(session)
+        "admin/notice.html",
+        form=form,
+        current=public.notice_in_force(session),
+        versions=public.notice_versions(session),
     ), status
 
 
 @admin.get("/public-notice")
 def notice():
     """The public notice the City's accounts link to, to edit; its earlier versions, with who saved them."""
-    return _notice_page(NoticeForm(data={"body": public.notice(get_session()).body}))
+    return _notice_page(NoticeForm(data={"body": public.notice_in_force(get_session()).body}))
 
 
 @admin.post("/public-notice")
@@ -309,8 +301,7 @@ def save_notice():
         try:
             public.change_notice(session, current_actor(), form.body.data)
         except Invalid as exc:
-            session.rollback()
-            show_errors(form, exc)
+            show_refusal(form, exc)
         else:
             flash("The public notice is changed; the public pages show the new text now.", "success")
             return redirect(url_for("admin.notice"))

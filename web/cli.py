@@ -22,10 +22,10 @@ from engine.db.models import OutboxMail, ProcessInstance
 from engine.errors import CivicflowError
 from engine.mail import outbox
 from engine.records import audit
-from engine.requests import services
 from engine.settings import Settings
-from engine.time import clock, deadlines
+from engine.time import clock
 from engine.time import scheduler as jobs
+from engine.versions import shipped
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -54,6 +54,17 @@ def _fail(exc: CivicflowError) -> None:
 @click.group()
 def main():
     """civicflow: a city's social-media policy procedures as auditable workflows."""
+    # CIVICFLOW_NOW pins the clock of this process (tests, an operator's dry run): engine/time/clock.py.
+    try:
+        clock.pin_from_environment()
+    except CivicflowError as exc:
+        _fail(exc)
+
+
+def _pinned_note() -> str:
+    """What a long-running command says when CIVICFLOW_NOW pins its clock: it never moves on its own."""
+    moment = clock.pinned()
+    return "" if moment is None else f"; the clock is pinned to {moment:%Y-%m-%dT%H:%M:%SZ} ({clock.NOW_SETTING})"
 
 
 @main.group()
@@ -67,7 +78,7 @@ def db_upgrade():
     settings, engine, factory = _sessions()
     upgrade(engine)
     with factory(info={"settings": settings}) as session:
-        changed = services.sync_workflows(session)
+        changed = shipped.sync_workflows(session)
         session.commit()
     click.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
     for model in changed:
@@ -89,7 +100,7 @@ def demo(password):
     settings, engine, factory = _sessions()
     upgrade(engine)
     with factory(info={"settings": settings}) as session:
-        services.sync_workflows(session)
+        shipped.sync_workflows(session)
         try:
             logins = load_demo(session, password)
         except CivicflowError as exc:
@@ -132,7 +143,7 @@ def serve(host, port, threads):
         doing = "timers, mail and digests are the dedicated scheduler's: run `civicflow scheduler`"
     # waitress stops on SystemExit as on Ctrl-C; turning SIGTERM into one lets the scheduler stop cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    click.echo(f"civicflow serving on http://{host}:{port}/ ({doing})")
+    click.echo(f"civicflow serving on http://{host}:{port}/ ({doing}{_pinned_note()})")
     click.echo(f"the public's page (no login): http://{host}:{port}/public/")
     try:
         waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
@@ -184,7 +195,7 @@ def scheduler_command(timers_every, mail_every, digest_every):
     every = {jobs.TIMERS: timers_every, jobs.MAIL_SENDER: mail_every, jobs.DIGEST: digest_every}
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     click.echo(f"civicflow scheduler on {socket.gethostname()} (pid {os.getpid()}), database {where}")
-    click.echo(f"jobs: {jobs.describe(every)}; mail to {settings.smtp_host}:{settings.smtp_port}")
+    click.echo(f"jobs: {jobs.describe(every)}; mail to {settings.smtp_host}:{settings.smtp_port}{_pinned_note()}")
     if not settings.database_url.startswith("sqlite"):
         click.echo("one scheduler at a time: it takes a PostgreSQL advisory lock, or waits while another holds it")
     try:
@@ -407,14 +418,11 @@ def digest_send(moment):
             queued = digest.send_due_digests(lambda: factory(info={"settings": settings}))
     finally:
         engine.dispose()
-    calendar = deadlines.of(settings)
-    local = calendar.local(moment)
-    if not calendar.calendar.is_business_day(local.date()):
-        click.echo(f"no digests: {local:%A %Y-%m-%d} is not a business day")
-    elif local.time() < settings.digest_time:
-        click.echo(f"no digests yet: they are written from {settings.digest_time:%H:%M} ({settings.timezone})")
-    else:
+    when, _ = digest.timing(settings, moment)
+    if when == digest.DUE:
         click.echo(f"{_plural(queued, 'digest')} queued {SENT_BY}; each person gets one a day")
+    else:
+        click.echo(f"no digests{' yet' if when == digest.TOO_EARLY else ''}: {digest.why_not_due(settings, moment)}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from engine.db.connection import begin_write, make_engine, make_sessionmaker
 from engine.db.migrate import upgrade
 from engine.errors import Conflict
 from engine.mail import outbox
-from engine.requests import services
 from engine.settings import Settings
+from engine.versions import shipped
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -25,7 +25,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["civicflow.engine"] = engine
     app.extensions["civicflow.sessions"] = factory
     with factory(info={"settings": settings}) as session:
-        services.sync_workflows(session)
+        shipped.sync_workflows(session)
         session.commit()
     app.teardown_appcontext(close_session)
 
@@ -68,7 +68,7 @@ def transactional(view):
         except Exception:
             session.rollback()
             raise
-        if session.info.pop(outbox.QUEUED, False) and "civicflow.mail_wake" in current_app.extensions:
+        if outbox.take_mail_queued(session) and "civicflow.mail_wake" in current_app.extensions:
             current_app.extensions["civicflow.mail_wake"]()  # a letter is committed: send it now, not in 15 s
         return response
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -82,63 +82,82 @@ def error_page(status: int, message: str, back: str | None = None):
     ), status
 
 
+CSRF_EXPIRED = (
+    "The form's security token was missing or has expired, so nothing was saved. Reload the form and submit it again."
+)
+INTERNAL_ERROR = "Something went wrong on our side; nothing was saved."
+# The API's error code for each HTTP error it answers with; any other is "http_error".
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def _json_error(status: int, body: dict) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _csrf_error(exc: CSRFError):
+    """A form sent without a valid security token: back to the form's page."""
+    return error_page(400, CSRF_EXPIRED, back=_same_site_referrer())
+
+
+def _domain_error(exc: CivicflowError):
+    """An engine error, at its status: a page (a login for 401), or the API's JSON."""
+    status = status_for(exc)
+    if status == 500:
+        log.error("engine error on %s: %s", request.path, exc.message)
+    if not _is_api():
+        if status == 401:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return error_page(status, exc.message)
+    body = error_body(exc.code, exc.message, exc.fields)
+    if getattr(exc, "problems", None):
+        body["error"]["problems"] = [problem.as_dict() for problem in exc.problems]
+    response = _json_error(status, body)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="civicflow"'
+    return response
+
+
+def _http_error(exc: HTTPException):
+    """An HTTP error (not found, too large, rate limited...): a page, or the API's JSON."""
+    if exc.code == 429:
+        exc.description = TOO_MANY
+    if exc.code == 413 and request.path.startswith(("/public/", "/api/v1/public/")):
+        exc.description = TOO_LARGE_FOR_PUBLIC
+    if not _is_api():
+        if exc.code is None or exc.code < 400:
+            return exc
+        return error_page(exc.code, exc.description or exc.name)
+    code = HTTP_ERROR_CODES.get(exc.code, "http_error")
+    return _json_error(exc.code, error_body(code, exc.description or exc.name))
+
+
+def _unexpected(exc: Exception):
+    """Anything else: logged, and a 500 that says nothing was saved."""
+    log.exception("unexpected error on %s", request.path)
+    if _is_api():
+        return _json_error(500, error_body("internal_error", INTERNAL_ERROR))
+    return error_page(500, INTERNAL_ERROR)
+
+
+# Flask picks the handler of the most specific class in an error's MRO, whatever the order here.
+HANDLERS = (
+    (CSRFError, _csrf_error),
+    (CivicflowError, _domain_error),
+    (HTTPException, _http_error),
+    (Exception, _unexpected),
+)
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers."""
-
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):
-        return error_page(
-            400,
-            "The form's security token was missing or has expired, so nothing was saved. "
-            "Reload the form and submit it again.",
-            back=_same_site_referrer(),
-        )
-
-    @app.errorhandler(CivicflowError)
-    def domain_error(exc: CivicflowError):
-        status = status_for(exc)
-        if status == 500:
-            log.error("engine error on %s: %s", request.path, exc.message)
-        if not _is_api():
-            if status == 401:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            return error_page(status, exc.message)
-        body = error_body(exc.code, exc.message, exc.fields)
-        if getattr(exc, "problems", None):
-            body["error"]["problems"] = exc.problems
-        response = jsonify(body)
-        response.status_code = status
-        if status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="civicflow"'
-        return response
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        if exc.code == 429:
-            exc.description = TOO_MANY
-        if exc.code == 413 and request.path.startswith(("/public/", "/api/v1/public/")):
-            exc.description = TOO_LARGE_FOR_PUBLIC
-        if not _is_api():
-            if exc.code is None or exc.code < 400:
-                return exc
-            return error_page(exc.code, exc.description or exc.name)
-        code = {
-            400: "bad_request",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "too_large",
-            415: "unsupported_media_type",
-            429: "rate_limited",
-        }.get(exc.code, "http_error")
-        response = jsonify(error_body(code, exc.description or exc.name))
-        response.status_code = exc.code
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
-        log.exception("unexpected error on %s", request.path)
-        if _is_api():
-            response = jsonify(error_body("internal_error", "Something went wrong on our side; nothing was saved."))
-            response.status_code = 500
-            return response
-        return error_page(500, "Something went wrong on our side; nothing was saved.")
+    for error_class, handler in HANDLERS:
+        app.register_error_handler(error_class, handler)

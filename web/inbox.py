@@ -7,11 +7,14 @@ from flask_login import login_required
 
 import forms
 from engine import procedures
+from engine.db.statuses import TaskStatus
 from engine.errors import Conflict, Invalid
 from engine.requests import authz, services
+from engine.requests import inbox as task_inbox
+from engine.time import timer_mirror
 from web.auth import current_actor
 from web.db import get_session, transactional
-from web.pages import PER_PAGE, page_number, show_errors
+from web.pages import PER_PAGE, page_count, page_number, show_refusal
 from web.present import decisions_of, next_step_message, record_view
 
 inbox = Blueprint("inbox", __name__)
@@ -36,7 +39,7 @@ def index():
         key = None
     overdue = request.args.get("overdue") == "1"
     page = page_number()
-    rows, total = services.list_tasks(
+    rows, total = task_inbox.list_tasks(
         get_session(), current_actor(), view, key=key, overdue=overdue, page=page, per_page=PER_PAGE
     )
     return render_template(
@@ -46,7 +49,7 @@ def index():
         rows=rows,
         total=total,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total),
         process=key,
         names=names,
         overdue=overdue,
@@ -58,7 +61,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
     session = get_session()
     actor = current_actor()
     instance = task.instance
-    may_act = task.status == "open" and authz.may_act(actor, task, instance)
+    may_act = task.status == TaskStatus.OPEN and authz.may_act(actor, task, instance)
     if form is None and may_act:
         form = forms.task_form(session, task)(data=_prefill(session, task))
     return render_template(
@@ -71,7 +74,7 @@ def _task_page(task, form=None, general_errors=(), status=200):
         record=record_view(session, current_actor(), instance),
         decisions=decisions_of(session, instance),
         procedure=procedures.get(instance.process_key),
-        timers=services.task_timers(session, task),
+        timers=timer_mirror.task_timers(session, task),
     ), status
 
 
@@ -96,7 +99,7 @@ def complete(task_id):
     actor = current_actor()
     task = services.get_task(session, actor, task_id)
     authz.require_may_act(actor, task, task.instance)
-    if task.status != "open":
+    if task.status != TaskStatus.OPEN:
         flash(f"{task.name} is no longer open: it was {task.status}.", "error")
         return redirect(url_for("inbox.index"))
     form = forms.task_form(session, task)(request.form)
@@ -106,8 +109,7 @@ def complete(task_id):
     try:
         instance = services.complete_task(session, actor, task_id, forms.to_engine_data(form))
     except Invalid as exc:
-        session.rollback()
-        general = show_errors(form, exc)
+        general = show_refusal(form, exc)
         return _task_page(services.get_task(session, actor, task_id), form, general, status=400)
     except Conflict as exc:
         session.rollback()

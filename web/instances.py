@@ -8,15 +8,16 @@ from sqlalchemy import select
 
 from engine import procedures
 from engine.db.models import ProcessVersion
+from engine.db.statuses import InstanceStatus
 from engine.mail import outbox
 from engine.requests import services
 from web.auth import current_actor
 from web.db import get_session
-from web.pages import PER_PAGE, page_number
+from web.pages import PER_PAGE, page_count, page_number
 from web.present import record_view
 
 instances = Blueprint("instances", __name__, url_prefix="/instances")
-STATUSES = ("running", "completed", "cancelled", "error")
+STATUSES = tuple(InstanceStatus)
 
 
 @instances.before_request
@@ -41,7 +42,7 @@ def index():
         total=total,
         page=page,
         names=names,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=page_count(total),
         process=key,
         status=status,
         statuses=STATUSES,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine import procedures
 from engine.db.models import Department, ProcessInstance
+from engine.db.statuses import InstanceStatus, MailStatus, PublicStatus, TaskStatus
 from engine.people.roles import role_name
 from engine.people.users import Actor
 from engine.procedures.fields import IMAGE, SECRET, STRING
@@ -118,7 +119,7 @@ class Row:
     privileged: bool = False
 
 
-PRIVILEGED_READERS = "only the City Attorney and the Communications Manager"
+WHO_READS_PRIVILEGED = "only the City Attorney and the Communications Manager"
 
 
 def record_rows(session: Session, actor: Actor, instance: ProcessInstance, fields: dict | None = None) -> list[Row]:
@@ -140,7 +141,7 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance, field
         label = record_label(spec)
         if name not in readable:
             rows.append(
-                Row(label, f"Withheld: attorney-client privileged; {PRIVILEGED_READERS} may read it.", withheld=True)
+                Row(label, f"Withheld: attorney-client privileged; {WHO_READS_PRIVILEGED} may read it.", withheld=True)
             )
             continue
         shown = _value(readable[name], spec, departments)
@@ -148,7 +149,7 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance, field
             shown = f"{readable[f'{name}_name']} ({shown})"  # a person by name, with the username typed
         privileged = name in procedure.privileged_fields
         if privileged:
-            label = f"{label} (privileged: {PRIVILEGED_READERS} see this)"
+            label = f"{label} (privileged: {WHO_READS_PRIVILEGED} see this)"
         rows.append(Row(label, shown, privileged=privileged))
     return rows
 
@@ -221,7 +222,7 @@ def decisions_of(session: Session, instance: ProcessInstance) -> list:
 
 def next_step_message(session: Session, instance: ProcessInstance) -> str:
     """What happens now: who the request waits for, or how it ended."""
-    if instance.status != "running":
+    if instance.status != InstanceStatus.RUNNING:
         return f"The request is {instance.status}: {(instance.outcome or instance.status).replace('_', ' ')}."
     waiting = [f"{task.name} ({role_name(task.role)})" for task in services.open_tasks_of(session, instance)]
     return f"It now waits for: {', '.join(waiting)}." if waiting else "It is being processed."
@@ -244,6 +245,9 @@ def init_app(app) -> None:
     """Make the helpers available to every template."""
     app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words, asked_by=asked_by)
     app.jinja_env.globals.update(
+        TaskStatus=TaskStatus,
+        MailStatus=MailStatus,
+        PublicStatus=PublicStatus,
         is_overdue=is_overdue,
         via_web=via_web,
         action_names=ACTION_NAMES,

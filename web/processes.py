@@ -8,10 +8,14 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.datastructures import CombinedMultiDict
 
 from engine import procedures
-from engine.diagrams import specs
+from engine.diagrams.problems import as_dicts
+from engine.diagrams.xml import MAX_DIAGRAM_BYTES
 from engine.errors import CivicflowError, Conflict, DiagramError
 from engine.people.roles import LANE_ROLES
-from engine.versions import editor
+from engine.requests import authz
+from engine.time.deadlines import TIMER_HELPERS
+from engine.versions import drafts, publishing, stored
+from engine.versions.difference import compare
 from forms.processes import PublishForm, UploadForm
 from web.api.processes import XML_TYPES, if_match_revision
 from web.auth import current_actor
@@ -25,7 +29,7 @@ processes = Blueprint("processes", __name__, url_prefix="/admin/processes")
 @login_required
 def require_admin():
     """Only administrators."""
-    editor.require_admin(current_actor())
+    authz.require_admin(current_actor(), stored.CHANGE_PROCEDURES)
 
 
 def _label(code: str) -> str:
@@ -45,13 +49,13 @@ def _choices(key: str) -> dict:
             {"kind": kind, "label": f"{_label(kind)} ({days} business day{'s' if days != 1 else ''})"}
             for kind, days in sorted(settings.deadlines.items())
         ],
-        "timer_helpers": ["due_time", "reminder_time", "escalation_time"],
+        "timer_helpers": list(TIMER_HELPERS),
     }
 
 
 def _editor_page(
     key: str,
-    draft: editor.Draft,
+    draft: drafts.Draft,
     *,
     refused: DiagramError | None = None,
     upload: UploadForm | None = None,
@@ -68,7 +72,7 @@ def _editor_page(
         "versions_url": url_for("processes.versions", key=key),
         "csrf_token": generate_csrf(),
         "revision": draft.revision,
-        "problems": draft.problems,
+        "problems": as_dicts(draft.problems),
         "publishable": draft.publishable,
         "is_draft": draft.is_draft,
         **_choices(key),
@@ -93,9 +97,9 @@ def index():
     session, actor = get_session(), current_actor()
     rows = []
     for procedure in sorted(procedures.all_procedures(), key=lambda p: p.name):
-        listed = editor.versions(session, actor, procedure.key)
+        listed = stored.versions(session, actor, procedure.key)
         current = next((v for v in listed if v.current), None)
-        draft = editor.current_draft(session, actor, procedure.key, with_problems=False)
+        draft = drafts.current_draft(session, actor, procedure.key, with_problems=False)
         rows.append(
             {
                 "procedure": procedure,
@@ -110,13 +114,13 @@ def index():
 @processes.get("/<key>/edit")
 def edit(key):
     """The BPMN editor on the procedure's draft (a new draft starts from the version in use)."""
-    return _editor_page(key, editor.current_draft(get_session(), current_actor(), key))
+    return _editor_page(key, drafts.current_draft(get_session(), current_actor(), key))
 
 
 @processes.get("/<key>/draft.bpmn")
 def draft_xml(key):
     """The draft's XML (or the version in use), for the editor or as a download."""
-    draft = editor.current_draft(get_session(), current_actor(), key, with_problems=False)
+    draft = drafts.current_draft(get_session(), current_actor(), key, with_problems=False)
     response = Response(draft.xml, mimetype="application/xml")
     if request.args.get("download"):
         name = f"{key}-draft-{draft.revision}.bpmn" if draft.is_draft else f"{key}-version-{draft.based_on}.bpmn"
@@ -127,7 +131,7 @@ def draft_xml(key):
 def _json_error(exc: CivicflowError, status: int):
     body = error_body(exc.code, exc.message, exc.fields)
     if isinstance(exc, DiagramError):
-        body["error"]["problems"] = exc.problems
+        body["error"]["problems"] = as_dicts(exc.problems)
     return jsonify(body), status
 
 
@@ -137,14 +141,12 @@ def save_draft(key):
     """The editor saves the diagram on screen as the draft (XML body, X-CSRFToken, If-Match revision)."""
     if request.mimetype not in XML_TYPES:
         return jsonify(error_body("unsupported_media_type", "Send the diagram as application/xml.")), 415
-    if (request.content_length or 0) > specs.MAX_DIAGRAM_BYTES:
+    if (request.content_length or 0) > MAX_DIAGRAM_BYTES:
         return jsonify(
-            error_body(
-                "too_large", f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB; nothing was saved."
-            )
+            error_body("too_large", f"A diagram may be at most {MAX_DIAGRAM_BYTES // 1024} KiB; nothing was saved.")
         ), 413
     try:
-        draft = editor.save_draft(
+        draft = drafts.save_draft(
             get_session(),
             current_actor(),
             key,
@@ -158,7 +160,7 @@ def save_draft(key):
     return jsonify(
         {
             "revision": draft.revision,
-            "problems": draft.problems,
+            "problems": as_dicts(draft.problems),
             "publishable": draft.publishable,
             "saved_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None,
         }
@@ -172,15 +174,13 @@ def upload(key):
     session, actor = get_session(), current_actor()
     form = UploadForm(CombinedMultiDict((request.files, request.form)))
     if not form.validate():
-        return _editor_page(key, editor.current_draft(session, actor, key), upload=form, status=400)
+        return _editor_page(key, drafts.current_draft(session, actor, key), upload=form, status=400)
     try:
-        draft = editor.save_draft(
-            session, actor, key, form.file.data.read(specs.MAX_DIAGRAM_BYTES + 1), source="upload"
-        )
+        draft = drafts.save_draft(session, actor, key, form.file.data.read(MAX_DIAGRAM_BYTES + 1), source="upload")
     except DiagramError as exc:
         session.rollback()
         form.file.errors = [f"{form.file.data.filename} was not saved: {exc.message}"]
-        return _editor_page(key, editor.current_draft(session, actor, key), refused=exc, upload=form, status=400)
+        return _editor_page(key, drafts.current_draft(session, actor, key), refused=exc, upload=form, status=400)
     count = len(draft.problems)
     flash(
         f"{form.file.data.filename} is the draft now (revision {draft.revision}). "
@@ -202,13 +202,13 @@ def publish(key):
     form = PublishForm(request.form)
     revision = int(form.revision.data) if form.validate() and form.revision.data else None
     try:
-        model = editor.publish(session, actor, key, revision=revision)
+        model = publishing.publish(session, actor, key, revision=revision)
     except (DiagramError, Conflict) as exc:
         # The editor comes back with the reason (every problem, or the draft that moved on), not an error page.
         session.rollback()
         return _editor_page(
             key,
-            editor.current_draft(session, actor, key),
+            drafts.current_draft(session, actor, key),
             refused=exc,
             status=400 if isinstance(exc, DiagramError) else 409,
         )
@@ -224,7 +224,7 @@ def publish(key):
 @transactional
 def discard(key):
     """Throw the draft away; the version in use stays."""
-    editor.discard_draft(get_session(), current_actor(), key)
+    drafts.discard_draft(get_session(), current_actor(), key)
     flash("The draft is discarded; the editor shows the version in use.", "success")
     return redirect(url_for("processes.edit", key=key), 303)
 
@@ -233,13 +233,13 @@ def discard(key):
 def versions(key):
     """Every version with who stored and published it, the publications, and a comparison form."""
     session, actor = get_session(), current_actor()
-    listed = editor.versions(session, actor, key)
-    draft = editor.current_draft(session, actor, key, with_problems=False)
+    listed = stored.versions(session, actor, key)
+    draft = drafts.current_draft(session, actor, key, with_problems=False)
     return render_template(
         "processes/versions.html",
         procedure=procedures.get(key),
         versions=listed,
-        publications=editor.publications(session, actor, key),
+        publications=stored.publications(session, actor, key),
         draft=draft if draft.is_draft else None,
     )
 
@@ -247,7 +247,7 @@ def versions(key):
 @processes.get("/<key>/versions/<int:number>.bpmn")
 def version_xml(key, number):
     """One version's XML, as a download."""
-    model = editor.version(get_session(), current_actor(), key, number)
+    model = stored.version(get_session(), current_actor(), key, number)
     response = Response(model.bpmn_xml, mimetype="application/xml")
     response.headers["Content-Disposition"] = f'attachment; filename="{key}-version-{number}.bpmn"'
     return response
@@ -259,12 +259,12 @@ def republish(key, number):
     """Make an earlier version the one new requests use again."""
     session = get_session()
     try:
-        editor.republish(session, current_actor(), key, number)
+        publishing.republish(session, current_actor(), key, number)
     except DiagramError as exc:
         session.rollback()
         flash(
             f"Version {number} cannot be published again: {exc.message} "
-            + " ".join(p["message"] for p in exc.problems[:5]),
+            + " ".join(p.message for p in exc.problems[:5]),
             "error",
         )
         return redirect(url_for("processes.versions", key=key), 303)
@@ -276,16 +276,16 @@ def republish(key, number):
 def diff(key):
     """What changed between two versions (or a version and the draft), element by element."""
     session, actor = get_session(), current_actor()
-    listed = editor.versions(session, actor, key)
+    listed = stored.versions(session, actor, key)
     current = next((v.number for v in listed if v.current), listed[0].number if listed else 1)
     before = request.args.get("from", "")
     after = request.args.get("to", "draft")
     before_number = int(before) if before.isdigit() else max(current - 1, 1)
     after_value: int | str = int(after) if after.isdigit() else "draft" if after == "draft" else current
-    draft = editor.current_draft(session, actor, key, with_problems=False)
+    draft = drafts.current_draft(session, actor, key, with_problems=False)
     if after_value == "draft" and not draft.is_draft:
         after_value = current
-    difference = editor.compare(session, actor, key, before_number, after_value)
+    difference = compare(session, actor, key, before_number, after_value)
     return render_template(
         "processes/diff.html",
         procedure=procedures.get(key),

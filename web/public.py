@@ -21,7 +21,7 @@ from engine.requests import public
 from forms.public import HONEYPOT, lookup_form, public_form
 from web.db import get_session, transactional
 from web.errors import error_page
-from web.pages import show_errors
+from web.pages import show_refusal
 
 public_pages = Blueprint("public", __name__, url_prefix="/public")
 log = logging.getLogger("civicflow.public")
@@ -47,7 +47,7 @@ def categories() -> list[tuple[str, str]]:
 
 
 def _notice_page_context() -> dict:
-    current = public.notice(get_session())
+    current = public.notice_in_force(get_session())
     return {"notice": public.notice_blocks(current.body), "categories": categories()}
 
 
@@ -105,8 +105,7 @@ def file(kind):
         try:
             filed = public.submit(db, kind, data)
         except Invalid as exc:
-            db.rollback()
-            general = show_errors(form, exc)
+            general = show_refusal(form, exc)
         else:
             session[FILED] = {"code": filed.code, "at": time.time()}
             return redirect(url_for("public.received"), code=303)

@@ -6,7 +6,7 @@ from flask import Blueprint, make_response, render_template
 from flask_login import login_required
 
 from engine.db.models import Account
-from engine.requests import services
+from engine.records import registry as account_registry
 from web.auth import current_actor
 from web.db import get_session, transactional
 
@@ -22,7 +22,7 @@ def require_login():
 @registry.get("")
 def index():
     """Every account of the City; investigative profiles appear only to police roles."""
-    accounts = services.list_accounts(get_session(), current_actor())
+    accounts = account_registry.list_accounts(get_session(), current_actor())
     return render_template(
         "registry/index.html",
         accounts=[a for a in accounts if not a.investigative],
@@ -35,7 +35,7 @@ def index():
 def credentials(account_id):
     """An investigative profile's credentials, for police roles only; every reveal goes into the audit trail."""
     session = get_session()
-    revealed = services.reveal_credentials(session, current_actor(), account_id)
+    revealed = account_registry.reveal_credentials(session, current_actor(), account_id)
     account = session.get(Account, account_id)  # reveal_credentials has checked that the actor may see it
     response = make_response(render_template("registry/credentials.html", account=account, revealed=revealed))
     response.headers["Cache-Control"] = "no-store"

@@ -15,7 +15,7 @@ from engine.requests import services
 from forms.fields import ImageUploadField
 from web.auth import current_actor
 from web.db import get_session, transactional
-from web.pages import show_errors
+from web.pages import show_refusal
 from web.present import next_step_message
 
 requests = Blueprint("requests", __name__, url_prefix="/requests")
@@ -71,12 +71,14 @@ def start(key):
         try:
             # The upload is stored in the same transaction as the request: a refused request keeps no image.
             data = forms.to_engine_data(form)
+            limit = current_app.extensions["civicflow.settings"].max_attachment_bytes
             for name, upload in forms.uploads(form).items():
-                data[name] = attachments.store(session, actor, upload.filename, upload.read(), field=name).id
+                data[name] = attachments.store(
+                    session, actor, upload.filename, upload.read(), limit=limit, field=name
+                ).id
             instance = services.start_instance(session, actor, key, data)
         except Invalid as exc:
-            session.rollback()
-            general = show_errors(form, exc)
+            general = show_refusal(form, exc)
         else:
             flash(f"Your request {instance.title} was submitted. {next_step_message(session, instance)}", "success")
             return redirect(url_for("instances.show", instance_id=instance.id))

@@ -29,6 +29,7 @@ def upgrade(engine: Engine) -> None:
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
+        assert raw is not None  # None only once the connection is closed or invalidated
         if sqlite:
             raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction: SQLite ignores it inside one
         try:

@@ -18,10 +18,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    func,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
+from engine.db.statuses import AccountStatus, InstanceStatus, MailStatus, TaskStatus
 from engine.time.clock import utcnow
 
 
@@ -93,6 +97,25 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class ProcessPublication(Base):
+    """Each time a version was made the one new requests use: who published which version, and when.
+
+    The latest publication of a procedure names its version in use (`ProcessVersion.published`).
+    """
+
+    __tablename__ = "process_publication"
+    __table_args__ = (Index("ix_publication_key", "key", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+
+    model: Mapped[ProcessVersion] = relationship(back_populates="publications")
+    published_by: Mapped[User | None] = relationship()
+
+
 class ProcessVersion(Base):
     """One version of a procedure's diagram, identified by the sha256 of its XML and numbered per procedure.
 
@@ -111,13 +134,31 @@ class ProcessVersion(Base):
     # Where it came from: "shipped" (workflows/ of this release), or an administrator's "editor", "upload" or "api".
     source: Mapped[str] = mapped_column(String(20), default="shipped")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime)
-    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # In use for new requests: the version of its procedure's latest publication (one indexed lookup a row).
+    published: Mapped[bool] = column_property(
+        func.coalesce(
+            select(ProcessPublication.model_id)
+            .where(ProcessPublication.key == key)
+            .order_by(ProcessPublication.id.desc())
+            .limit(1)
+            .correlate_except(ProcessPublication)
+            .scalar_subquery()
+            == id,
+            false(),
+        )
+    )
 
-    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
-    published_by: Mapped[User | None] = relationship(foreign_keys=[published_by_id])
+    created_by: Mapped[User | None] = relationship()
+    # Oldest first: the last one says when and by whom this version was last published.
+    publications: Mapped[list[ProcessPublication]] = relationship(
+        back_populates="model", order_by=ProcessPublication.id
+    )
+
+    @property
+    def last_publication(self) -> ProcessPublication | None:
+        """When and by whom this version was last made the one in use (None: never)."""
+        return self.publications[-1] if self.publications else None
 
 
 class ProcessDraft(Base):
@@ -139,22 +180,6 @@ class ProcessDraft(Base):
     updated_by: Mapped[User] = relationship()
 
 
-class ProcessPublication(Base):
-    """Each time a version was made the one new requests use: who published which version, and when."""
-
-    __tablename__ = "process_publication"
-    __table_args__ = (Index("ix_publication_key", "key", "id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(100))
-    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
-    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    published_at: Mapped[datetime] = mapped_column(DateTime)
-
-    model: Mapped[ProcessVersion] = relationship()
-    published_by: Mapped[User | None] = relationship()
-
-
 class ProcessInstance(Base):
     """A running or finished procedure: its SpiffWorkflow state (without the spec) and what it is about."""
 
@@ -166,7 +191,7 @@ class ProcessInstance(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
     version_hash: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=InstanceStatus.RUNNING, index=True)
     outcome: Mapped[str | None] = mapped_column(String(40))
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
@@ -187,8 +212,8 @@ class ProcessInstance(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-_POOL = "state = 'open' AND assignee_id IS NULL"
-_ASSIGNED = "state = 'open' AND assignee_id IS NOT NULL"
+_POOL = f"state = '{TaskStatus.OPEN}' AND assignee_id IS NULL"
+_ASSIGNED = f"state = '{TaskStatus.OPEN}' AND assignee_id IS NOT NULL"
 
 
 class Task(Base):
@@ -218,7 +243,7 @@ class Task(Base):
     role: Mapped[str] = mapped_column(String(64))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    status: Mapped[str] = mapped_column("state", String(20), default="open")
+    status: Mapped[str] = mapped_column("state", String(20), default=TaskStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -285,7 +310,7 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(String(500), unique=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=AccountStatus.ACTIVE)
     marked_as_city: Mapped[bool] = mapped_column(Boolean, default=False)
     links_official_site: Mapped[bool] = mapped_column(Boolean, default=False)
     public_notice_linked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -347,13 +372,14 @@ class Attachment(Base):
     uploaded_by: Mapped[User] = relationship()
 
 
-_PENDING = "status = 'pending'"
+_PENDING = f"status = '{MailStatus.PENDING}'"
 # Letters with a deadline (the dispute's acknowledgement) not yet sent nor escalated: what the timer pass checks.
-_UNDELIVERED_BY = "deliver_by IS NOT NULL AND escalated_at IS NULL AND status <> 'sent'"
+_UNDELIVERED_BY = f"deliver_by IS NOT NULL AND escalated_at IS NULL AND status <> '{MailStatus.SENT}'"
 
 
 class OutboxMail(Base):
-    """A letter or notice waiting to be sent, written in the same transaction as the change that caused it."""
+    """A letter (a procedure's, a reminder, an escalation, a digest) to send, written in the same transaction as the
+    change that caused it."""
 
     __tablename__ = "outbox_mail"
     __table_args__ = (
@@ -373,7 +399,7 @@ class OutboxMail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     attachment_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=MailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -136,7 +136,9 @@ def _compiled(source: str, mode: str) -> CodeType:
     if problems:
         raise ExpressionError("; ".join(problems))
     compiler = compile_restricted_eval if mode == "eval" else compile_restricted_exec
-    return compiler(source, filename="<diagram>").code
+    code = compiler(source, filename="<diagram>").code
+    assert code is not None  # RestrictedPython gives no code only with errors, and check_source refused those
+    return code
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
@@ -181,8 +183,10 @@ class CivicflowScriptEngine(PythonScriptEngine):
         """Call the environment's service; a refusal is an ExpressionError naming the step."""
         step = task.task_spec.bpmn_name or task.task_spec.bpmn_id
         try:
-            if kwargs.get("operation_name") in deadlines.NOTICE_OPERATORS:
-                deadlines.request_notice(kwargs["operation_name"], attached_task_id(task), task.task_spec.bpmn_id)
+            if kwargs.get("operation_name") in deadlines.REMINDER_AND_ESCALATION_OPERATORS:
+                deadlines.request_reminder_or_escalation(
+                    kwargs["operation_name"], attached_task_id(task), task.task_spec.bpmn_id
+                )
                 return json.dumps({"noted": kwargs["operation_name"]})
             return self.environment.call_service(task.data, **kwargs)
         except ExpressionError as exc:

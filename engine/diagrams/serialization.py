@@ -11,8 +11,8 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from engine.diagrams.loading import LoadedSpec
 from engine.diagrams.sandbox import SCRIPT_ENGINE
-from engine.diagrams.specs import LoadedSpec
 
 FORMAT_KEY = "serializer_version"
 

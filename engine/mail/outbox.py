@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from engine.db.connection import begin_write
 from engine.db.models import Attachment, Blob, OutboxMail
+from engine.db.statuses import MailStatus
 from engine.errors import ExpressionError
+from engine.records import audit
 from engine.settings import Settings
 from engine.time import clock
 
@@ -42,23 +44,25 @@ class Letter:
     attachment_ids: tuple[str, ...] = field(default_factory=tuple)
 
 
-_requested: ContextVar[list[str] | None] = ContextVar("civicflow_requested_letters", default=None)
+# The letters the running workflow's send_letter steps asked for. A context variable, because SpiffWorkflow calls a
+# service task with nothing but its name and parameters (engine/diagrams/sandbox.py).
+_requested_letters: ContextVar[list[str] | None] = ContextVar("civicflow_requested_letters", default=None)
 
 
 @contextmanager
 def collecting() -> Iterator[list[str]]:
     """Collect the letters the diagram's send_letter steps ask for while the block runs the workflow."""
     letters: list[str] = []
-    token = _requested.set(letters)
+    token = _requested_letters.set(letters)
     try:
         yield letters
     finally:
-        _requested.reset(token)
+        _requested_letters.reset(token)
 
 
 def request_letter(operation_name: str, params: dict) -> str:
     """A send_letter service task ran: note the letter it names (the caller queues it); JSON for SpiffWorkflow."""
-    letters = _requested.get()
+    letters = _requested_letters.get()
     if operation_name != SEND_LETTER:
         raise ExpressionError(f'Unknown service "{operation_name}"; civicflow diagrams may only use send_letter.')
     if letters is None:
@@ -83,7 +87,7 @@ def queue(session: Session, letter: Letter, *, name: str, instance_id: int | Non
         subject=letter.subject,
         body=letter.body,
         attachment_ids=list(letter.attachment_ids),
-        status="pending",
+        status=MailStatus.PENDING,
         attempts=0,
         created_at=now,
         next_attempt_at=due,
@@ -91,6 +95,26 @@ def queue(session: Session, letter: Letter, *, name: str, instance_id: int | Non
     session.add(mail)
     session.info[QUEUED] = True
     return mail
+
+
+def queue_and_record(session: Session, letter: Letter, *, name: str, instance_id: int, **event) -> OutboxMail:
+    """Queue a letter of a request and say so in its history (`mail_queued`, by civicflow); `event` adds the
+    task it is about or a comment."""
+    mail = queue(session, letter, name=name, instance_id=instance_id)
+    audit.append(
+        session,
+        None,
+        "mail_queued",
+        instance_id=instance_id,
+        detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)},
+        **event,
+    )
+    return mail
+
+
+def take_mail_queued(session: Session) -> bool:
+    """Whether the session queued a letter since this was last asked: its committer then wakes the sender."""
+    return bool(session.info.pop(QUEUED, False))
 
 
 # The sender: delivers what is due over SMTP, one short transaction per message.
@@ -123,14 +147,16 @@ def retry_delay(attempts: int) -> timedelta:
 
 def pending_count(session: Session) -> int:
     """How many letters are still waiting to be sent, due now or later."""
-    return session.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.status == "pending"))
+    return session.execute(
+        select(func.count()).select_from(OutboxMail).where(OutboxMail.status == MailStatus.PENDING)
+    ).scalar_one()
 
 
-def _due() -> Select[tuple[OutboxMail]]:
+def _due() -> Select[OutboxMail]:
     """Pending letters whose time has come, the longest-waiting first."""
     return (
         select(OutboxMail)
-        .where(OutboxMail.status == "pending", OutboxMail.next_attempt_at <= clock.utcnow())
+        .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= clock.utcnow())
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
     )
 
@@ -147,14 +173,16 @@ def compose(session: Session, mail: OutboxMail, mail_from: str) -> EmailMessage:
         raise Undeliverable("The letter has no recipients.")
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
     message = EmailMessage()
+    written = clock.as_utc(mail.created_at)
+    assert written is not None  # as_utc gives None only for None
     try:
         message["From"] = mail_from
         message["To"] = ", ".join(mail.recipients)
         message["Subject"] = mail.subject
         # The moment the letter was written, so that every retry is the same message.
-        message["Date"] = format_datetime(clock.as_utc(mail.created_at))
+        message["Date"] = format_datetime(written)
         message["Message-ID"] = f"<outbox-{mail.id}@{domain}>"
-        # Out-of-office replies and the like must not answer a notice (RFC 3834).
+        # Out-of-office replies and the like must not answer an automatic letter (RFC 3834).
         message["Auto-Submitted"] = "auto-generated"
     except ValueError as exc:  # a header with a line break or an unparseable address
         raise Undeliverable(f"The letter has a malformed header: {exc}") from exc
@@ -162,7 +190,7 @@ def compose(session: Session, mail: OutboxMail, mail_from: str) -> EmailMessage:
     for attachment_id in mail.attachment_ids or []:
         attachment = session.get(Attachment, attachment_id)
         blob = session.get(Blob, attachment.sha256) if attachment is not None else None
-        if blob is None:
+        if attachment is None or blob is None:
             raise Undeliverable(f'Attachment "{attachment_id}" is missing.')
         maintype, _, subtype = attachment.content_type.partition("/")
         message.add_attachment(
@@ -197,7 +225,7 @@ def _try_later(mail: OutboxMail, error: str) -> None:
 
 def _give_up(mail: OutboxMail, error: str) -> None:
     mail.attempts += 1
-    mail.status = "failed"
+    mail.status = MailStatus.FAILED
     mail.last_error = error
 
 
@@ -228,7 +256,7 @@ def _send_one(session: Session, smtp: smtplib.SMTP, mail: OutboxMail, settings: 
         _try_later(mail, _describe(exc))
         return "retrying", False
     mail.attempts += 1
-    mail.status = "sent"
+    mail.status = MailStatus.SENT
     mail.sent_at = clock.utcnow()
     if refused:  # delivered to the others; say who did not get it
         mail.last_error = _describe(smtplib.SMTPRecipientsRefused(refused))

@@ -5,27 +5,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from engine.db.models import ApiToken, Department, OutboxMail, Task, User, UserRole
-from engine.errors import Invalid, NotAllowed, NotFound
+from engine.db.statuses import MailStatus, TaskStatus
+from engine.errors import Invalid, NotFound
 from engine.people import users
 from engine.people.roles import ADMIN, DEPARTMENT_HEAD, GRANTABLE_ROLES, REQUESTER
 from engine.people.users import Actor
 from engine.procedures.fields import UNSTORABLE, is_storable_text
 from engine.records import audit
+from engine.requests.authz import require_admin
 from engine.time import clock
 
 DEPARTMENT_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_DEPARTMENT_CODE = 64
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces. Delivery is the real test.
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 200
 MAX_EMAIL = 254
 MAX_PASSWORD = 500
 KEEP: Any = object()  # "leave this as it is" in update_user
+# What only administrators do here, as their refusal says it: "Only administrators can manage users and departments."
+MANAGE_PEOPLE = "manage users and departments"
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,6 @@ class Change:
     name: str
     fields: dict[str, list]
     tokens_revoked: int = 0
-
-
-def _require_admin(actor: Actor) -> None:
-    if ADMIN not in actor.roles:
-        raise NotAllowed("Only administrators can manage users and departments.")
 
 
 def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
@@ -120,7 +120,7 @@ def _check_roles(roles: list[str], errors: dict[str, list[str]]) -> None:
 
 def _active_user(session: Session, username: str | None, field: str, errors: dict[str, list[str]]) -> User | None:
     """The active user of that username; None for no username (or with a message in errors)."""
-    username = _clean_text(username, field, errors, required=False, max_length=64)
+    username = _clean_text(username, field, errors, required=False, max_length=users.MAX_USERNAME)
     if username is None:
         return None
     user = session.scalar(select(User).where(User.username == username))
@@ -145,7 +145,7 @@ def _headships(session: Session) -> dict[int, list[str]]:
     """Department codes by the id of the user who heads them."""
     heads: dict[int, list[str]] = {}
     for head_id, code in session.execute(
-        select(Department.head_id, Department.code).where(Department.head_id.is_not(None)).order_by(Department.code)
+        select(User.id, Department.code).join(Department, Department.head_id == User.id).order_by(Department.code)
     ):
         heads.setdefault(head_id, []).append(code)
     return heads
@@ -167,7 +167,7 @@ def _summary(user: User, head_of: list[str]) -> UserSummary:
 
 def list_users(session: Session, actor: Actor) -> list[UserSummary]:
     """Every user, by username, with their department, granted roles, headships and whether they are active."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     heads = _headships(session)
     rows = session.scalars(select(User).options(selectinload(User.department)).order_by(User.username))
     return [_summary(user, heads.get(user.id, [])) for user in rows]
@@ -175,7 +175,7 @@ def list_users(session: Session, actor: Actor) -> list[UserSummary]:
 
 def get_user(session: Session, actor: Actor, user_id: int) -> UserSummary:
     """One user as the administrators see them."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"No user with id {user_id}.")
@@ -195,7 +195,7 @@ def add_user(
     head_of: Iterable[str] = (),
 ) -> User:
     """Add a user (people.users.create_user does the rest); every problem is reported by field, nothing is saved."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     errors: dict[str, list[str]] = {}
     name = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
     email = _clean_email(email, errors)
@@ -204,7 +204,8 @@ def add_user(
         password = ""
     elif len(password) > MAX_PASSWORD:
         _add(errors, "password", f"At most {MAX_PASSWORD} characters.")
-    [department_code] = _codes([department or ""], "department", errors) or [None]
+    department_codes = _codes([department or ""], "department", errors)
+    department_code = department_codes[0] if department_codes else None
     role_codes = _codes(roles, "roles", errors)
     head_codes = _codes(head_of, "head_of", errors)
     previous_heads = {d.code: d.head.username for d in _departments(session, head_codes, "head_of", {}) if d.head}
@@ -240,6 +241,116 @@ def add_user(
     return user
 
 
+def _new_values(
+    session: Session,
+    actor: Actor,
+    user: User,
+    errors: dict[str, list[str]],
+    *,
+    display_name: str,
+    email: str | None,
+    department: str | None,
+    roles: Iterable[str],
+) -> dict[str, Any]:
+    """The cleaned display name, e-mail, department and roles that are given (not KEEP), by field."""
+    new: dict[str, Any] = {}
+    if display_name is not KEEP:
+        new["display_name"] = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
+    if email is not KEEP:
+        new["email"] = _clean_email(email, errors)
+    if department is not KEEP:
+        codes = _codes([department or ""], "department", errors)
+        found = _departments(session, codes, "department", errors)
+        new["department"] = found[0] if found else None
+    if roles is not KEEP:
+        new["roles"] = _codes(roles, "roles", errors)
+        _check_roles(new["roles"], errors)
+        if user.id == actor.id and ADMIN not in new["roles"]:
+            _add(errors, "roles", "You cannot remove your own administrator role; ask another administrator.")
+    return new
+
+
+def _new_active(actor: Actor, user: User, active: bool, errors: dict[str, list[str]]) -> bool:
+    """Whether the user is to be active; an administrator cannot deactivate themselves."""
+    if not isinstance(active, bool):
+        _add(errors, "active", "Must be true or false.")
+    elif not active and user.id == actor.id:
+        _add(errors, "active", "You cannot deactivate yourself; ask another administrator.")
+    return bool(active)
+
+
+def _check_inactive_head(user: User, active: bool, heads: list[Department], errors: dict[str, list[str]]) -> None:
+    """Someone who cannot log in cannot head a department: its department head tasks would wait for them."""
+    if active or not heads:
+        return
+    if user.active:
+        _add(
+            errors,
+            "active",
+            f"{user.display_name} heads {', '.join(d.name for d in heads)}; "
+            "choose another head (or clear the headship) before deactivating.",
+        )
+    else:
+        _add(errors, "head_of", f"{user.display_name} is deactivated and cannot head a department.")
+
+
+def _code_of(department: Department | None) -> str | None:
+    return department.code if department else None
+
+
+def _apply_values(user: User, new: dict[str, Any]) -> dict[str, list]:
+    """Set the new values that differ; each changed field as [before, after]."""
+    changed: dict[str, list] = {}
+    for field in ("display_name", "email", "active"):
+        if field in new and new[field] != getattr(user, field):
+            changed[field] = [getattr(user, field), new[field]]
+            setattr(user, field, new[field])
+    if "department" in new and new["department"] is not user.department:
+        changed["department"] = [_code_of(user.department), _code_of(new["department"])]
+        user.department = new["department"]
+    if "roles" in new and set(new["roles"]) != user.roles:
+        changed["roles"] = [sorted(user.roles), sorted(new["roles"])]
+        keep = [row for row in user.role_rows if row.role in new["roles"]]
+        user.role_rows = keep + [UserRole(role=r) for r in sorted(set(new["roles"]) - user.roles)]
+    return changed
+
+
+def _apply_headships(
+    user: User, current_heads: list[Department], heads: list[Department], changed: dict[str, list]
+) -> dict[str, Any]:
+    """Make the user head exactly these departments (noted in `changed`); the heads they replace, for the history."""
+    if {d.id for d in heads} == {d.id for d in current_heads}:
+        return {}
+    changed["head_of"] = [[d.code for d in current_heads], sorted(d.code for d in heads)]
+    replaced = {d.code: d.head.username for d in heads if d.head is not None and d.head_id != user.id}
+    for dept in current_heads:
+        if dept not in heads:
+            dept.head = None
+    for dept in heads:
+        dept.head = user
+    return {"replaced_heads": replaced} if replaced else {}
+
+
+def _end_access(session: Session, user: User) -> dict[str, int]:
+    """A deactivated user's API tokens are revoked and the tasks they had taken go back to their lane."""
+    # A deactivated user's session ends on its next request (web.auth); their API tokens end here.
+    revoked = 0
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = clock.utcnow()
+        revoked += 1
+    # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
+    released = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Task)
+            .where(Task.assignee_id == user.id, Task.status == TaskStatus.OPEN, Task.role != REQUESTER)
+            .values(assignee_id=None)
+            .execution_options(synchronize_session="fetch")
+        ),
+    )
+    return {"tokens_revoked": revoked, "tasks_released": released.rowcount}
+
+
 def update_user(
     session: Session,
     actor: Actor,
@@ -258,25 +369,14 @@ def update_user(
     always keeps someone who can manage users. A department head cannot be deactivated while heading
     a department: its department head tasks would wait for someone who can no longer log in.
     """
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"No user with id {user_id}.")
     errors: dict[str, list[str]] = {}
-    new: dict[str, Any] = {}
-    if display_name is not KEEP:
-        new["display_name"] = _clean_text(display_name, "display_name", errors, required=True, max_length=MAX_NAME)
-    if email is not KEEP:
-        new["email"] = _clean_email(email, errors)
-    if department is not KEEP:
-        codes = _codes([department or ""], "department", errors)
-        found = _departments(session, codes, "department", errors)
-        new["department"] = found[0] if found else None
-    if roles is not KEEP:
-        new["roles"] = _codes(roles, "roles", errors)
-        _check_roles(new["roles"], errors)
-        if user.id == actor.id and ADMIN not in new["roles"]:
-            _add(errors, "roles", "You cannot remove your own administrator role; ask another administrator.")
+    new = _new_values(
+        session, actor, user, errors, display_name=display_name, email=email, department=department, roles=roles
+    )
     current_heads = list(
         session.scalars(select(Department).where(Department.head_id == user.id).order_by(Department.code))
     )
@@ -284,87 +384,35 @@ def update_user(
     if head_of is not KEEP:
         heads = _departments(session, _codes(head_of, "head_of", errors), "head_of", errors)
     if active is not KEEP:
-        if not isinstance(active, bool):
-            _add(errors, "active", "Must be true or false.")
-        elif not active and user.id == actor.id:
-            _add(errors, "active", "You cannot deactivate yourself; ask another administrator.")
-        new["active"] = bool(active)
-    if not new.get("active", user.active) and heads:
-        if user.active:
-            _add(
-                errors,
-                "active",
-                f"{user.display_name} heads {', '.join(d.name for d in heads)}; "
-                "choose another head (or clear the headship) before deactivating.",
-            )
-        else:
-            _add(errors, "head_of", f"{user.display_name} is deactivated and cannot head a department.")
+        new["active"] = _new_active(actor, user, active, errors)
+    _check_inactive_head(user, new.get("active", user.active), heads, errors)
     if errors:
         raise Invalid("The user cannot be changed.", errors)
 
-    changed: dict[str, list] = {}
-    for field in ("display_name", "email", "active"):
-        if field in new and new[field] != getattr(user, field):
-            changed[field] = [getattr(user, field), new[field]]
-            setattr(user, field, new[field])
-    if "department" in new and new["department"] is not user.department:
-        changed["department"] = [
-            user.department.code if user.department else None,
-            new["department"].code if new["department"] else None,
-        ]
-        user.department = new["department"]
-    if "roles" in new and set(new["roles"]) != user.roles:
-        changed["roles"] = [sorted(user.roles), sorted(new["roles"])]
-        keep = [row for row in user.role_rows if row.role in new["roles"]]
-        user.role_rows = keep + [UserRole(role=r) for r in sorted(set(new["roles"]) - user.roles)]
-    detail: dict[str, Any] = {}
-    if {d.id for d in heads} != {d.id for d in current_heads}:
-        changed["head_of"] = [[d.code for d in current_heads], sorted(d.code for d in heads)]
-        replaced = {d.code: d.head.username for d in heads if d.head is not None and d.head_id != user.id}
-        if replaced:
-            detail["replaced_heads"] = replaced
-        for dept in current_heads:
-            if dept not in heads:
-                dept.head = None
-        for dept in heads:
-            dept.head = user
-    revoked = 0
+    changed = _apply_values(user, new)
+    detail = _apply_headships(user, current_heads, heads, changed)
     if changed.get("active") == [True, False]:
-        # A deactivated user's session ends on its next request (web.auth); their API tokens end here.
-        for token in session.scalars(
-            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        ):
-            token.revoked_at = clock.utcnow()
-            revoked += 1
-        detail["tokens_revoked"] = revoked
-        # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
-        released = session.execute(
-            update(Task)
-            .where(Task.assignee_id == user.id, Task.status == "open", Task.role != REQUESTER)
-            .values(assignee_id=None)
-            .execution_options(synchronize_session="fetch")
-        )
-        detail["tasks_released"] = released.rowcount
+        detail.update(_end_access(session, user))
     if changed:
         action = "user_updated"
         if "active" in changed:
             action = "user_reactivated" if user.active else "user_deactivated"
         audit.append(session, actor, action, detail={"username": user.username, "changes": changed, **detail})
         session.flush()
-    return Change(user.display_name, changed, revoked)
+    return Change(user.display_name, changed, detail.get("tokens_revoked", 0))
 
 
 def list_departments(session: Session, actor: Actor) -> list[Department]:
     """Every department, by name, with its head loaded."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     return list(session.scalars(select(Department).options(selectinload(Department.head)).order_by(Department.name)))
 
 
 def create_department(session: Session, actor: Actor, *, code: str, name: str, head: str | None = None) -> Department:
     """Add a department under a new code (lowercase letters, digits, underscores), optionally with its head."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     errors: dict[str, list[str]] = {}
-    clean_code = _clean_text(code, "code", errors, required=True, max_length=64)
+    clean_code = _clean_text(code, "code", errors, required=True, max_length=MAX_DEPARTMENT_CODE)
     if clean_code is not None:
         if not DEPARTMENT_CODE_RE.match(clean_code):
             _add(errors, "code", "Use lowercase letters, digits and underscores, starting with a letter.")
@@ -389,7 +437,7 @@ def create_department(session: Session, actor: Actor, *, code: str, name: str, h
 
 def set_department_head(session: Session, actor: Actor, department_id: int, head: str | None) -> Change:
     """Make an active user the head of a department, or clear its head with None (or "")."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     department = session.get(Department, department_id)
     if department is None:
         raise NotFound(f"No department with id {department_id}.")
@@ -417,11 +465,14 @@ def set_department_head(session: Session, actor: Actor, department_id: int, head
 
 def undelivered_mail(session: Session, actor: Actor) -> list[OutboxMail]:
     """Letters refused by the mail server or still waiting after a failed attempt, oldest first (administrators)."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     return list(
         session.scalars(
             select(OutboxMail)
-            .where((OutboxMail.status == "failed") | ((OutboxMail.status == "pending") & (OutboxMail.attempts > 0)))
+            .where(
+                (OutboxMail.status == MailStatus.FAILED)
+                | ((OutboxMail.status == MailStatus.PENDING) & (OutboxMail.attempts > 0))
+            )
             .order_by(OutboxMail.created_at, OutboxMail.id)
         )
     )
@@ -429,13 +480,13 @@ def undelivered_mail(session: Session, actor: Actor) -> list[OutboxMail]:
 
 def send_again(session: Session, actor: Actor, mail_id: int) -> OutboxMail:
     """Put a letter back in the outbox to be sent at the next pass (e.g. after the address or server was fixed)."""
-    _require_admin(actor)
+    require_admin(actor, MANAGE_PEOPLE)
     mail = session.get(OutboxMail, mail_id)
     if mail is None:
         raise NotFound(f"No letter {mail_id}.")
-    if mail.status == "sent":
+    if mail.status == MailStatus.SENT:
         raise Invalid("This letter was already sent.", {"mail": ["Already sent; it is not sent twice."]})
-    mail.status, mail.next_attempt_at = "pending", clock.utcnow()
+    mail.status, mail.next_attempt_at = MailStatus.PENDING, clock.utcnow()
     # Queued again: the history's own word for it (docs/api.md's fixed list of actions), marked as a resend.
     audit.append(
         session,

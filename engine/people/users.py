@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +23,18 @@ from engine.time import clock
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MAX_USERNAME = 64
+MIN_PASSWORD = 10
+
+
+class PasswordHashing(TypedDict):
+    """How werkzeug's generate_password_hash hashes a password."""
+
+    method: str
+
+
 # A cheap hash method may be set by tests; production uses werkzeug's default (scrypt).
-PASSWORD_METHOD = {"method": "scrypt"}
+PASSWORD_METHOD: PasswordHashing = {"method": "scrypt"}
 _DUMMY_HASH = generate_password_hash("civicflow-timing-equaliser", method="pbkdf2:sha256:1000")
 
 
@@ -88,6 +100,37 @@ def department_by_code(session: Session, code: str) -> Department | None:
     return session.scalar(select(Department).where(Department.code == code))
 
 
+def _username_problems(session: Session, username: str) -> list[str]:
+    if not USERNAME_RE.match(username or ""):
+        return ["Use 2-64 lowercase letters, digits, dots, dashes or underscores."]
+    if session.scalar(select(User.id).where(User.username == username)):
+        return [f'A user named "{username}" already exists.']
+    return []
+
+
+def _role_problems(roles: Iterable[str]) -> list[str]:
+    problems = []
+    for role in roles:
+        if role == DEPARTMENT_HEAD:
+            problems.append("department_head is held by heading a department: use head_of.")
+        elif role not in GRANTABLE_ROLES:
+            problems.append(f'Unknown role "{role}".')
+    return problems
+
+
+def _departments_to_head(session: Session, codes: Iterable[str]) -> tuple[list[Department], list[str]]:
+    """The departments of these codes, and a message for each code that names none."""
+    found: list[Department] = []
+    problems = []
+    for code in codes:
+        department = department_by_code(session, code)
+        if department is None:
+            problems.append(f'No department with code "{code}".')
+        else:
+            found.append(department)
+    return found, problems
+
+
 def create_user(
     session: Session,
     username: str,
@@ -96,34 +139,20 @@ def create_user(
     name: str | None = None,
     email: str | None = None,
     department: str | None = None,
-    roles: list[str] | tuple = (),
-    head_of: list[str] | tuple = (),
+    roles: Collection[str] = (),
+    head_of: Collection[str] = (),
     actor: Actor | None = None,
 ) -> User:
     """Create a user with roles and headships; every problem is reported by field."""
-    errors: dict[str, list[str]] = {}
-    if not USERNAME_RE.match(username or ""):
-        errors["username"] = ["Use 2-64 lowercase letters, digits, dots, dashes or underscores."]
-    elif session.scalar(select(User.id).where(User.username == username)):
-        errors["username"] = [f'A user named "{username}" already exists.']
-    if len(password or "") < 10:
-        errors["password"] = ["A password needs at least 10 characters."]
-    dept = None
-    if department:
-        dept = department_by_code(session, department)
-        if dept is None:
-            errors["department"] = [f'No department with code "{department}".']
-    for role in roles:
-        if role == DEPARTMENT_HEAD:
-            errors.setdefault("role", []).append("department_head is held by heading a department: use head_of.")
-        elif role not in GRANTABLE_ROLES:
-            errors.setdefault("role", []).append(f'Unknown role "{role}".')
-    headed = []
-    for code in head_of:
-        found = department_by_code(session, code)
-        if found is None:
-            errors.setdefault("head_of", []).append(f'No department with code "{code}".')
-        headed.append(found)
+    problems = {"username": _username_problems(session, username)}
+    if len(password or "") < MIN_PASSWORD:
+        problems["password"] = [f"A password needs at least {MIN_PASSWORD} characters."]
+    dept = department_by_code(session, department) if department else None
+    if department and dept is None:
+        problems["department"] = [f'No department with code "{department}".']
+    problems["role"] = _role_problems(roles)
+    headed, problems["head_of"] = _departments_to_head(session, head_of)
+    errors = {field: messages for field, messages in problems.items() if messages}
     if errors:
         raise Invalid("The user cannot be created.", errors)
     user = User(

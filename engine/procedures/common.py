@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,11 +11,14 @@ from engine.db.models import Account, AuditEvent, ProcessInstance, User, UserRol
 from engine.errors import Invalid
 from engine.people.roles import ADMINISTRATIVE_LIEUTENANT, COMMUNICATIONS_MANAGER, role_name
 from engine.people.users import Actor
-from engine.procedures.fields import RECORD, Field
-from engine.time import clock
+from engine.procedures.fields import RECORD, Field, labelled_choice
+from engine.settings import settings_of
+from engine.time import clock, deadlines
 
 # How long a member of the public's comment, explanation or basis may be: about 1,500 words.
 PUBLIC_TEXT_LIMIT = 10000
+# How a letter from the public reached the City (staff enter letters and e-mails; the public form says "web").
+RECEIVED_VIA = (("web", "The public web form"), ("email", "E-mail"), ("mail", "Letter"))
 
 PLATFORM_NAMES = {
     "facebook": "Facebook",
@@ -70,6 +72,11 @@ def account_facts(account: Account) -> dict:
     }
 
 
+def received_via_field() -> Field:
+    """How an appeal or dispute came in, as the staff member who enters it says."""
+    return labelled_choice("received_via", "Received by", RECEIVED_VIA)
+
+
 def visible_account(session: Session, actor: Actor, account_id: int, field: str) -> Account:
     """An account the actor may see in the registry, or Invalid naming the field."""
     account = session.get(Account, account_id)
@@ -112,20 +119,17 @@ def signer_of(session: Session, instance: ProcessInstance, form_key: str) -> str
 
 def communications_manager_addresses(session: Session, field: str) -> tuple[str, ...]:
     """The e-mail addresses of the active Communications Managers; Invalid naming `field` if there is none."""
-    addresses = tuple(
-        sorted(
-            session.scalars(
-                select(User.email)
-                .join(UserRole)
-                .where(
-                    UserRole.role == COMMUNICATIONS_MANAGER,
-                    User.active.is_(True),
-                    User.email.is_not(None),
-                    User.email != "",
-                )
-            )
+    emails = session.scalars(
+        select(User.email)
+        .join(UserRole)
+        .where(
+            UserRole.role == COMMUNICATIONS_MANAGER,
+            User.active.is_(True),
+            User.email.is_not(None),
+            User.email != "",
         )
     )
+    addresses = tuple(sorted(email for email in emails if email is not None))
     if not addresses:
         raise Invalid(
             "No Communications Manager has an e-mail address.",
@@ -141,10 +145,10 @@ def communications_manager_addresses(session: Session, field: str) -> tuple[str,
 
 def city_signature(session: Session) -> str:
     """How the City signs its letters."""
-    return f"City of West St. Paul\n{session.info['settings'].communications_manager_title}"
+    return f"City of West St. Paul\n{settings_of(session).communications_manager_title}"
 
 
 def local_date(session: Session, moment: datetime) -> str:
     """A stored UTC time as a date in the City's time zone (settings), for letters: 'November 21, 2026'."""
-    local = clock.as_utc(moment).astimezone(ZoneInfo(session.info["settings"].timezone))
+    local = deadlines.of(settings_of(session)).local(moment)
     return f"{local:%B} {local.day}, {local.year}"

@@ -20,7 +20,7 @@ from engine.procedures.common import (
     communications_manager_addresses,
     local_date,
 )
-from engine.procedures.fields import BOOLEAN, CHOICE, IMAGE, MULTICHOICE, STRING, TEXT, URL, Field, validate
+from engine.procedures.fields import BOOLEAN, IMAGE, MULTICHOICE, STRING, TEXT, URL, Field, labelled_choice, validate
 from engine.records import attachments
 
 # The policy's categories, in its own words (one or more must be chosen).
@@ -80,17 +80,11 @@ class ContentRemoval(Procedure):
         """The account, the content (link, author, text), the categories, the rationale, the screenshot."""
         return [
             account_field("account_id", "Account", accounts_for(session, actor, managed_only=True)),
-            Field("stage", CHOICE, "When", choices=tuple(s for s, _ in STAGES), choice_labels=STAGES),
+            labelled_choice("stage", "When", STAGES),
             Field("content_url", URL, "Link to the content", max_length=1000),
             Field("author_name", STRING, "Author's public name"),
             Field("content_text", TEXT, "The content's text, as posted", max_length=20000),
-            Field(
-                "categories",
-                MULTICHOICE,
-                "Removal categories (one or more)",
-                choices=tuple(c for c, _ in CATEGORIES),
-                choice_labels=CATEGORIES,
-            ),
+            labelled_choice("categories", "Removal categories (one or more)", CATEGORIES, field_type=MULTICHOICE),
             Field("rationale", TEXT, "Rationale: how the content falls into the categories", max_length=5000),
             Field(
                 "screenshot",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
 
 from engine.errors import Invalid
 
-STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET, EMAIL, RECORD, IMAGE = (
+# Every type a field may have, in the order the API's document lists them.
+FIELD_TYPES = (
     "string",
     "text",
     "boolean",
@@ -22,6 +25,7 @@ STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET, EMAIL, RECOR
     "record",
     "image",
 )
+STRING, TEXT, BOOLEAN, CHOICE, MULTICHOICE, USERNAMES, URL, SECRET, EMAIL, RECORD, IMAGE = FIELD_TYPES
 # RECORD: the number of a registry account or a request (an integer, as JSON or as digits);
 # IMAGE: the id of an uploaded, verified image (POST /api/v1/attachments).
 
@@ -61,6 +65,13 @@ class Field:
         return dict(self.choice_labels).get(str(value))
 
 
+def labelled_choice(
+    name: str, label: str, pairs: tuple[tuple[str, str], ...], *, field_type: str = CHOICE, **options
+) -> Field:
+    """A choice among (value, words) pairs: the value is what is stored, the words what a person reads."""
+    return Field(name, field_type, label, choices=tuple(value for value, _ in pairs), choice_labels=pairs, **options)
+
+
 def is_storable_text(value: str) -> bool:
     """Whether text can be stored: no NUL (PostgreSQL refuses it) and no unpaired surrogate (not UTF-8)."""
     if "\x00" in value:
@@ -80,62 +91,106 @@ def one_line_break(value):
 UNSTORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
 
 
-def _check(field: Field, value, errors: dict[str, list[str]]):
-    """The cleaned value of one field, or None with a message added to errors."""
+class _Refused(Exception):
+    """A field's value is refused; the message says why."""
 
-    def fail(message):
-        errors.setdefault(field.name, []).append(message)
 
-    if field.type == BOOLEAN:
-        if not isinstance(value, bool):
-            return fail("Must be true or false.")
-        return value
-    if field.type == RECORD:
-        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-            value = int(value.strip())
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
-            return fail("Must be a record number such as 12.")
-        if field.choices and str(value) not in field.choices:
-            return fail(f'{value} is not one of the choices for "{field.label}".')
-        return value
-    if field.type == IMAGE:
-        try:
-            return str(UUID(value)) if isinstance(value, str) else fail("Must be an attachment id.")
-        except ValueError:
-            return fail("Must be the id of an uploaded image (POST /api/v1/attachments).")
-    if field.type in (MULTICHOICE, USERNAMES):
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            return fail("Must be a list of strings.")
-        if not all(is_storable_text(item) for item in value):
-            return fail(UNSTORABLE)
-        items = list(dict.fromkeys(item.strip() for item in value if item.strip()))
-        if field.required and not items:
-            return fail("Choose at least one.")
-        if len(items) > 50:
-            return fail("At most 50 entries.")
-        bad = [item for item in items if field.choices and item not in field.choices]
-        if bad:
-            return fail(f"Not a valid choice: {', '.join(bad)}. Choose from: {', '.join(field.choices)}.")
-        return items
+def _boolean(field: Field, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Refused("Must be true or false.")
+    return value
+
+
+def _record(field: Field, value: Any) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise _Refused("Must be a record number such as 12.")
+    if field.choices and str(value) not in field.choices:
+        raise _Refused(f'{value} is not one of the choices for "{field.label}".')
+    return value
+
+
+def _image(field: Field, value: Any) -> str:
     if not isinstance(value, str):
-        return fail("Must be a string.")
+        raise _Refused("Must be an attachment id.")
+    try:
+        return str(UUID(value))
+    except ValueError:
+        raise _Refused("Must be the id of an uploaded image (POST /api/v1/attachments).")
+
+
+def _list_of_choices(field: Field, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _Refused("Must be a list of strings.")
+    if not all(is_storable_text(item) for item in value):
+        raise _Refused(UNSTORABLE)
+    items = list(dict.fromkeys(item.strip() for item in value if item.strip()))
+    if field.required and not items:
+        raise _Refused("Choose at least one.")
+    if len(items) > 50:
+        raise _Refused("At most 50 entries.")
+    bad = [item for item in items if field.choices and item not in field.choices]
+    if bad:
+        raise _Refused(f"Not a valid choice: {', '.join(bad)}. Choose from: {', '.join(field.choices)}.")
+    return items
+
+
+def _choice(field: Field, text: str) -> str:
+    if text not in field.choices:
+        raise _Refused(f'"{text}" is not a valid choice. Choose from: {", ".join(field.choices)}.')
+    return text
+
+
+def _email(field: Field, text: str) -> str:
+    if not EMAIL_RE.match(text):
+        raise _Refused("Must be an e-mail address such as name@example.org.")
+    return text
+
+
+def _url(field: Field, text: str) -> str:
+    parsed = urlparse(text if "://" in text else f"https://{text}")
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
+        raise _Refused("Must be a web address such as https://facebook.com/cityofwsp.")
+    return parsed.geturl()
+
+
+# What a text field of some types must be besides text (checked when it is not empty), and its cleaned form.
+_TEXT_CHECKS: dict[str, Callable[[Field, str], str]] = {CHOICE: _choice, EMAIL: _email, URL: _url}
+
+
+def _text(field: Field, value: Any) -> str:
+    """A string, text, choice, URL, secret or e-mail field: storable text within the limit, stripped."""
+    if not isinstance(value, str):
+        raise _Refused("Must be a string.")
     if not is_storable_text(value):
-        return fail(UNSTORABLE)
+        raise _Refused(UNSTORABLE)
     text = one_line_break(value).strip() if field.type == TEXT else value.strip()
     if field.required and not text:
-        return fail("This field is required.")
+        raise _Refused("This field is required.")
     if len(text) > field.max_length:
-        return fail(f"At most {field.max_length} characters.")
-    if field.type == CHOICE and text and text not in field.choices:
-        return fail(f'"{text}" is not a valid choice. Choose from: {", ".join(field.choices)}.')
-    if field.type == EMAIL and text and not EMAIL_RE.match(text):
-        return fail("Must be an e-mail address such as name@example.org.")
-    if field.type == URL and text:
-        parsed = urlparse(text if "://" in text else f"https://{text}")
-        if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in text:
-            return fail("Must be a web address such as https://facebook.com/cityofwsp.")
-        text = parsed.geturl()
-    return text
+        raise _Refused(f"At most {field.max_length} characters.")
+    check = _TEXT_CHECKS.get(field.type)
+    return check(field, text) if check is not None and text else text
+
+
+# The check of each field type that is not text; any other type is checked by _text.
+_CHECKS: dict[str, Callable[[Field, Any], Any]] = {
+    BOOLEAN: _boolean,
+    RECORD: _record,
+    IMAGE: _image,
+    MULTICHOICE: _list_of_choices,
+    USERNAMES: _list_of_choices,
+}
+
+
+def _check(field: Field, value: Any, errors: dict[str, list[str]]) -> Any:
+    """The cleaned value of one field, or None with a message added to errors."""
+    try:
+        return _CHECKS.get(field.type, _text)(field, value)
+    except _Refused as refused:
+        errors.setdefault(field.name, []).append(str(refused))
+        return None
 
 
 def validate(fields: list[Field], data, *, partial: bool = False) -> dict:

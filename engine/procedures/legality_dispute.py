@@ -12,13 +12,17 @@ from __future__ import annotations
 from engine.errors import Invalid
 from engine.mail.outbox import Letter
 from engine.procedures import Described, Procedure, Submission, register
-from engine.procedures.common import PUBLIC_TEXT_LIMIT, city_signature, local_date
-from engine.procedures.fields import CHOICE, EMAIL, STRING, TEXT, Field, validate
-from engine.procedures.removal_appeal import RECEIVED_VIA
+from engine.procedures.common import PUBLIC_TEXT_LIMIT, city_signature, local_date, received_via_field
+from engine.procedures.fields import EMAIL, STRING, TEXT, Field, labelled_choice, validate
 
 RECOMMENDATIONS = (("no_change", "No change to the policy"), ("amend", "Amend the policy"))
 ACKNOWLEDGEMENT_LETTER = "acknowledgement_to_disputant"
 RESPONSE_LETTER = "response_to_disputant"
+
+
+def _to_disputant(record: dict, subject: str, body: str) -> list[Letter]:
+    """A letter to whoever disputed the policy, at the address they gave."""
+    return [Letter(recipients=(record["disputant_email"],), subject=subject, body=body)]
 
 
 class LegalityDispute(Procedure):
@@ -54,13 +58,7 @@ class LegalityDispute(Procedure):
                 hint='e.g. "Rules of Use, the removal categories"',
             ),
             Field("basis", TEXT, "The basis of the dispute", max_length=20000),
-            Field(
-                "received_via",
-                CHOICE,
-                "Received by",
-                choices=tuple(c for c, _ in RECEIVED_VIA),
-                choice_labels=RECEIVED_VIA,
-            ),
+            received_via_field(),
         ]
 
     def public_fields(self, session):
@@ -89,13 +87,7 @@ class LegalityDispute(Procedure):
         if form_key == "attorney_consultation":
             return [
                 Field("advice", TEXT, "Advice (attorney-client privileged; never sent or published)", max_length=20000),
-                Field(
-                    "recommendation",
-                    CHOICE,
-                    "Recommendation",
-                    choices=tuple(c for c, _ in RECOMMENDATIONS),
-                    choice_labels=RECOMMENDATIONS,
-                ),
+                labelled_choice("recommendation", "Recommendation", RECOMMENDATIONS),
             ]
         if form_key == "dispute_response":
             return [
@@ -156,13 +148,7 @@ class LegalityDispute(Procedure):
                 "The City will consult the City Attorney and respond to you in writing as soon as reasonably "
                 f"possible.\n\nReference: dispute {instance.id}\n\n{city_signature(session)}\n"
             )
-            return [
-                Letter(
-                    recipients=(record["disputant_email"],),
-                    subject="We received your dispute of the Social Media Policy",
-                    body=body,
-                )
-            ]
+            return _to_disputant(record, "We received your dispute of the Social Media Policy", body)
         if letter == RESPONSE_LETTER:
             body = (
                 f"Dear {record['disputant_name']},\n\n"
@@ -170,13 +156,7 @@ class LegalityDispute(Procedure):
                 f"City's Social Media Policy: {record['policy_section']}.\n\n{record['response_text']}\n\n"
                 f"Reference: dispute {instance.id}\n\n{city_signature(session)}\n"
             )
-            return [
-                Letter(
-                    recipients=(record["disputant_email"],),
-                    subject="The City's response to your dispute of the Social Media Policy",
-                    body=body,
-                )
-            ]
+            return _to_disputant(record, "The City's response to your dispute of the Social Media Policy", body)
         return super().compose_letter(session, instance, letter)
 
 

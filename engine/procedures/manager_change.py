@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Account, AccountManager, User
 from engine.errors import Invalid
+from engine.people.users import MAX_USERNAME
 from engine.procedures import Described, Procedure, Submission, register, written_review
 from engine.procedures.common import account_facts, account_field, accounts_for, visible_account, written_approval
-from engine.procedures.fields import APPROVAL_FIELDS, BOOLEAN, CHOICE, SECRET, STRING, TEXT, Field, validate
+from engine.procedures.fields import APPROVAL_FIELDS, BOOLEAN, SECRET, STRING, TEXT, Field, labelled_choice, validate
 from engine.records.crypto import decrypt_credentials, encrypt_credentials, fingerprint
+from engine.settings import settings_of
 from engine.time import clock
 
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
@@ -42,8 +44,8 @@ class ManagerChange(Procedure):
         """The account, add or remove, the person, and why."""
         return [
             account_field("account_id", "Account", accounts_for(session, actor)),
-            Field("action", CHOICE, "Add or remove", choices=tuple(a for a, _ in ACTIONS), choice_labels=ACTIONS),
-            Field("manager", STRING, "The person (username)", max_length=64, hint="e.g. pat.lee"),
+            labelled_choice("action", "Add or remove", ACTIONS),
+            Field("manager", STRING, "The person (username)", max_length=MAX_USERNAME, hint="e.g. pat.lee"),
             Field("reason", TEXT, "Reason", max_length=5000),
         ]
 
@@ -143,7 +145,7 @@ class ManagerChange(Procedure):
 
     def _rotated_credentials(self, session, record, password, errors) -> dict:
         """The profile's credentials re-encrypted with its new password (only ciphertext reaches the workflow)."""
-        secret = session.info["settings"].secret_key
+        secret = settings_of(session).secret_key
         account = session.get(Account, record["account_id"])
         password_print = fingerprint(secret, "password", password)
         if session.scalar(select(Account.id).where(Account.password_fingerprint == password_print)):

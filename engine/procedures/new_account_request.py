@@ -5,10 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.db.models import Account, AccountManager, AuditEvent, Department, User
+from engine.db.models import Account, AccountManager, Department, User
+from engine.db.statuses import AccountStatus
 from engine.errors import Invalid
-from engine.people.roles import POLICE_DEPARTMENT, role_name
+from engine.people.roles import POLICE_DEPARTMENT
+from engine.people.users import Actor
 from engine.procedures import Described, Procedure, Submission, register, written_review
+from engine.procedures.common import written_approval
 from engine.procedures.fields import (
     BOOLEAN,
     CHOICE,
@@ -22,7 +25,7 @@ from engine.procedures.fields import (
     validate,
 )
 from engine.records.crypto import encrypt_credentials, fingerprint
-from engine.time import clock
+from engine.settings import settings_of
 
 PLATFORMS = ("facebook", "x", "instagram", "youtube", "vimeo", "linkedin", "nextdoor", "tiktok", "other")
 REVIEWS = ("department_head_review", "communications_review", "lieutenant_review")
@@ -109,7 +112,7 @@ class NewAccountRequest(Procedure):
         """The forms of this procedure's diagram."""
         return frozenset({*REVIEWS, "revise_request", "confirm_setup"})
 
-    def validate_start(self, session, actor, data):
+    def validate_start(self, session: Session, actor: Actor, data: dict) -> dict:
         """Clean the request and check its department, managers and investigative flag."""
         clean = validate(self.start_fields(session), data)
         errors: dict[str, list[str]] = {}
@@ -154,22 +157,22 @@ class NewAccountRequest(Procedure):
             return Submission({"action": action, **revised}, record_updates=revised, decision=action, comment=comment)
         return self._confirm_setup(session, record, clean)
 
-    def _confirm_setup(self, session, record, clean):
-        settings = session.info["settings"]
+    def _confirm_setup(self, session: Session, record: dict, clean: dict) -> Submission:
+        secret_key = settings_of(session).secret_key
         errors: dict[str, list[str]] = {}
         url = clean.get("account_url")
         if url and session.scalar(select(Account.id).where(Account.url == url)):
             errors["account_url"] = ["This address is already in the registry."]
         if record.get("investigative"):
-            user_print = fingerprint(settings.secret_key, "username", clean["username"])
-            password_print = fingerprint(settings.secret_key, "password", clean["password"])
+            user_print = fingerprint(secret_key, "username", clean["username"])
+            password_print = fingerprint(secret_key, "password", clean["password"])
             if session.scalar(select(Account.id).where(Account.username_fingerprint == user_print)):
                 errors["username"] = ["Each investigative profile needs a unique username."]
             if session.scalar(select(Account.id).where(Account.password_fingerprint == password_print)):
                 errors["password"] = ["Each investigative profile needs a unique password."]
             if errors:
                 raise Invalid("The set-up cannot be confirmed.", errors)
-            token = encrypt_credentials(settings.secret_key, clean["username"], clean["password"])
+            token = encrypt_credentials(secret_key, clean["username"], clean["password"])
             # Only ciphertext reaches the workflow state; the record never holds credentials.
             task_data = {
                 "account_url": url,
@@ -190,24 +193,14 @@ class NewAccountRequest(Procedure):
         if workflow_data.get("outcome") != "approved":
             return
         record = instance.data
-        approval = session.execute(
-            select(AuditEvent.actor_name, AuditEvent.role, AuditEvent.at)
-            .where(
-                AuditEvent.instance_id == instance.id,
-                AuditEvent.action == "completed",
-                AuditEvent.decision == "approve",
-                AuditEvent.role.in_(("communications_manager", "administrative_lieutenant")),
-            )
-            .order_by(AuditEvent.id.desc())
-            .limit(1)
-        ).first()
+        approved_by, approved_at = written_approval(session, instance)
         token = workflow_data.get("credentials_token")
         account = Account(
             platform=record["platform"],
             name=record["account_name"],
             url=record.get("account_url"),
             department_id=instance.department_id,
-            status="active",
+            status=AccountStatus.ACTIVE,
             investigative=bool(record.get("investigative")),
             marked_as_city=bool(record.get("marked_as_city")),
             links_official_site=bool(record.get("links_official_site")),
@@ -217,8 +210,6 @@ class NewAccountRequest(Procedure):
             password_fingerprint=workflow_data.get("password_fingerprint"),
             created_by_instance_id=instance.id,
         )
-        approved_by = f"{approval.actor_name} ({role_name(approval.role)})" if approval else "unknown"
-        approved_at = approval.at if approval else clock.utcnow()
         user_ids = dict(
             session.execute(select(User.username, User.id).where(User.username.in_(record["proposed_managers"]))).all()
         )

@@ -23,11 +23,11 @@ from engine.procedures.common import (
     accounts_for,
     city_signature,
     local_date,
+    received_via_field,
 )
-from engine.procedures.fields import BOOLEAN, CHOICE, EMAIL, RECORD, STRING, TEXT, URL, Field, validate
+from engine.procedures.fields import BOOLEAN, EMAIL, RECORD, STRING, TEXT, URL, Field, labelled_choice, validate
 from engine.requests import authz
 
-RECEIVED_VIA = (("web", "The public web form"), ("email", "E-mail"), ("mail", "Letter"))
 APPEAL_DECISIONS = (("uphold", "Uphold the removal"), ("reinstate", "Reinstate the comment"))
 RESPONSE_LETTER = "response_to_appellant"
 
@@ -65,13 +65,7 @@ class RemovalAppeal(Procedure):
                 max_length=20000,
             ),
             Field("removal_id", RECORD, "Removal record number, if known", required=False),
-            Field(
-                "received_via",
-                CHOICE,
-                "Received by",
-                choices=tuple(c for c, _ in RECEIVED_VIA),
-                choice_labels=RECEIVED_VIA,
-            ),
+            received_via_field(),
         ]
 
     def public_fields(self, session):
@@ -109,13 +103,7 @@ class RemovalAppeal(Procedure):
         """The review (uphold or reinstate, with the written response) and the manager's restoration."""
         if form_key == "appeal_review":
             return [
-                Field(
-                    "decision",
-                    CHOICE,
-                    "Decision",
-                    choices=tuple(c for c, _ in APPEAL_DECISIONS),
-                    choice_labels=APPEAL_DECISIONS,
-                ),
+                labelled_choice("decision", "Decision", APPEAL_DECISIONS),
                 Field(
                     "response_text", TEXT, "Written response to the appellant (e-mailed as written)", max_length=20000
                 ),

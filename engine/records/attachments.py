@@ -80,6 +80,7 @@ def _inspect(data: bytes, field: str) -> ImageFacts:
         # Only the accepted formats' plugins parse and decode; others are merely named (_unaccepted).
         with Image.open(io.BytesIO(data), formats=tuple(ACCEPTED)) as image:
             kind, (width, height) = image.format, image.size
+            assert kind is not None  # Pillow names the format of every image it opens from a file
             if width * height > MAX_PIXELS:
                 raise _refuse(field, _too_many_pixels(width, height))
             image.verify()
@@ -136,9 +137,12 @@ def _keep_blob(session: Session, digest: str, data: bytes) -> None:
         pass
 
 
-def store(session: Session, actor: Actor, filename: str | None, data: bytes, *, field: str = "file") -> Attachment:
-    """Verify an uploaded image and keep it, exactly as received, as a new attachment of the actor."""
-    facts = verify_image(data, field=field, limit=session.info["settings"].max_attachment_bytes)
+def store(
+    session: Session, actor: Actor, filename: str | None, data: bytes, *, limit: int, field: str = "file"
+) -> Attachment:
+    """Verify an uploaded image of at most `limit` bytes (settings.max_attachment_bytes) and keep it, exactly as
+    received, as a new attachment of the actor."""
+    facts = verify_image(data, field=field, limit=limit)
     digest = sha256_of(data)
     _keep_blob(session, digest, data)
     attachment = Attachment(
@@ -162,7 +166,8 @@ def store(session: Session, actor: Actor, filename: str | None, data: bytes, *, 
     return attachment
 
 
-def _find(session: Session, attachment_id) -> Attachment | None:
+def _by_id(session: Session, attachment_id) -> Attachment | None:
+    """The attachment of an id as sent (any spelling of a UUID), or None for an unknown or malformed one."""
     try:
         canonical = str(uuid.UUID(str(attachment_id)))
     except ValueError:
@@ -172,7 +177,7 @@ def _find(session: Session, attachment_id) -> Attachment | None:
 
 def unbound_upload(session: Session, actor: Actor, attachment_id: str, *, field: str) -> Attachment:
     """The actor's own upload that no request uses yet (a start form refers to it); Invalid naming `field` if not."""
-    attachment = _find(session, attachment_id) if isinstance(attachment_id, str) else None
+    attachment = _by_id(session, attachment_id) if isinstance(attachment_id, str) else None
     if attachment is None or attachment.uploaded_by_id != actor.id:
         # Someone else's upload is answered like a missing one: its existence is not theirs to learn.
         raise _refuse(field, "No uploaded image with this id.")
@@ -183,7 +188,7 @@ def unbound_upload(session: Session, actor: Actor, attachment_id: str, *, field:
 
 def bind(session: Session, attachment_id: str, instance_id: int) -> Attachment:
     """Make the attachment part of a request, once that request exists."""
-    attachment = _find(session, attachment_id)
+    attachment = _by_id(session, attachment_id)
     if attachment is None:
         raise NotFound("No such attachment.")
     attachment.instance_id = instance_id
@@ -193,17 +198,17 @@ def bind(session: Session, attachment_id: str, instance_id: int) -> Attachment:
 
 def viewable(session: Session, actor: Actor, attachment_id: str) -> Attachment:
     """An attachment the actor may see: their own unbound upload, or one of a request they may see."""
-    attachment = _find(session, attachment_id)
+    attachment = _by_id(session, attachment_id)
     if attachment is None:
         raise NotFound("No such attachment.")
     if attachment.instance_id is None:
         if attachment.uploaded_by_id != actor.id:
             raise NotFound("No such attachment.")
         return attachment
-    authz.require_may_view(session, actor, session.get(ProcessInstance, attachment.instance_id))
+    authz.require_may_view(session, actor, session.get_one(ProcessInstance, attachment.instance_id))
     return attachment
 
 
 def content(session: Session, attachment: Attachment) -> bytes:
     """The attachment's bytes, exactly as uploaded."""
-    return session.get(Blob, attachment.sha256).data
+    return session.get_one(Blob, attachment.sha256).data

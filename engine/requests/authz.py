@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from engine.db.models import ProcessInstance, Task
+from engine.db.statuses import TaskStatus
 from engine.errors import NotAllowed
 from engine.people.roles import (
     ADMIN,
@@ -52,10 +53,10 @@ def require_may_act(actor: Actor, task: Task, instance: ProcessInstance) -> None
     raise NotAllowed(f"This task needs the role {task.role}.")
 
 
-def _eligible_task_clause(actor: Actor):
+def _eligible_task_clause(actor: Actor) -> ColumnElement[bool]:
     """SQL: a task row the actor may act on (by role or headship), whatever the instance."""
     roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
-    clauses = [Task.role.in_(roles)] if roles else []
+    clauses: list[ColumnElement[bool]] = [Task.role.in_(roles)] if roles else []
     if actor.headed_department_ids:
         clauses.append(and_(Task.role == DEPARTMENT_HEAD, Task.department_id.in_(sorted(actor.headed_department_ids))))
     if actor.managed_account_ids:
@@ -63,7 +64,7 @@ def _eligible_task_clause(actor: Actor):
     return or_(*clauses) if clauses else false()
 
 
-def visible_instances_clause(actor: Actor):
+def visible_instances_clause(actor: Actor) -> ColumnElement[bool]:
     """SQL: the instances the actor may see.
 
     Their own requests; those where they hold (or held) a task's lane or completed one;
@@ -80,7 +81,7 @@ def visible_instances_clause(actor: Actor):
         )
     )
     overseer = bool(actor.roles & {COMMUNICATIONS_MANAGER, RECORDS_OFFICER, CITY_ADMINISTRATOR})
-    unrestricted = or_(involved, overseer) if overseer else involved
+    unrestricted = true() if overseer else involved
     restricted_ok = involved if actor.is_police else false()
     return or_(
         ProcessInstance.started_by_id == actor.id,
@@ -111,7 +112,7 @@ def available_tasks_clause(actor: Actor):
     The pool's conditions sit inside each branch of the OR, so each branch is a search of ix_task_pool
     (SQLite uses a partial index inside an OR only when the branch itself implies the index's WHERE).
     """
-    pool = (Task.status == "open", Task.assignee_id.is_(None))
+    pool = (Task.status == TaskStatus.OPEN, Task.assignee_id.is_(None))
     roles = sorted(actor.roles - {SOCIAL_MEDIA_MANAGER})
     branches = [and_(*pool, Task.role.in_(roles))] if roles else []
     if actor.headed_department_ids:

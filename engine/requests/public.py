@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from engine import procedures
 from engine.db.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
-from engine.errors import Invalid, NotAllowed, NotFound
+from engine.db.statuses import PublicStatus
+from engine.errors import Invalid, NotFound
 from engine.mail import outbox
 from engine.people.roles import ADMIN, PUBLIC
 from engine.people.users import Actor
@@ -26,6 +27,8 @@ from engine.procedures.common import local_date
 from engine.procedures.fields import TEXT, Field, is_storable_text, one_line_break, validate
 from engine.records import audit
 from engine.requests import services
+from engine.requests.authz import require_admin
+from engine.settings import settings_of
 from engine.time import clock
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied from a letter is not misread.
@@ -60,12 +63,16 @@ def format_code(raw: str) -> str:
     return "-".join(raw[i : i + GROUP] for i in range(0, len(raw), GROUP))
 
 
+# How a typed code is read: O as 0, I and L as 1, dashes and spaces dropped.
+_AS_TYPED = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None})
+
+
 def normalise(code) -> str | None:
     """A code as typed (any case, with or without dashes and spaces, O for 0, I or L for 1), or None if it
     cannot be a tracking code."""
     if not isinstance(code, str) or len(code) > 64:
         return None
-    raw = code.upper().translate(str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " ": None}))
+    raw = code.upper().translate(_AS_TYPED)
     if len(raw) != CODE_LENGTH or any(ch not in ALPHABET for ch in raw):
         return None
     return raw
@@ -126,19 +133,13 @@ def submit(session: Session, kind: str, data) -> Filed:
     actor = public_actor(clean[procedure.filer_name_field])
     instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
     code = new_code()
+    raw = normalise(code)
+    assert raw is not None  # a new code is a well-formed one
     session.add(
-        PublicRequest(
-            instance_id=instance.id, kind=kind, code_hash=code_hash(normalise(code)), received_at=instance.started_at
-        )
+        PublicRequest(instance_id=instance.id, kind=kind, code_hash=code_hash(raw), received_at=instance.started_at)
     )
-    letter = receipt(session, procedure, instance, code)
-    outbox.queue(session, letter, name=RECEIPT_LETTER, instance_id=instance.id)
-    audit.append(
-        session,
-        None,
-        "mail_queued",
-        instance_id=instance.id,
-        detail={"letter": RECEIPT_LETTER, "subject": letter.subject, "recipients": 1},
+    outbox.queue_and_record(
+        session, receipt(session, procedure, instance, code), name=RECEIPT_LETTER, instance_id=instance.id
     )
     session.flush()
     return Filed(instance, code, kind)
@@ -147,9 +148,9 @@ def submit(session: Session, kind: str, data) -> Filed:
 KIND_WORDS = {"appeal": "appeal of a removed comment", "dispute": "dispute of the City's Social Media Policy"}
 
 
-def status_url(session: Session, code: str) -> str:
-    """The status page's address, under the City's base URL."""
-    return f"{session.info['settings'].base_url}{STATUS_PATH}{code}"
+def status_url(base_url: str, code: str) -> str:
+    """The status page's address, under the City's base URL (settings.base_url)."""
+    return f"{base_url}{STATUS_PATH}{code}"
 
 
 def what_was_sent(session: Session, procedure: procedures.Procedure, record: dict) -> list[tuple[Field, str]]:
@@ -162,29 +163,36 @@ def what_was_sent(session: Session, procedure: procedures.Procedure, record: dic
     return sent
 
 
+def _public_form(procedure: procedures.Procedure) -> tuple[str, str, str]:
+    """What the public files a procedure as, and the fields of its form that name the filer and their address."""
+    kind, name_field, email_field = procedure.public_kind, procedure.filer_name_field, procedure.filer_email_field
+    if kind is None or name_field is None or email_field is None:
+        raise ValueError(f"{procedure.name} is not filed by the public.")
+    return kind, name_field, email_field
+
+
 def receipt(session: Session, procedure: procedures.Procedure, instance: ProcessInstance, code: str) -> outbox.Letter:
     """The e-mailed receipt: when it arrived, the tracking code and its link, and a copy of what was sent."""
     record = instance.data
-    kind = procedure.public_kind
-    filer = (procedure.filer_name_field, procedure.filer_email_field)
+    kind, name_field, email_field = _public_form(procedure)
     copy = [
         f"{field.label}:\n{value}" if field.type == TEXT else f"{field.label}: {value}"
         for field, value in what_was_sent(session, procedure, record)
-        if field.name not in filer
+        if field.name not in (name_field, email_field)
     ]
     body = (
-        f"Dear {record[procedure.filer_name_field]},\n\n"
+        f"Dear {record[name_field]},\n\n"
         f"The City of West St. Paul received your {KIND_WORDS[kind]} on {local_date(session, instance.started_at)}."
         f"\n\nYour tracking code: {code}\n\n"
         f"Follow your {kind}, and read the City's written response once it is sent, at:\n"
-        f"{status_url(session, code)}\n\n"
+        f"{status_url(settings_of(session).base_url, code)}\n\n"
         f"Anyone who has this code can see the status of your {kind} and the City's response, so keep it to "
         "yourself. The response will also be e-mailed to you.\n\n"
         "What you sent:\n\n" + "\n\n".join(copy) + "\n\n"
         "City of West St. Paul\n"
     )
     subject = f"Receipt: your {KIND_WORDS[kind]}"
-    return outbox.Letter(recipients=(record[procedure.filer_email_field],), subject=subject, body=body)
+    return outbox.Letter(recipients=(record[email_field],), subject=subject, body=body)
 
 
 # ---- what the public may see ---------------------------------------------------------------------
@@ -195,7 +203,7 @@ class Status:
     """The public facts of one request: nothing else about it leaves the City this way."""
 
     kind: str
-    status: str
+    status: PublicStatus
     received_at: datetime
     acknowledged_at: datetime | None
     responded_at: datetime | None
@@ -217,7 +225,7 @@ class Status:
         }
 
 
-def _letter(session: Session, instance_id: int, letter: str | None, *, newest: bool = False):
+def _letter_written(session: Session, instance_id: int, letter: str | None, *, newest: bool = False):
     """When the request's first (or newest) letter of this name was written, and its text."""
     if letter is None:
         return None
@@ -230,12 +238,18 @@ def _letter(session: Session, instance_id: int, letter: str | None, *, newest: b
     ).first()
 
 
+def _furthest_step(acknowledged_at: datetime | None, responded_at: datetime | None) -> PublicStatus:
+    if responded_at:
+        return PublicStatus.RESPONDED
+    return PublicStatus.ACKNOWLEDGED if acknowledged_at else PublicStatus.RECEIVED
+
+
 def status_of(session: Session, public: PublicRequest) -> Status:
     """Received; acknowledged (the City's acknowledgement written, or a member of staff took the request up);
     responded (the City's written response written, shown as it was sent)."""
     instance = public.instance
     procedure = procedures.get(instance.process_key)
-    acknowledgement = _letter(session, instance.id, procedure.acknowledgement_letter)
+    acknowledgement = _letter_written(session, instance.id, procedure.acknowledgement_letter)
     taken_up = session.scalar(
         select(func.min(AuditEvent.at)).where(
             AuditEvent.instance_id == instance.id,
@@ -243,16 +257,15 @@ def status_of(session: Session, public: PublicRequest) -> Status:
             AuditEvent.actor_id.is_not(None),
         )
     )
-    response = _letter(session, instance.id, procedure.response_letter, newest=True)
+    response = _letter_written(session, instance.id, procedure.response_letter, newest=True)
     moments = [m for m in (acknowledgement.created_at if acknowledgement else None, taken_up) if m is not None]
     acknowledged_at = min(moments) if moments else None
     responded_at = response.created_at if response else None
     if responded_at is not None and acknowledged_at is None:
         acknowledged_at = responded_at
-    status = "responded" if responded_at else "acknowledged" if acknowledged_at else "received"
     return Status(
         kind=public.kind,
-        status=status,
+        status=_furthest_step(acknowledged_at, responded_at),
         received_at=public.received_at,
         acknowledged_at=acknowledged_at,
         responded_at=responded_at,
@@ -286,7 +299,7 @@ soon as reasonably possible.
 Questions about this notice go to the City's Marketing and Communications Manager."""
 
 
-def notice(session: Session) -> PublicNotice:
+def notice_in_force(session: Session) -> PublicNotice:
     """The public notice in force: the newest version an administrator saved, or the City's default text."""
     current = session.scalar(select(PublicNotice).order_by(PublicNotice.id.desc()).limit(1))
     return current or PublicNotice(body=DEFAULT_NOTICE, changed_by_id=None, changed_at=None)
@@ -299,8 +312,7 @@ def notice_versions(session: Session, limit: int = 20) -> list[PublicNotice]:
 
 def change_notice(session: Session, actor: Actor, body) -> PublicNotice:
     """Save a new version of the public notice (plain text; earlier versions are kept); logged in the audit."""
-    if ADMIN not in actor.roles:
-        raise NotAllowed("Only administrators can change the public notice.")
+    require_admin(actor, "change the public notice")
     if not isinstance(body, str) or not is_storable_text(body):
         raise Invalid("The notice must be plain text.", {"body": ["Must be text without NUL characters."]})
     text = one_line_break(body).strip()
@@ -308,7 +320,7 @@ def change_notice(session: Session, actor: Actor, body) -> PublicNotice:
         raise Invalid("The notice cannot be empty.", {"body": ["Write the notice's text."]})
     if len(text) > NOTICE_LIMIT:
         raise Invalid("The notice is too long.", {"body": [f"At most {NOTICE_LIMIT} characters."]})
-    if text == notice(session).body:
+    if text == notice_in_force(session).body:
         raise Invalid("Nothing changed.", {"body": ["The text is the same as the notice in force."]})
     version = PublicNotice(body=text, changed_by_id=actor.id, changed_at=clock.utcnow())
     session.add(version)

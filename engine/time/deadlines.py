@@ -9,6 +9,8 @@ first business day after the due date, so that both arrive on a day the City is 
 The diagrams ask for these times through sandbox helpers (`reminder_time("appeal_response")` in a
 timeDate), which read the deadlines and the moment of the running engine step from a context
 variable that the engine's services set; a timer compares with the one clock (engine/time/clock.py).
+The same context variable collects the reminders and escalations the step's `send_reminder` and
+`escalate` service tasks ask for: SpiffWorkflow calls a service task with nothing but its name.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -35,7 +38,7 @@ from engine.time.business_days import BusinessCalendar
 # The service operators of the steps that follow a reminder or an overdue timer.
 SEND_REMINDER = "send_reminder"
 ESCALATE = "escalate"
-NOTICE_OPERATORS = frozenset({SEND_REMINDER, ESCALATE})
+REMINDER_AND_ESCALATION_OPERATORS = frozenset({SEND_REMINDER, ESCALATE})
 DEADLINE_KINDS = frozenset(DEFAULT_DEADLINES)
 # The timer helpers a diagram may call, each with one quoted deadline kind.
 TIMER_HELPERS = ("due_time", "reminder_time", "escalation_time")
@@ -64,7 +67,7 @@ class Deadlines:
 
     def arrival_day(self, start: datetime) -> date:
         """The day a task opened at `start` counts from: after closing time, the next day."""
-        local = clock.as_utc(start).astimezone(self.zone)
+        local = self.local(start)
         day = local.date()
         if local.time() >= self.day_ends:
             day = date.fromordinal(day.toordinal() + 1)
@@ -85,7 +88,7 @@ class Deadlines:
         for _ in range(self.reminder_days_before):
             day = self.calendar.previous_business_day(day)
         reminder = self._at(day, self.day_starts)
-        if reminder <= clock.as_utc(start):
+        if reminder <= self.local(start):
             reminder = self._at(due_day, self.day_starts)
         return reminder
 
@@ -95,7 +98,9 @@ class Deadlines:
 
     def local(self, moment: datetime) -> datetime:
         """A stored or aware time in the City's zone."""
-        return clock.as_utc(moment).astimezone(self.zone)
+        utc = clock.as_utc(moment)
+        assert utc is not None  # as_utc gives None only for None
+        return utc.astimezone(self.zone)
 
 
 @lru_cache(maxsize=32)
@@ -136,25 +141,15 @@ def of(settings: Settings) -> Deadlines:
 
 def default() -> Deadlines:
     """The deadlines of default settings (a workflow run outside the services, e.g. a test of a diagram)."""
-    return _deadlines(
-        "America/Chicago",
-        time(8, 0),
-        time(16, 30),
-        True,
-        False,
-        frozenset(),
-        frozenset(),
-        tuple(sorted(DEFAULT_DEADLINES.items())),
-        1,
-    )
+    return of(Settings(database_url="", secret_key="", instance_path=Path()))
 
 
-# ---- the running engine step: its deadlines, its moment, and the notices its steps ask for ------------------
+# ---- the running engine step: its deadlines, its moment, and the reminders and escalations it asks for -------
 
 
 @dataclass(frozen=True)
-class Notice:
-    """A reminder or escalation a diagram step asked for, about one user task (its SpiffWorkflow id)."""
+class ReminderOrEscalation:
+    """A reminder or escalation a diagram step asked for (its operator), about one user task (its SpiffWorkflow id)."""
 
     operator: str
     task_id: str
@@ -165,19 +160,21 @@ class Notice:
 class _Step:
     deadlines: Deadlines
     moment: datetime
-    notices: list[Notice]
+    requested: list[ReminderOrEscalation]
 
 
 _step: ContextVar[_Step | None] = ContextVar("civicflow_engine_step", default=None)
 
 
 @contextmanager
-def running(deadlines: Deadlines, moment: datetime) -> Iterator[list[Notice]]:
-    """Run a block of engine steps as of `moment`; yields the notices its reminder and escalation steps ask for."""
-    step = _Step(deadlines, clock.as_utc(moment), [])
+def running(deadlines: Deadlines, moment: datetime) -> Iterator[list[ReminderOrEscalation]]:
+    """Run a block of engine steps as of `moment`; yields the reminders and escalations its steps ask for."""
+    utc = clock.as_utc(moment)
+    assert utc is not None  # as_utc gives None only for None
+    step = _Step(deadlines, utc, [])
     token = _step.set(step)
     try:
-        yield step.notices
+        yield step.requested
     finally:
         _step.reset(token)
 
@@ -187,12 +184,12 @@ def _current() -> _Step:
     return step if step is not None else _Step(default(), clock.now(), [])
 
 
-def request_notice(operator: str, task_id: str, step: str) -> None:
+def request_reminder_or_escalation(operator: str, task_id: str, step: str) -> None:
     """A send_reminder or escalate step ran: note it for the service saving the request."""
     current = _step.get()
     if current is None:
         raise ExpressionError("Reminders and escalations can only be sent while a request is being saved.")
-    current.notices.append(Notice(operator, task_id, step))
+    current.requested.append(ReminderOrEscalation(operator, task_id, step))
 
 
 def _iso(moment: datetime) -> str:

@@ -7,12 +7,14 @@ transaction, so the mail and the history event are written together or not at al
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.db.models import AccountManager, Department, OutboxMail, ProcessInstance, Task, User, UserRole
+from engine.db.statuses import MailStatus, TaskStatus
 from engine.mail import outbox
 from engine.people.roles import (
     ADMINISTRATIVE_LIEUTENANT,
@@ -24,6 +26,7 @@ from engine.people.roles import (
     role_name,
 )
 from engine.records import audit
+from engine.settings import Settings, settings_of
 from engine.time import deadlines
 
 REMINDER_LETTER = "reminder"
@@ -32,10 +35,15 @@ ESCALATION_LETTER = "escalation"
 
 @dataclass(frozen=True)
 class Audience:
-    """Who a notice goes to: described in the policy's words, and the people themselves."""
+    """Who a reminder or escalation goes to: described in the policy's words, and the people themselves."""
 
     description: str
     people: tuple[User, ...]
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Their e-mail addresses (someone without one is not written to)."""
+        return tuple(u.email for u in self.people if u.email)
 
 
 def _active(users) -> tuple[User, ...]:
@@ -53,7 +61,7 @@ def _department_head(session: Session, code: str) -> User | None:
 def holders(session: Session, task: Task) -> Audience:
     """Who holds a task now: the person who took it, or everyone who may take it."""
     instance = task.instance
-    if task.assignee_id is not None:
+    if task.assignee is not None:
         return Audience(task.assignee.display_name, _active([task.assignee]))
     if task.role == REQUESTER:
         return Audience("the requester", _active([instance.started_by] if instance.started_by else []))
@@ -72,14 +80,13 @@ def holders(session: Session, task: Task) -> Audience:
     return Audience(f"the {role_name(task.role)}", _with_role(session, task.role))
 
 
-def escalation_audience(session: Session, task: Task) -> tuple[str, Audience]:
+def escalation_audience(session: Session, settings: Settings, task: Task) -> tuple[str, Audience]:
     """Who an overdue task is escalated to (a role code, and its people).
 
     The Communications Manager oversees the policy; their own overdue task goes to the role the
     settings name (the City Administrator). A restricted (police investigative) request stays in
     the police: the Administrative Lieutenant, or for the Lieutenant's own task the head of police.
     """
-    settings = session.info["settings"]
     if task.instance.restricted:
         if task.role != ADMINISTRATIVE_LIEUTENANT:
             return ADMINISTRATIVE_LIEUTENANT, Audience(
@@ -92,8 +99,9 @@ def escalation_audience(session: Session, task: Task) -> tuple[str, Audience]:
     return role, Audience(f"the {role_name(role)}", _with_role(session, role))
 
 
-def _when(session: Session, moment) -> str:
-    local = deadlines.of(session.info["settings"]).local(moment)
+def _local_time_words(settings: Settings, moment) -> str:
+    """A stored time as a letter says it, in the City's time: "Tuesday, November 3, 2026 at 4:30 PM"."""
+    local = deadlines.of(settings).local(moment)
     return f"{local:%A}, {local:%B} {local.day}, {local.year} at {local:%I:%M %p}".replace(" 0", " ")
 
 
@@ -103,9 +111,8 @@ def about(instance: ProcessInstance) -> str:
     return f"request {instance.id}" if instance.restricted else f"request {instance.id}: {instance.title}"
 
 
-def _reminder(session: Session, task: Task, audience: Audience) -> outbox.Letter:
-    settings = session.info["settings"]
-    due = _when(session, task.due_at) if task.due_at else "soon"
+def _reminder_letter(settings: Settings, task: Task, audience: Audience) -> outbox.Letter:
+    due = _local_time_words(settings, task.due_at) if task.due_at else "soon"
     body = (
         f"Hello,\n\nA task in civicflow is due {due}.\n\n"
         f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {audience.description}\n\n"
@@ -113,16 +120,11 @@ def _reminder(session: Session, task: Task, audience: Audience) -> outbox.Letter
         "You receive this because the task is yours or your role's. "
         "Once it is done you will hear no more about it.\n"
     )
-    return outbox.Letter(
-        recipients=tuple(u.email for u in audience.people if u.email),
-        subject=f"Reminder: {task.name} is due {due}",
-        body=body,
-    )
+    return outbox.Letter(recipients=audience.addresses, subject=f"Reminder: {task.name} is due {due}", body=body)
 
 
-def _escalation(session: Session, task: Task, holder: Audience, audience: Audience) -> outbox.Letter:
-    settings = session.info["settings"]
-    due = _when(session, task.due_at) if task.due_at else "earlier"
+def _escalation_letter(settings: Settings, task: Task, holder: Audience, audience: Audience) -> outbox.Letter:
+    due = _local_time_words(settings, task.due_at) if task.due_at else "earlier"
     body = (
         f"Hello,\n\nA task in civicflow is overdue: it was due {due} and is still open.\n\n"
         f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {holder.description}\n\n"
@@ -130,39 +132,43 @@ def _escalation(session: Session, task: Task, holder: Audience, audience: Audien
         f"You receive this as {audience.description}, to whom overdue tasks of this kind are escalated.\n"
     )
     return outbox.Letter(
-        recipients=tuple(u.email for u in audience.people if u.email),
-        subject=f"Overdue: {task.name} (request {task.instance_id})",
-        body=body,
+        recipients=audience.addresses, subject=f"Overdue: {task.name} (request {task.instance_id})", body=body
     )
 
 
-def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.Notice]) -> None:
+def _record_escalation(session: Session, task: Task, role: str, to: Audience) -> None:
+    """The history's `escalated` event of an overdue task; no role on it: civicflow escalates, and whom it told is
+    in the words and the detail."""
+    audit.append(
+        session,
+        None,
+        "escalated",
+        instance_id=task.instance_id,
+        task_id=task.id,
+        task=task.name,
+        comment=f"Overdue; escalated to {to.description}.",
+        detail={
+            "to_role": role,
+            "to": [u.username for u in to.people],
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+        },
+    )
+
+
+def queue(session: Session, instance: ProcessInstance, requested: Sequence[deadlines.ReminderOrEscalation]) -> None:
     """Write the reminders and escalations a run asked for to the outbox and the history."""
-    for notice in notices:
-        task = session.get(Task, notice.task_id)
-        if task is None or task.status != "open":
+    settings = settings_of(session)
+    for asked in requested:
+        task = session.get(Task, asked.task_id)
+        if task is None or task.status != TaskStatus.OPEN:
             continue  # the task was completed in the same step: nothing to remind of
         holder = holders(session, task)
-        if notice.operator == deadlines.SEND_REMINDER:
-            name, letter, to = REMINDER_LETTER, _reminder(session, task, holder), holder
+        if asked.operator == deadlines.SEND_REMINDER:
+            name, letter, to = REMINDER_LETTER, _reminder_letter(settings, task, holder), holder
         else:
-            role, to = escalation_audience(session, task)
-            name, letter = ESCALATION_LETTER, _escalation(session, task, holder, to)
-            # No role on the event: civicflow escalates; whom it told is in the words and the detail.
-            audit.append(
-                session,
-                None,
-                "escalated",
-                instance_id=instance.id,
-                task_id=task.id,
-                task=task.name,
-                comment=f"Overdue; escalated to {to.description}.",
-                detail={
-                    "to_role": role,
-                    "to": [u.username for u in to.people],
-                    "due_at": task.due_at.isoformat() if task.due_at else None,
-                },
-            )
+            role, to = escalation_audience(session, settings, task)
+            name, letter = ESCALATION_LETTER, _escalation_letter(settings, task, holder, to)
+            _record_escalation(session, task, role, to)
         if not letter.recipients:
             audit.append(
                 session,
@@ -175,39 +181,33 @@ def queue(session: Session, instance: ProcessInstance, notices: list[deadlines.N
                 detail={"letter": name, "recipients": 0},
             )
             continue
-        outbox.queue(session, letter, name=name, instance_id=instance.id)
-        audit.append(
-            session,
-            None,
-            "mail_queued",
-            instance_id=instance.id,
-            task_id=task.id,
-            task=task.name,
-            detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)},
-        )
+        outbox.queue_and_record(session, letter, name=name, instance_id=instance.id, task_id=task.id, task=task.name)
 
 
-def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
-    """A promised letter was not sent by its deadline: tell the Communications Manager, and the history."""
-    settings = session.info["settings"]
-    instance = session.get(ProcessInstance, mail.instance_id)
+def _why_not_sent(mail: OutboxMail) -> str:
+    if mail.status == MailStatus.FAILED:
+        return f"the mail server refused it: {mail.last_error}"
+    if mail.attempts:
+        return f"it could not be delivered yet ({mail.attempts} attempts)"
+    return "it is still waiting"
+
+
+def escalate_late_letter(session: Session, settings: Settings, mail: OutboxMail) -> ProcessInstance:
+    """A promised letter was not sent by its deadline: tell the Communications Manager and the history; its request."""
+    # Only a request's letters carry a promise (services._queue_letters sets deliver_by), and only those are late.
+    assert mail.instance_id is not None and mail.deliver_by is not None
+    instance = session.get_one(ProcessInstance, mail.instance_id)
     role = COMMUNICATIONS_MANAGER
     to = Audience("the Communications Manager", _with_role(session, role))
-    why = (
-        f"the mail server refused it: {mail.last_error}"
-        if mail.status == "failed"
-        else f"it could not be delivered yet ({mail.attempts} attempts)"
-        if mail.attempts
-        else "it is still waiting"
-    )
-    comment = f'"{mail.subject}" was not sent by {_when(session, mail.deliver_by)}: {why}.'
+    why = _why_not_sent(mail)
+    promised_by = _local_time_words(settings, mail.deliver_by)
     audit.append(
         session,
         None,
         "escalated",
         instance_id=instance.id,
         task=mail.subject,
-        comment=comment,
+        comment=f'"{mail.subject}" was not sent by {promised_by}: {why}.',
         detail={
             "letter": mail.letter,
             "to_role": role,
@@ -217,22 +217,15 @@ def escalate_late_letter(session: Session, mail: OutboxMail) -> None:
     )
     mail.escalated_at = deadlines.moment().replace(tzinfo=None)
     letter = outbox.Letter(
-        recipients=tuple(u.email for u in to.people if u.email),
+        recipients=to.addresses,
         subject=f"Not sent in time: {mail.subject} (request {instance.id})",
         body=(
-            f"Hello,\n\nThe City promised this letter by {_when(session, mail.deliver_by)}, and {why}.\n\n"
+            f"Hello,\n\nThe City promised this letter by {promised_by}, and {why}.\n\n"
             f"Letter: {mail.subject}\nAbout: {about(instance)}\n\n"
             f"Please reach the person another way (telephone or post) and see the request: "
             f"{settings.base_url}/instances/{instance.id}\n"
         ),
     )
     if letter.recipients:
-        outbox.queue(session, letter, name=ESCALATION_LETTER, instance_id=instance.id)
-        audit.append(
-            session,
-            None,
-            "mail_queued",
-            instance_id=instance.id,
-            task=mail.subject,
-            detail={"letter": ESCALATION_LETTER, "subject": letter.subject, "recipients": len(letter.recipients)},
-        )
+        outbox.queue_and_record(session, letter, name=ESCALATION_LETTER, instance_id=instance.id, task=mail.subject)
+    return instance

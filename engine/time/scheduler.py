@@ -39,7 +39,7 @@ from engine.db.migrate import upgrade
 from engine.errors import Invalid
 from engine.mail import digest, outbox
 from engine.settings import Settings
-from engine.time import timers
+from engine.time import clock, timers
 
 TIMERS, MAIL_SENDER, DIGEST = "timers", "mail_sender", "digest"
 # Seconds between passes of each job.
@@ -109,6 +109,7 @@ class Jobs:
         self._sessions = sessions
         self._running = 0
         self._idle = threading.Condition()
+        self._digest_said = False
 
     def sessions(self) -> Session:
         """A session for the next transaction of a pass, unless the scheduler is stopping."""
@@ -152,12 +153,21 @@ class Jobs:
                 log.info("mail: sent %d, retrying %d, failed %d", delivery.sent, delivery.retrying, delivery.failed)
 
     def digest(self) -> None:
-        """Write today's digests once their time has come (once per person and day)."""
+        """Write today's digests while they are due (once per person and day); the first pass says what it did."""
         with self._pass(DIGEST):
+            moment = clock.now()
             queued = digest.send_due_digests(self.sessions)
             if queued:
                 log.info("digest: queued %s", _plural(queued, "digest"))
                 self.letters_queued()
+            elif not self._digest_said:
+                # A scheduler (re)started in the day says why it sends no digest, so that nobody waits for one.
+                why = digest.why_not_due(self.settings, moment)
+                log.info(
+                    "digest: none now: %s",
+                    why or "today's were written already (each person gets one a day), or nobody has open tasks",
+                )
+            self._digest_said = True
 
     @contextmanager
     def _pass(self, name: str) -> Iterator[None]:
@@ -183,7 +193,7 @@ class Jobs:
             return self._idle.wait_for(lambda: self._running == 0, timeout)
 
 
-class _Stoppable:
+class _Stoppable(BaseScheduler):
     """A scheduler whose shutdown first tells its jobs to open no further transaction."""
 
     jobs: Jobs
@@ -206,7 +216,12 @@ def _add_jobs(scheduler: BaseScheduler, jobs: Jobs, every: Mapping[str, float]) 
     """Each job at its interval, the first pass at once; one pass of a job at a time, missed runs collapsed."""
     now = datetime.now(UTC)
     if MAIL_SENDER in every:
-        jobs.letters_queued = lambda: jobs.stopping.is_set() or wake(scheduler)
+
+        def letters_queued() -> None:
+            if not jobs.stopping.is_set():
+                wake(scheduler)
+
+        jobs.letters_queued = letters_queued
     for name, seconds in every.items():
         scheduler.add_job(
             getattr(jobs, name),
@@ -310,7 +325,12 @@ def run_dedicated(settings: Settings, *, every: Mapping[str, float] | None = Non
         scheduler = DedicatedScheduler(timezone=UTC)
         scheduler.jobs = jobs
         # A signal that came while the scheduler was starting: stop as soon as it runs.
-        scheduler.add_listener(lambda _event: stopping.is_set() and _shutdown_soon(scheduler), EVENT_SCHEDULER_STARTED)
+
+        def stop_if_asked(_event) -> None:
+            if stopping.is_set():
+                _shutdown_soon(scheduler)
+
+        scheduler.add_listener(stop_if_asked, EVENT_SCHEDULER_STARTED)
         _add_jobs(scheduler, jobs, _intervals(every, None))
         if lock is not None:
             scheduler.add_job(

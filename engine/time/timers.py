@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from engine.db.connection import begin_write
 from engine.db.models import OutboxMail, ProcessInstance, Timer
+from engine.db.statuses import MailStatus
 from engine.errors import CivicflowError
 from engine.requests import services
-from engine.time import clock, deadlines
-from engine.time import reminders as notices
+from engine.settings import settings_of
+from engine.time import clock, deadlines, reminders
 
 log = logging.getLogger("civicflow.timers")
 
@@ -62,7 +63,8 @@ def fire_due(sessions: Callable[[], Session], *, limit: int | None = None) -> li
             if claim is None:
                 break
             timer_id, instance_id = claim
-            instance = session.get(ProcessInstance, instance_id, populate_existing=True)
+            # Claimed with its timer, so it exists.
+            instance = session.get_one(ProcessInstance, instance_id, populate_existing=True)
             try:
                 names = services.fire_timers(session, instance)
                 session.commit()
@@ -91,7 +93,7 @@ def escalate_late_letters(sessions: Callable[[], Session]) -> list[Fired]:
                 .where(
                     OutboxMail.deliver_by.is_not(None),
                     OutboxMail.escalated_at.is_(None),
-                    OutboxMail.status != "sent",
+                    OutboxMail.status != MailStatus.SENT,
                     OutboxMail.deliver_by <= as_of,
                 )
                 .order_by(OutboxMail.deliver_by, OutboxMail.id)
@@ -100,16 +102,17 @@ def escalate_late_letters(sessions: Callable[[], Session]) -> list[Fired]:
             ).first()
             if mail is None:
                 break
-            with deadlines.running(deadlines.of(session.info["settings"]), clock.now()):
-                notices.escalate_late_letter(session, mail)
-            title = session.get(ProcessInstance, mail.instance_id).title
+            settings = settings_of(session)
+            with deadlines.running(deadlines.of(settings), clock.now()):
+                instance = reminders.escalate_late_letter(session, settings, mail)
+            instance_id, title = instance.id, instance.title
             session.commit()
-            done.append(Fired(mail.instance_id, title, (f"late letter: {mail.subject}",)))
+            done.append(Fired(instance_id, title, (f"late letter: {mail.subject}",)))
     return done
 
 
 def due_count(session: Session) -> int:
     """How many waiting timers are due by the clock's now."""
-    return session.scalar(
+    return session.execute(
         select(func.count()).select_from(Timer).where(Timer.fired_at.is_(None), Timer.due_at <= clock.utcnow())
-    )
+    ).scalar_one()

@@ -1,7 +1,8 @@
 """Fixtures of the browser tests: the real app on waitress with the demo loaded, and one headless Chromium.
 
 Each test gets its own server and SQLite file (the demo users, password PASSWORD) so no test sees another's
-requests; the browser is started once per session and each test (and each user in it) gets a fresh context.
+requests: the file is a copy of one made once per run (per xdist worker) with the demo loaded. The browser is
+started once per run (per worker) and each test (and each user in it) gets a fresh context.
 CSRF stays on: the browser posts the real forms with the token the page gave it.
 `mail_web` is the same with mail: the app's own sender (web.mailer) delivers the outbox to a real SMTP server
 (aiosmtpd) on loopback, so a test can read what actually arrived.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,10 +27,13 @@ import waitress
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from waitress import wasyncore
 
+from engine.db.connection import make_engine, make_sessionmaker
+from engine.db.migrate import upgrade
 from engine.demo import load_demo
 from engine.mail import outbox
 from engine.settings import REPO_ROOT, Settings
-from tests.conftest import SECRET
+from engine.versions import shipped
+from tests.helpers import SECRET
 from tests.smtp import SmtpServer
 
 # `make test` sets CIVICFLOW_CHROMIUM; Debian's chromium is the default. Playwright never downloads one.
@@ -85,15 +90,48 @@ def _settings(tmp_path: Path) -> Settings:
     )
 
 
+class DemoDatabase:
+    """A SQLite file with the demo loaded (migrated, the shipped diagrams, the demo's people and accounts), made on
+    first use (inside a test, so with the tests' cheap password hashing) and copied for each test."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path: Path | None = None
+
+    def copy_to(self, settings: Settings) -> None:
+        """Put a copy of the demo database where the settings' database URL says."""
+        if self.path is None:
+            path = self.folder / "demo.sqlite3"
+            url = f"sqlite:///{path}"
+            engine = make_engine(url)
+            try:
+                upgrade(engine)
+                made = dataclasses.replace(settings, database_url=url, instance_path=self.folder)
+                with make_sessionmaker(engine)(info={"settings": made}) as session:
+                    shipped.sync_workflows(session)
+                    load_demo(session, PASSWORD)
+                    session.commit()
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                engine.dispose()
+            self.path = path
+        shutil.copyfile(self.path, settings.database_url.removeprefix("sqlite:///"))
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory) -> DemoDatabase:
+    """This worker's demo database, copied for each test's server."""
+    return DemoDatabase(tmp_path_factory.mktemp("demo"))
+
+
 @contextmanager
-def _serving(settings: Settings) -> Iterator[tuple[str, object]]:
+def _serving(settings: Settings, demo: DemoDatabase) -> Iterator[tuple[str, object]]:
     """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded: (base URL, app)."""
     from web import create_app
 
+    demo.copy_to(settings)
     app = create_app(settings=settings)
-    with app.extensions["civicflow.sessions"](info={"settings": settings}) as session:
-        load_demo(session, PASSWORD)
-        session.commit()
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="civicflow-test")
     thread = threading.Thread(target=server.run, name="civicflow-test-server", daemon=True)
     thread.start()
@@ -105,9 +143,9 @@ def _serving(settings: Settings) -> Iterator[tuple[str, object]]:
 
 
 @pytest.fixture
-def live_server(tmp_path) -> str:
+def live_server(tmp_path, demo_database) -> str:
     """The real app on waitress at http://127.0.0.1:<free port>, with the demo loaded; yields its base URL."""
-    with _serving(_settings(tmp_path)) as (url, _app):
+    with _serving(_settings(tmp_path), demo_database) as (url, _app):
         yield url
 
 
@@ -138,14 +176,14 @@ class Mailbox:
 
 
 @pytest.fixture
-def mailing_live_server(tmp_path, smtp_server) -> tuple[str, Mailbox]:
+def mailing_live_server(tmp_path, smtp_server, demo_database) -> tuple[str, Mailbox]:
     """The live server with its mail going to `smtp_server` (tests/smtp.py), the app's own sender running."""
     from web.mailer import start_mail_sender
 
     settings = dataclasses.replace(
         _settings(tmp_path), smtp_host=smtp_server.host, smtp_port=smtp_server.port, mail_from="civicflow@wspmn.example"
     )
-    with _serving(settings) as (url, app):
+    with _serving(settings, demo_database) as (url, app):
         factory = app.extensions["civicflow.sessions"]
 
         def sessions():

@@ -3,7 +3,6 @@ an upload shown only to its uploader, then to whoever may see the request it bec
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import random
@@ -17,7 +16,10 @@ from sqlalchemy import func, select
 from engine.db.models import Attachment, AuditEvent, Blob
 from engine.errors import Invalid, NotAllowed, NotFound
 from engine.records import attachments, audit
+from engine.settings import Settings
 from tests.helpers import start_request
+
+LIMIT = Settings.max_attachment_bytes  # the default: 5 MB
 
 # ---- real files, made with Pillow ------------------------------------------------------------------
 
@@ -83,18 +85,13 @@ def stored_counts(sessions) -> tuple[int, int, int]:
         return tuple(s.scalar(select(func.count()).select_from(model)) for model in (Blob, Attachment, AuditEvent))
 
 
-def with_limit(session, limit: int) -> None:
-    """Make this session's attachment limit `limit` bytes."""
-    session.info["settings"] = dataclasses.replace(session.info["settings"], max_attachment_bytes=limit)
-
-
 # ---- what is kept ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_png_jpeg_and_webp_screenshots_are_kept_byte_for_byte(session, sessions, people, fmt):
     data = image_bytes(fmt, (320, 200))
-    attachment = attachments.store(session, people.requester, f"removed-comment.{fmt.lower()}", data)
+    attachment = attachments.store(session, people.requester, f"removed-comment.{fmt.lower()}", data, limit=LIMIT)
     session.commit()
 
     with sessions() as fresh:
@@ -115,14 +112,14 @@ def test_png_jpeg_and_webp_screenshots_are_kept_byte_for_byte(session, sessions,
 
 def test_content_type_is_what_the_image_is_not_what_its_name_says(session, people):
     jpeg = image_bytes("JPEG")
-    attachment = attachments.store(session, people.requester, "looks-like.png", jpeg)
+    attachment = attachments.store(session, people.requester, "looks-like.png", jpeg, limit=LIMIT)
     assert attachment.content_type == "image/jpeg"
 
 
 def test_same_screenshot_uploaded_twice_is_two_attachments_sharing_one_blob(session, sessions, people):
     data = image_bytes("PNG")
-    first = attachments.store(session, people.requester, "a.png", data)
-    second = attachments.store(session, people.comms, "b.png", data)
+    first = attachments.store(session, people.requester, "a.png", data, limit=LIMIT)
+    second = attachments.store(session, people.comms, "b.png", data, limit=LIMIT)
     session.commit()
     assert first.id != second.id and first.sha256 == second.sha256
     assert stored_counts(sessions)[:2] == (1, 2)
@@ -130,13 +127,11 @@ def test_same_screenshot_uploaded_twice_is_two_attachments_sharing_one_blob(sess
 
 def test_image_of_exactly_the_limit_is_kept_and_one_byte_over_it_is_refused(session, sessions, people):
     data = image_bytes("PNG", (40, 30))
-    with_limit(session, len(data))
-    assert attachments.store(session, people.requester, "at-limit.png", data).size == len(data)
+    assert attachments.store(session, people.requester, "at-limit.png", data, limit=len(data)).size == len(data)
     session.commit()
     before = stored_counts(sessions)
-    with_limit(session, len(data) - 1)
     with pytest.raises(Invalid) as refused:
-        attachments.store(session, people.requester, "over.png", data)
+        attachments.store(session, people.requester, "over.png", data, limit=len(data) - 1)
     session.commit()
     assert refused.value.fields == {
         "file": [f"The file is larger than {len(data) - 1} bytes; upload a smaller screenshot."]
@@ -147,10 +142,9 @@ def test_image_of_exactly_the_limit_is_kept_and_one_byte_over_it_is_refused(sess
 def test_upload_over_the_limit_says_the_limit_in_mb_and_keeps_nothing(session, sessions, people):
     big = image_bytes("PNG", (700, 700))  # noise: about 1.4 MiB
     assert len(big) > 1024 * 1024
-    with_limit(session, 1024 * 1024)
     before = stored_counts(sessions)
     with pytest.raises(Invalid) as refused:
-        attachments.store(session, people.requester, "big.png", big, field="screenshot")
+        attachments.store(session, people.requester, "big.png", big, limit=1024 * 1024, field="screenshot")
     session.commit()
     assert refused.value.fields == {"screenshot": ["The file is larger than 1 MB; upload a smaller screenshot."]}
     assert stored_counts(sessions) == before
@@ -161,7 +155,7 @@ def test_file_that_is_not_a_whole_accepted_image_is_refused_and_nothing_is_store
     filename, data, message = REFUSED[case]
     before = stored_counts(sessions)
     with pytest.raises(Invalid) as refused:
-        attachments.store(session, people.requester, filename, data, field="screenshot")
+        attachments.store(session, people.requester, filename, data, limit=LIMIT, field="screenshot")
     session.commit()  # whatever the refused call left in the session would be committed here
     assert list(refused.value.fields) == ["screenshot"]
     [said] = refused.value.fields["screenshot"]
@@ -193,7 +187,7 @@ def test_decompression_bomb_is_refused_before_its_pixels_are_decoded():
     ],
 )
 def test_filename_is_kept_without_path_or_control_characters(session, people, sent, kept):
-    attachment = attachments.store(session, people.requester, sent, image_bytes("PNG"))
+    attachment = attachments.store(session, people.requester, sent, image_bytes("PNG"), limit=LIMIT)
     session.commit()
     session.expire_all()
     assert session.get(Attachment, attachment.id).filename == kept
@@ -203,7 +197,7 @@ def test_filename_is_kept_without_path_or_control_characters(session, people, se
 
 
 def test_own_unbound_upload_is_accepted_for_a_start_form(session, people):
-    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))
+    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"), limit=LIMIT)
     assert attachments.unbound_upload(session, people.requester, attachment.id, field="screenshot") is attachment
 
 
@@ -215,7 +209,7 @@ def test_start_form_naming_no_upload_is_invalid_on_that_field(session, people, a
 
 
 def test_someone_elses_upload_cannot_be_used_in_my_request(session, people):
-    attachment = attachments.store(session, people.comms, "shot.png", image_bytes("PNG"))
+    attachment = attachments.store(session, people.comms, "shot.png", image_bytes("PNG"), limit=LIMIT)
     session.commit()
     with pytest.raises(Invalid) as refused:
         attachments.unbound_upload(session, people.requester, attachment.id, field="screenshot")
@@ -223,7 +217,7 @@ def test_someone_elses_upload_cannot_be_used_in_my_request(session, people):
 
 
 def test_upload_already_part_of_a_request_cannot_be_used_again(session, people):
-    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))
+    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"), limit=LIMIT)
     instance = start_request(session, people.requester)
     attachments.bind(session, attachment.id, instance.id)
     session.commit()
@@ -236,7 +230,7 @@ def test_upload_already_part_of_a_request_cannot_be_used_again(session, people):
 
 
 def test_unbound_upload_is_seen_by_its_uploader_only(session, people):
-    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))
+    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"), limit=LIMIT)
     session.commit()
     assert attachments.viewable(session, people.requester, attachment.id) is attachment
     for outsider in (people.colleague, people.comms, people.parks_head):
@@ -251,7 +245,7 @@ def test_malformed_or_unknown_attachment_id_is_not_found(session, people, attach
 
 
 def test_attachment_of_a_request_is_seen_by_those_who_may_see_the_request(session, people):
-    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"))
+    attachment = attachments.store(session, people.requester, "shot.png", image_bytes("PNG"), limit=LIMIT)
     instance = start_request(session, people.requester)
     attachments.bind(session, attachment.id, instance.id)
     session.commit()

@@ -5,7 +5,7 @@ from sqlalchemy import func, select, text
 from engine.db.models import AuditEvent
 from engine.records import audit
 from engine.requests import services
-from tests.conftest import SETUP, START
+from tests.helpers import SETUP, START
 
 
 def _complete(session, actor, instance, data):

@@ -4,9 +4,9 @@ import pytest
 
 from engine.db.models import ProcessInstance
 from engine.errors import Conflict, NotAllowed
-from engine.requests import services
-from tests.conftest import SETUP, START
-from tests.helpers import only_open_task, start_request
+from engine.records import registry
+from engine.requests import inbox, services
+from tests.helpers import SETUP, START, only_open_task, start_request
 
 INVESTIGATIVE = {
     **START,
@@ -181,15 +181,15 @@ def test_registry_hides_investigative_profiles_from_non_police_users(session, pe
     _complete(session, people.officer, profile, {"username": "watcher-1", "password": "Quiet-Lantern-77!"})
 
     for outsider in (people.requester, people.comms, people.admin, people.finance_head):
-        assert [a.name for a in services.list_accounts(session, outsider)] == ["West St. Paul Parks"]
+        assert [a.name for a in registry.list_accounts(session, outsider)] == ["West St. Paul Parks"]
     for police in (people.officer, people.police_chief, people.lieutenant):
-        assert [a.name for a in services.list_accounts(session, police)] == ["West St. Paul Parks", "Watcher"]
+        assert [a.name for a in registry.list_accounts(session, police)] == ["West St. Paul Parks", "Watcher"]
 
 
 def test_department_head_review_is_available_only_to_the_head_of_that_department(session, people):
     instance = start_request(session, people.requester)
     task = only_open_task(session, instance)
-    assert services.list_tasks(session, people.parks_head, "available") == ([task], 1)
+    assert inbox.list_tasks(session, people.parks_head, "available") == ([task], 1)
     for other in (
         people.finance_head,
         people.police_chief,
@@ -199,4 +199,4 @@ def test_department_head_review_is_available_only_to_the_head_of_that_department
         people.requester,
         people.lieutenant,
     ):
-        assert services.list_tasks(session, other, "available") == ([], 0)
+        assert inbox.list_tasks(session, other, "available") == ([], 0)

@@ -26,9 +26,10 @@ from engine.demo import create_departments
 from engine.errors import Conflict
 from engine.people import users
 from engine.records import audit
-from engine.requests import services
+from engine.requests import inbox, services
 from engine.settings import Settings
-from tests.conftest import SECRET, START
+from engine.versions import shipped
+from tests.helpers import SECRET, START
 
 pytestmark = pytest.mark.postgres
 
@@ -61,7 +62,7 @@ def cast(pg_sessions):
     """The requester and the Parks Department Head, with the departments and diagrams in place."""
     with pg_sessions() as session:
         create_departments(session)
-        services.sync_workflows(session)
+        shipped.sync_workflows(session)
         made = {
             name: users.create_user(session, name, PASSWORD, name=name.title(), department="parks", head_of=head_of)
             for name, head_of in (("requester", []), ("parks_head", ["parks"]))
@@ -151,7 +152,7 @@ def test_the_loser_of_a_race_can_see_the_request_moved_on(pg_sessions, cast):
     with pg_sessions() as session, pytest.raises(Conflict, match="no longer open"):
         services.complete_task(session, cast["parks_head"], task_id, {"decision": "approve"})
     with pg_sessions() as session:
-        [comms_task] = services.list_tasks(session, cast["comms"], "available")[0]
+        [comms_task] = inbox.list_tasks(session, cast["comms"], "available")[0]
         assert comms_task.instance_id == instance_id
 
 

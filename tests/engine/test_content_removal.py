@@ -9,8 +9,9 @@ from engine.db.models import Attachment, AuditEvent, Blob, OutboxMail, ProcessIn
 from engine.errors import Invalid, NotAllowed
 from engine.mail import outbox
 from engine.records import attachments
-from engine.requests import services
+from engine.requests import inbox, services
 from engine.time import clock
+from tests.engine.test_attachments import LIMIT
 from tests.procedures import act, png_bytes
 
 KEY = "content_removal"
@@ -33,7 +34,7 @@ def removal(account_id, screenshot, **changes):
 
 def _file(session, who, data, image=None):
     """Upload the screenshot and file the removal in one transaction, as the page does."""
-    upload = attachments.store(session, who, "comment.png", image or png_bytes())
+    upload = attachments.store(session, who, "comment.png", image or png_bytes(), limit=LIMIT)
     instance = services.start_instance(session, who, KEY, data(upload.id) if callable(data) else data)
     session.commit()
     return instance
@@ -110,9 +111,9 @@ def test_another_manager_of_the_account_may_take_over_the_deletion_but_nobody_el
     session.rollback()
     services.release_task(session, city.moderator, task.id)
     session.commit()
-    tasks, _ = services.list_tasks(session, city.other_moderator, "available")
+    tasks, _ = inbox.list_tasks(session, city.other_moderator, "available")
     assert [t.id for t in tasks] == [task.id]
-    assert services.list_tasks(session, city.comms, "available")[0] == []
+    assert inbox.list_tasks(session, city.comms, "available")[0] == []
     services.claim_task(session, city.other_moderator, task.id)
     done = act(session, city.other_moderator, instance, "confirm_deletion", {"deleted": True})
     assert done.outcome == "removed"
@@ -134,7 +135,7 @@ def test_a_bad_removal_is_refused_by_field_and_nothing_is_created(session, city,
     filer = getattr(city, who)
     changes = {k: getattr(city, v) if k == "account_id" else v for k, v in changes.items()}
     with pytest.raises(Invalid) as refused:
-        upload = attachments.store(session, filer, "comment.png", png_bytes())
+        upload = attachments.store(session, filer, "comment.png", png_bytes(), limit=LIMIT)
         services.start_instance(session, filer, KEY, {**removal(city.facebook, upload.id), **changes})
     session.rollback()
     assert message in " ".join(refused.value.fields[field])
@@ -153,7 +154,7 @@ def test_a_screenshot_is_evidence_of_one_removal_and_only_its_uploader_may_file_
         services.start_instance(session, city.moderator, KEY, removal(city.facebook, first.data["screenshot"]))
     assert f"already part of request {first.id}" in " ".join(refused.value.fields["screenshot"])
     session.rollback()
-    upload = attachments.store(session, city.moderator, "mine.png", png_bytes())
+    upload = attachments.store(session, city.moderator, "mine.png", png_bytes(), limit=LIMIT)
     session.commit()
     with pytest.raises(Invalid) as refused:
         services.start_instance(session, city.other_moderator, KEY, removal(city.facebook, upload.id))

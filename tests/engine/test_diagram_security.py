@@ -4,8 +4,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from engine.diagrams.loading import load_diagram
 from engine.diagrams.sandbox import RestrictedEnvironment
-from engine.diagrams.specs import MAX_DIAGRAM_BYTES, load_diagram, parse_xml_safely
+from engine.diagrams.xml import MAX_DIAGRAM_BYTES, parse_xml_safely
 from engine.errors import DiagramError, ExpressionError
 
 TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -150,17 +151,15 @@ def test_doctype_refusal_says_why():
 def test_dangerous_condition_is_refused_at_load_naming_the_sequence_flow(attack):
     error = refusal(diagram(condition=attack))
     assert error.problems
-    assert {p.get("element") for p in error.problems} == {"Flow_resubmit"}
-    assert all(p["message"].startswith("Expression refused") for p in error.problems)
+    assert {p.element for p in error.problems} == {"Flow_resubmit"}
+    assert all(p.message.startswith("Expression refused") for p in error.problems)
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_dangerous_script_is_refused_at_load_naming_the_script_task(attack):
     error = refusal(diagram(script=attack))
     assert error.problems
-    assert {(p.get("element"), p.get("name")) for p in error.problems} == {
-        ("record_resubmitted", "Record the resubmission")
-    }
+    assert {(p.element, p.name) for p in error.problems} == {("record_resubmitted", "Record the resubmission")}
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -230,4 +229,4 @@ def test_not_well_formed_xml_reports_the_line():
     error = refusal("\n".join(lines).encode())
     assert error.message == "The diagram is not well-formed XML."
     [problem] = error.problems
-    assert problem["line"] == broken_line
+    assert problem.line == broken_line

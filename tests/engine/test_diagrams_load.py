@@ -6,7 +6,8 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
-from engine.diagrams.specs import form_key_of, load_diagram, workflow_files
+from engine.diagrams.loading import load_diagram, workflow_files
+from engine.diagrams.task_specs import form_key_of
 from engine.people.roles import LANE_ROLES
 from engine.settings import REPO_ROOT
 

@@ -9,7 +9,7 @@ from engine.db.models import Digest
 from engine.mail import digest, outbox
 from engine.requests import services
 from engine.time import clock
-from tests.conftest import START
+from tests.helpers import START
 from tests.procedures import act
 
 CITY = ZoneInfo("America/Chicago")

@@ -9,11 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.db.models import AuditEvent, ProcessDraft, ProcessVersion
+from engine.diagrams.problems import Problem
 from engine.errors import Conflict, DiagramError, Invalid, NotAllowed
-from engine.requests import services
-from engine.versions import editor
-from tests.conftest import START
+from engine.requests import inbox, services
+from engine.versions import drafts, publishing, stored
+from engine.versions.difference import difference
+from engine.versions.shipped import sync_workflows
 from tests.editing import add_step_before, set_attribute, set_text, shipped
+from tests.helpers import START
 from tests.procedures import act, actor
 
 KEY = "new_account_request"
@@ -34,12 +37,12 @@ def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_
     records = make_user("records", department="administration", roles=["records_officer"])
     before = services.start_instance(session, people.requester, KEY, START)
     session.commit()
-    draft = editor.save_draft(session, people.admin, KEY, edited())
+    draft = drafts.save_draft(session, people.admin, KEY, edited())
     session.commit()
     assert (draft.revision, draft.problems, draft.publishable) == (1, [], True)
-    model = editor.publish(session, people.admin, KEY)
+    model = publishing.publish(session, people.admin, KEY)
     session.commit()
-    assert model.number == 2 and services.published_model(session, KEY).id == model.id
+    assert model.number == 2 and stored.published_model(session, KEY).id == model.id
     after = services.start_instance(session, people.requester, KEY, START)
     session.commit()
     assert (before.model.number, after.model.number) == (1, 2)
@@ -53,7 +56,7 @@ def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_
         "records_officer",
         "communications_review",
     )
-    assert [t.id for t in services.list_tasks(session, records, "available")[0]] == [new_step.id]
+    assert [t.id for t in inbox.list_tasks(session, records, "available")[0]] == [new_step.id]
     [old_step] = services.open_tasks_of(session, before)
     assert old_step.role == "communications_manager"
     act(session, people.comms, before, "communications_review", {"decision": "approve"})
@@ -77,15 +80,15 @@ def test_a_published_draft_is_used_by_new_requests_while_running_ones_finish_on_
 
 def test_a_draft_with_problems_is_kept_but_cannot_be_published(session, people):
     broken = set_attribute(edited(), "Lane_department_head", "name", "Deputies")
-    draft = editor.save_draft(session, people.admin, KEY, broken)
+    draft = drafts.save_draft(session, people.admin, KEY, broken)
     session.commit()
     assert draft.revision == 1 and not draft.publishable
-    assert [(p["element"], p["name"]) for p in draft.problems] == [("Lane_department_head", "Deputies")]
+    assert [(p.element, p.name) for p in draft.problems] == [("Lane_department_head", "Deputies")]
     with pytest.raises(DiagramError) as refused:
-        editor.publish(session, people.admin, KEY)
+        publishing.publish(session, people.admin, KEY)
     session.rollback()
     assert refused.value.problems == draft.problems
-    assert [v.number for v in editor.versions(session, people.admin, KEY)] == [1]
+    assert [v.number for v in stored.versions(session, people.admin, KEY)] == [1]
     assert session.scalar(select(ProcessDraft.revision)) == 1
     assert events(session, "process_published") == []
 
@@ -101,7 +104,7 @@ def test_a_draft_with_problems_is_kept_but_cannot_be_published(session, people):
 )
 def test_what_is_not_a_safe_bpmn_document_is_refused_and_nothing_is_stored(session, people, data, says):
     with pytest.raises(DiagramError) as refused:
-        editor.save_draft(session, people.admin, KEY, data)
+        drafts.save_draft(session, people.admin, KEY, data)
     session.rollback()
     assert says in refused.value.message
     assert session.scalar(select(func.count()).select_from(ProcessDraft)) == 0
@@ -111,11 +114,11 @@ def test_what_is_not_a_safe_bpmn_document_is_refused_and_nothing_is_stored(sessi
 
 def test_only_administrators_change_procedures(session, people):
     for attempt in (
-        lambda: editor.save_draft(session, people.comms, KEY, edited()),
-        lambda: editor.publish(session, people.comms, KEY),
-        lambda: editor.versions(session, people.comms, KEY),
-        lambda: editor.current_draft(session, people.comms, KEY),
-        lambda: editor.republish(session, people.comms, KEY, 1),
+        lambda: drafts.save_draft(session, people.comms, KEY, edited()),
+        lambda: publishing.publish(session, people.comms, KEY),
+        lambda: stored.versions(session, people.comms, KEY),
+        lambda: drafts.current_draft(session, people.comms, KEY),
+        lambda: publishing.republish(session, people.comms, KEY, 1),
     ):
         with pytest.raises(NotAllowed):
             attempt()
@@ -123,38 +126,38 @@ def test_only_administrators_change_procedures(session, people):
 
 
 def test_a_save_from_an_older_revision_is_a_conflict_not_an_overwrite(session, people):
-    editor.save_draft(session, people.admin, KEY, edited(), revision=0)
+    drafts.save_draft(session, people.admin, KEY, edited(), revision=0)
     session.commit()
     with pytest.raises(Conflict, match="revision 1"):
-        editor.save_draft(session, people.admin, KEY, shipped(KEY).replace(b"Parks", b"Parks!"), revision=0)
+        drafts.save_draft(session, people.admin, KEY, shipped(KEY).replace(b"Parks", b"Parks!"), revision=0)
     session.rollback()
     with pytest.raises(Conflict):
-        editor.publish(session, people.admin, KEY, revision=7)
+        publishing.publish(session, people.admin, KEY, revision=7)
     session.rollback()
-    assert editor.current_draft(session, people.admin, KEY).xml.encode() == edited()
-    model = editor.publish(session, people.admin, KEY, revision=1)
+    assert drafts.current_draft(session, people.admin, KEY).xml.encode() == edited()
+    model = publishing.publish(session, people.admin, KEY, revision=1)
     assert model.number == 2
 
 
 def test_an_older_version_can_be_published_again_and_the_publications_say_who_and_when(session, people):
-    editor.save_draft(session, people.admin, KEY, edited())
-    editor.publish(session, people.admin, KEY)
+    drafts.save_draft(session, people.admin, KEY, edited())
+    publishing.publish(session, people.admin, KEY)
     session.commit()
     with pytest.raises(Conflict, match="already the one in use"):
-        editor.republish(session, people.admin, KEY, 2)
+        publishing.republish(session, people.admin, KEY, 2)
     session.rollback()
-    editor.republish(session, people.admin, KEY, 1)
+    publishing.republish(session, people.admin, KEY, 1)
     session.commit()
     instance = services.start_instance(session, people.requester, KEY, START)
     assert instance.model.number == 1
-    listed = editor.versions(session, people.admin, KEY)
+    listed = stored.versions(session, people.admin, KEY)
     assert [(v.number, v.current, v.published_by, v.source) for v in listed] == [
         (2, False, "Admin", "editor"),
         (1, True, "Admin", "shipped"),
     ]
     assert [
         (p.model.number, p.published_by.username if p.published_by else None)
-        for p in editor.publications(session, people.admin, KEY)
+        for p in stored.publications(session, people.admin, KEY)
     ] == [(1, "admin"), (2, "admin"), (1, None)]
     published = events(session, "process_published")
     assert [(e.actor_name, e.detail["version"], e.detail["republished"]) for e in published] == [
@@ -165,23 +168,23 @@ def test_an_older_version_can_be_published_again_and_the_publications_say_who_an
 
 
 def test_publishing_the_version_in_use_again_from_a_draft_is_refused(session, people):
-    editor.save_draft(session, people.admin, KEY, shipped(KEY))
+    drafts.save_draft(session, people.admin, KEY, shipped(KEY))
     with pytest.raises(Conflict, match="same as version 1"):
-        editor.publish(session, people.admin, KEY)
+        publishing.publish(session, people.admin, KEY)
 
 
 def test_the_difference_lists_added_removed_and_changed_elements_in_the_editor_s_terms(session, people):
     changed = set_text(edited(), "Flow_head_approved", "conditionExpression", 'decision == "approve" and True')
     changed = set_attribute(changed, "communications_review", "name", "Communications approval")
-    difference = editor.difference(shipped(KEY), changed)
+    changes = difference(shipped(KEY), changed)
     assert [
         (a["id"], a["type"], a["name"], a["properties"].get("Lane"), a["properties"].get("Form"))
-        for a in difference.added
+        for a in changes.added
         if a["type"] == "User task"
     ] == [("records_check", "User task", "Records check", "Records Officer", "communications_review")]
-    assert {a["id"] for a in difference.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
-    assert difference.removed == []
-    by_id = {c["id"]: c["changes"] for c in difference.changed}
+    assert {a["id"] for a in changes.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
+    assert changes.removed == []
+    by_id = {c["id"]: c["changes"] for c in changes.changed}
     assert by_id["Flow_standard"] == [
         {
             "property": "To",
@@ -195,14 +198,14 @@ def test_the_difference_lists_added_removed_and_changed_elements_in_the_editor_s
     assert by_id["communications_review"] == [
         {"property": "Name", "before": "Communications Manager written approval", "after": "Communications approval"}
     ]
-    assert editor.difference(shipped(KEY), shipped(KEY)).empty
+    assert difference(shipped(KEY), shipped(KEY)).empty
 
 
 def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_published(
     session, people, settings, tmp_path
 ):
-    editor.save_draft(session, people.admin, KEY, edited())
-    editor.publish(session, people.admin, KEY)
+    drafts.save_draft(session, people.admin, KEY, edited())
+    publishing.publish(session, people.admin, KEY)
     session.commit()
     workflows = tmp_path / "workflows"
     shutil.copytree(settings.workflows_dir, workflows)
@@ -210,10 +213,10 @@ def test_a_new_shipped_diagram_does_not_replace_the_version_an_administrator_pub
         shipped(KEY).replace(b"Communications Manager written approval", b"Communications Manager's written approval")
     )
     session.info["settings"] = dataclasses.replace(settings, workflows_dir=workflows)
-    [stored] = services.sync_workflows(session)
+    [new] = sync_workflows(session)
     session.commit()
-    assert (stored.number, stored.published, stored.source) == (3, False, "shipped")
-    assert services.published_model(session, KEY).number == 2
+    assert (new.number, new.published, new.source) == (3, False, "shipped")
+    assert stored.published_model(session, KEY).number == 2
     assert session.scalar(select(func.count()).select_from(ProcessVersion).where(ProcessVersion.key == KEY)) == 3
 
 
@@ -230,8 +233,8 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
         lane="City Attorney",
         form_key="written_approval",
     )
-    assert editor.save_draft(session, city.admin, key, data).publishable
-    editor.publish(session, city.admin, key)
+    assert drafts.save_draft(session, city.admin, key, data).publishable
+    publishing.publish(session, city.admin, key)
     session.commit()
     instance = services.start_instance(session, city.records, key, appeal(city.facebook))
     session.commit()
@@ -257,15 +260,15 @@ def test_another_approver_with_the_written_approval_form_in_a_procedure_that_had
 def test_requests_running_on_a_version_are_not_held_to_rules_made_stricter_after_it_was_published(
     session, people, monkeypatch
 ):
-    from engine.diagrams import specs
+    from engine.diagrams import cache, rules
 
     instance = services.start_instance(session, people.requester, KEY, START)
     session.commit()
-    monkeypatch.setattr(specs, "_cache", {})  # a new process: the version is read again
-    monkeypatch.setattr(specs, "structure_problems", lambda *args: [{"message": "A rule of a later release."}])
+    monkeypatch.setattr(cache, "_cache", {})  # a new process: the version is read again
+    monkeypatch.setattr(rules, "structure_problems", lambda *args: [Problem("A rule of a later release.")])
     act(session, people.parks_head, instance, "department_head_review", {"decision": "approve"})
     assert [t.form_key for t in services.open_tasks_of(session, instance)] == ["communications_review"]
-    editor.save_draft(session, people.admin, KEY, edited())
+    drafts.save_draft(session, people.admin, KEY, edited())
     with pytest.raises(DiagramError) as refused:
-        editor.publish(session, people.admin, KEY)
-    assert [p["message"] for p in refused.value.problems] == ["A rule of a later release."]
+        publishing.publish(session, people.admin, KEY)
+    assert [p.message for p in refused.value.problems] == ["A rule of a later release."]

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from engine import procedures
-from engine.diagrams.specs import MAX_DIAGRAM_BYTES, load_diagram
+from engine.diagrams.loading import load_diagram
+from engine.diagrams.problems import Problem
+from engine.diagrams.xml import MAX_DIAGRAM_BYTES
 from engine.errors import DiagramError
 
 KEY = "removal_appeal"
@@ -133,7 +135,7 @@ def refusal(data: bytes) -> DiagramError:
 
 def everything_said(error: DiagramError) -> str:
     """All the text a person is shown about a refusal."""
-    return " ".join([error.message, *(str(value) for p in error.problems for value in p.values())])
+    return " ".join([error.message, *(str(value) for p in error.problems for value in p.as_dict().values())])
 
 
 def text_of(data: bytes) -> str:
@@ -184,13 +186,14 @@ def unplain(message) -> str | None:
 
 
 def assert_problems_are_plain_and_point_into_the_file(error: DiagramError, data: bytes) -> None:
-    """Each problem: a dict with a plain message; its element is an id in the file; its line is a line of it."""
+    """Each problem, as the API gives it: a plain message, its element an id in the file, its line a line of it."""
     text = text_of(data)
     ids, last_line = ids_in(text), text.count("\n") + 1
     assert unplain(error.message) is None, f"headline {error.message!r}: {unplain(error.message)}"
     assert error.problems, f"refused ({error.message!r}) without saying what is wrong"
-    for problem in error.problems:
-        assert isinstance(problem, dict), f"a problem that is not a dict: {problem!r}"
+    for found in error.problems:
+        assert isinstance(found, Problem), f"a problem that is not a Problem: {found!r}"
+        problem = found.as_dict()
         assert unplain(problem.get("message")) is None, f"{problem!r}: {unplain(problem.get('message'))}"
         if "element" in problem:
             assert problem["element"] in ids, f"{problem!r} names an element that is not in the file"
@@ -275,7 +278,7 @@ def test_an_attack_is_refused_quickly_saying_what_was_refused_and_showing_nothin
 @pytest.mark.parametrize("path", [FOREIGN / name for name in EXPECTED_PROBLEMS], ids=lambda path: path.stem)
 def test_every_problem_of_a_foreign_diagram_is_listed_at_once(path):
     error = refusal(path.read_bytes())
-    named = {problem.get("element") for problem in error.problems}
+    named = {problem.element for problem in error.problems}
     ids = ids_in(text_of(path.read_bytes()))
     missing = [what for what, elements in EXPECTED_PROBLEMS[path.name].items() if not named & elements]
     assert all(elements <= ids for elements in EXPECTED_PROBLEMS[path.name].values())
@@ -288,7 +291,7 @@ def test_a_task_inside_a_sub_process_drawn_in_a_role_lane_is_in_that_lane():
     try:
         load((FOREIGN / "miwg_b_1_0_subprocess_timer_data_artifacts.bpmn").read_bytes())
     except DiagramError as error:
-        about_lanes = [p for p in error.problems if p.get("element") == "Activity_review" and "lane" in p["message"]]
+        about_lanes = [p for p in error.problems if p.element == "Activity_review" and "lane" in p.message]
         assert about_lanes == []
 
 
@@ -323,7 +326,7 @@ def test_a_long_chain_of_steps_loads_or_is_refused_in_plain_words():
 _CHILD = """
 import json, sys, time
 from engine.errors import DiagramError
-from engine.diagrams.specs import load_diagram
+from engine.diagrams.loading import load_diagram
 data = open(sys.argv[1], "rb").read()
 started = time.perf_counter()
 try:

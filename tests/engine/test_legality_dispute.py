@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from engine.db.models import AuditEvent, OutboxMail, ProcessInstance
 from engine.errors import Invalid, NotAllowed
 from engine.mail import outbox
-from engine.requests import services
+from engine.requests import inbox, services
 from tests.procedures import act, open_form_keys
 
 KEY = "legality_dispute"
@@ -48,7 +48,7 @@ def test_the_disputant_is_acknowledged_at_once_and_the_city_attorney_is_consulte
     with pytest.raises(NotAllowed):
         services.complete_task(session, city.comms, task.id, {"advice": "x", "recommendation": "no_change"})
     session.rollback()
-    assert [t.id for t in services.list_tasks(session, city.attorney, "available")[0]] == [task.id]
+    assert [t.id for t in inbox.list_tasks(session, city.attorney, "available")[0]] == [task.id]
 
 
 def test_the_attorneys_advice_reaches_only_the_attorney_and_the_communications_manager(

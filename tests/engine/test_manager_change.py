@@ -5,9 +5,10 @@ from sqlalchemy import func, select
 
 from engine.db.models import Account, AccountManager, ProcessInstance
 from engine.errors import Invalid, NotAllowed
+from engine.records import registry
 from engine.records.crypto import encrypt_credentials
-from engine.requests import services
-from tests.conftest import SECRET
+from engine.requests import inbox, services
+from tests.helpers import SECRET
 from tests.procedures import act, actor, open_form_keys
 
 KEY = "manager_change"
@@ -127,7 +128,7 @@ def test_an_investigative_profile_needs_the_lieutenant_not_the_communications_ma
     assert instance.restricted
     act(session, city.police_chief, instance, "department_head_review", {"decision": "approve"})
     assert open_form_keys(session, instance) == ["lieutenant_review"]
-    tasks, _ = services.list_tasks(session, city.comms, "available")
+    tasks, _ = inbox.list_tasks(session, city.comms, "available")
     assert tasks == []
     with pytest.raises(NotAllowed):
         services.get_instance(session, city.comms, instance.id)
@@ -158,7 +159,7 @@ def test_removing_a_manager_from_an_investigative_profile_rotates_and_keeps_its_
         "confirm_access_change",
         {"access_changed": True, "credentials_rotated": True, "new_password": "New-Lantern-Pass-9!"},
     )
-    assert services.reveal_credentials(session, city.lieutenant, city.profile) == {
+    assert registry.reveal_credentials(session, city.lieutenant, city.profile) == {
         "username": "watcher-77",
         "password": "New-Lantern-Pass-9!",
     }

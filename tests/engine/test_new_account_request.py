@@ -5,9 +5,9 @@ from sqlalchemy import func, select
 
 from engine.db.models import AuditEvent, Base, ProcessInstance, Task
 from engine.errors import Invalid, NotFound
-from engine.requests import services
-from tests.conftest import SETUP, START
-from tests.helpers import KEY, only_open_task, start_request
+from engine.records import registry
+from engine.requests import inbox, services
+from tests.helpers import KEY, SETUP, START, only_open_task, start_request
 
 INVESTIGATIVE = {
     **START,
@@ -71,7 +71,7 @@ def test_two_approvals_and_the_requesters_confirmation_enter_the_account_with_it
     done = _act(session, people.requester, instance, "confirm_setup", SETUP)
 
     assert (done.status, done.outcome) == ("completed", "approved")
-    [account] = services.list_accounts(session, people.requester)
+    [account] = registry.list_accounts(session, people.requester)
     assert (account.platform, account.name, account.department.code) == ("facebook", "West St. Paul Parks", "parks")
     assert (account.url, account.status, account.investigative) == ("https://facebook.com/wspparks", "active", False)
     assert account.marked_as_city and account.links_official_site and account.public_notice_linked
@@ -97,7 +97,7 @@ def test_confirm_setup_refuses_an_account_not_marked_as_the_citys(session, peopl
     assert list(fields) == ["marked_as_city"]
     assert "clearly marked as the City of West St. Paul's" in fields["marked_as_city"][0]
     assert only_open_task(session, instance).form_key == "confirm_setup"
-    assert services.list_accounts(session, people.requester) == []
+    assert registry.list_accounts(session, people.requester) == []
 
 
 def test_department_head_rejection_ends_the_request_with_its_written_reasons(session, people):
@@ -113,7 +113,7 @@ def test_department_head_rejection_ends_the_request_with_its_written_reasons(ses
     assert (done.status, done.outcome) == ("completed", "rejected")
     assert _decisions(session, instance) == [("parks_head", "reject", "Parks already has one for this.")]
     assert services.open_tasks_of(session, instance) == []
-    assert services.list_accounts(session, people.requester) == []
+    assert registry.list_accounts(session, people.requester) == []
 
 
 def test_rejection_without_a_written_comment_is_refused_and_changes_nothing(session, people):
@@ -151,7 +151,7 @@ def test_communications_manager_rejection_ends_the_request(session, people):
         "reject",
         "The audience is already served by the City's page.",
     )
-    assert services.list_accounts(session, people.requester) == []
+    assert registry.list_accounts(session, people.requester) == []
 
 
 def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_head(session, people):
@@ -181,7 +181,7 @@ def test_returned_request_revised_and_resubmitted_goes_back_to_the_department_he
     _approve_standard(session, people, instance)
     done = _act(session, people.requester, instance, "confirm_setup", SETUP)
     assert (done.status, done.outcome) == ("completed", "approved")
-    assert [a.name for a in services.list_accounts(session, people.requester)] == ["WSP Parks and Recreation"]
+    assert [a.name for a in registry.list_accounts(session, people.requester)] == ["WSP Parks and Recreation"]
 
 
 def test_resubmission_to_another_department_goes_to_that_departments_head(session, people):
@@ -195,9 +195,9 @@ def test_resubmission_to_another_department_goes_to_that_departments_head(sessio
     )
     _act(session, people.requester, instance, "revise_request", {"action": "resubmit", "department": "finance"})
 
-    [available] = services.list_tasks(session, people.finance_head, "available")[0]
+    [available] = inbox.list_tasks(session, people.finance_head, "available")[0]
     assert (available.instance_id, available.form_key) == (instance.id, "department_head_review")
-    assert services.list_tasks(session, people.parks_head, "available") == ([], 0)
+    assert inbox.list_tasks(session, people.parks_head, "available") == ([], 0)
 
 
 def test_returned_request_withdrawn_ends_without_an_account(session, people):
@@ -220,7 +220,7 @@ def test_returned_request_withdrawn_ends_without_an_account(session, people):
     assert (done.status, done.outcome) == ("completed", "withdrawn")
     assert _decisions(session, instance)[-1] == ("requester", "withdraw", "We will use the City's page.")
     assert services.open_tasks_of(session, instance) == []
-    assert services.list_accounts(session, people.requester) == []
+    assert registry.list_accounts(session, people.requester) == []
 
 
 def test_communications_manager_return_sends_the_request_back_to_the_requester(session, people):
@@ -261,7 +261,7 @@ def test_investigative_profile_is_approved_by_the_lieutenant_not_the_communicati
 
     assert (done.status, done.outcome) == ("completed", "approved")
     assert "communications_review" not in _form_keys_ever(session, instance)
-    [account] = services.list_accounts(session, people.lieutenant)
+    [account] = registry.list_accounts(session, people.lieutenant)
     assert (account.investigative, account.department.code) == (True, "police")
     assert [(m.user.username, m.approved_by) for m in account.managers] == [
         ("officer", "Lieutenant (Administrative Lieutenant)")
@@ -282,7 +282,7 @@ def test_lieutenant_sees_the_credentials_and_the_reveal_is_logged(session, peopl
     _, done = _investigative_account(session, people)
     account_id = done.data["account_id"]
 
-    revealed = services.reveal_credentials(session, people.lieutenant, account_id)
+    revealed = registry.reveal_credentials(session, people.lieutenant, account_id)
     session.commit()
 
     assert revealed == CREDENTIALS
@@ -296,7 +296,7 @@ def test_credentials_are_refused_to_a_user_outside_the_police(session, people):
 
     # Outside the police, an investigative profile does not exist at all.
     with pytest.raises(NotFound):
-        services.reveal_credentials(session, people.comms, done.data["account_id"])
+        registry.reveal_credentials(session, people.comms, done.data["account_id"])
     session.rollback()
 
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
@@ -318,7 +318,7 @@ def test_second_investigative_profile_reusing_a_credential_is_refused(session, p
     assert list(fields) == [reused]
     assert "unique" in fields[reused][0]
     assert only_open_task(session, instance).form_key == "confirm_setup"
-    assert len(services.list_accounts(session, people.lieutenant)) == 1
+    assert len(registry.list_accounts(session, people.lieutenant)) == 1
 
 
 # ---- refusals of the start form ------------------------------------------------------------------

@@ -32,9 +32,8 @@ from engine.db.models import Attachment, Blob, OutboxMail
 from engine.mail import outbox
 from engine.mail.outbox import Delivery, Letter
 from engine.time import clock
-from tests.conftest import SECRET
+from tests.helpers import SECRET, civicflow_command
 from tests.smtp import free_port
-from tests.test_cli import civicflow_command
 
 T0 = datetime(2025, 3, 3, 9, 0)  # naive UTC, as stored
 MAIL_FROM = "civicflow@wspmn.example"

@@ -22,10 +22,12 @@ from engine.errors import Invalid, NotAllowed, NotFound
 from engine.mail import outbox
 from engine.people import users
 from engine.records import attachments
-from engine.requests import authz, public, services
+from engine.requests import authz, inbox, public, services
 from engine.settings import Settings
-from tests.conftest import SECRET, START
+from engine.versions import shipped
+from tests.engine.test_attachments import LIMIT
 from tests.engine.test_content_removal import removal
+from tests.helpers import SECRET, START
 from tests.procedures import act, png_bytes
 
 # Crockford's base32 (no I, L, O, U), five groups of four.
@@ -492,7 +494,7 @@ def test_filing_data_that_is_not_an_object_is_refused_naming_data(session, city,
 
 def test_a_removal_number_not_on_the_account_gets_one_answer_whether_or_not_it_exists(session, city):
     def file_removal(who, account_id):
-        upload = attachments.store(session, who, "comment.png", png_bytes())
+        upload = attachments.store(session, who, "comment.png", png_bytes(), limit=LIMIT)
         return services.start_instance(session, who, "content_removal", removal(account_id, upload.id))
 
     on_facebook = file_removal(city.moderator, city.facebook)
@@ -538,15 +540,15 @@ def test_the_public_actor_sees_no_request_though_public_filings_have_no_starter(
     assert session.scalars(select(ProcessInstance.id).where(authz.visible_instances_clause(anyone))).all() == []
     assert services.list_instances(session, anyone) == ([], 0)
     assert [authz.may_view(session, anyone, i) for i in session.scalars(select(ProcessInstance))] == [False] * 3
-    assert services.list_tasks(session, anyone, "available") == ([], 0)
+    assert inbox.list_tasks(session, anyone, "available") == ([], 0)
 
 
 def test_the_public_actor_has_no_tasks_of_its_own(session, city):
     submit(session, "appeal", appeal(city.facebook))
     submit(session, "dispute", dispute())
     anyone = public.public_actor("x")
-    assert services.list_tasks(session, anyone, "mine") == ([], 0)
-    assert services.count_open_tasks(session, anyone) == (0, 0)
+    assert inbox.list_tasks(session, anyone, "mine") == ([], 0)
+    assert inbox.count_open_tasks(session, anyone) == (0, 0)
 
 
 # ---- the migration ---------------------------------------------------------------------------------
@@ -562,7 +564,7 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
     make = make_sessionmaker(engine)
     with make(info={"settings": settings}) as session:
         create_departments(session)
-        services.sync_workflows(session)
+        shipped.sync_workflows(session)
         requester, head = (
             users.create_user(
                 session,
@@ -650,7 +652,7 @@ def test_only_an_administrator_changes_the_public_notice(session, city, who):
         public.change_notice(session, actor, "The City's new notice.")
     session.rollback()
     assert notice_changes(session) == (0, 0)
-    assert public.notice(session).body == public.DEFAULT_NOTICE
+    assert public.notice_in_force(session).body == public.DEFAULT_NOTICE
 
 
 @pytest.mark.parametrize(
@@ -688,7 +690,7 @@ def test_each_change_of_the_notice_is_a_new_version_with_its_audit_event(session
     session.commit()
     third = public.change_notice(session, city.admin, first.body)  # going back to an earlier text is a change
     session.commit()
-    assert (public.notice(session).id, public.notice(session).body) == (third.id, first.body)
+    assert (public.notice_in_force(session).id, public.notice_in_force(session).body) == (third.id, first.body)
     assert [(v.id, v.body, v.changed_by_id) for v in public.notice_versions(session)] == [
         (third.id, first.body, city.admin.id),
         (second.id, "n" * 20000, city.admin.id),

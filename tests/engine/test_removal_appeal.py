@@ -8,7 +8,8 @@ from engine.db.models import OutboxMail, ProcessInstance
 from engine.errors import Invalid, NotAllowed
 from engine.mail import outbox
 from engine.records import attachments
-from engine.requests import services
+from engine.requests import inbox, services
+from tests.engine.test_attachments import LIMIT
 from tests.engine.test_content_removal import removal
 from tests.procedures import act, open_form_keys, png_bytes
 
@@ -29,7 +30,7 @@ def appeal(account_id, **changes):
 
 
 def _removal(session, city):
-    upload = attachments.store(session, city.moderator, "comment.png", png_bytes())
+    upload = attachments.store(session, city.moderator, "comment.png", png_bytes(), limit=LIMIT)
     instance = services.start_instance(session, city.moderator, "content_removal", removal(city.facebook, upload.id))
     session.commit()
     return instance
@@ -78,9 +79,9 @@ def test_a_reinstatement_sends_the_response_and_asks_the_accounts_managers_to_re
     )
     assert open_form_keys(session, instance) == ["restore_content"]
     for who in (city.moderator, city.other_moderator):
-        assert [t.form_key for t in services.list_tasks(session, who, "available")[0]] == ["restore_content"]
+        assert [t.form_key for t in inbox.list_tasks(session, who, "available")[0]] == ["restore_content"]
     for who in (city.comms, city.officer):
-        assert services.list_tasks(session, who, "available")[0] == []
+        assert inbox.list_tasks(session, who, "available")[0] == []
     outbox.deliver_due(sessions, mail_settings)
     assert "reinstate your comment" in smtp_server.to("jo.public@example.net")[0].get_body(("plain",)).get_content()
     task = services.open_tasks_of(session, instance)[0]
@@ -132,7 +133,7 @@ def test_investigative_profiles_are_not_among_the_accounts_an_appeal_can_name(se
 
 
 def test_linking_a_removal_reveals_nothing_the_filer_may_not_see(session, city):
-    upload = attachments.store(session, city.officer, "profile.png", png_bytes())
+    upload = attachments.store(session, city.officer, "profile.png", png_bytes(), limit=LIMIT)
     hidden = services.start_instance(session, city.officer, "content_removal", removal(city.profile, upload.id))
     public = _removal(session, city)
     session.commit()

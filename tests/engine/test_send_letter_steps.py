@@ -5,7 +5,8 @@ import re
 import pytest
 
 from engine import procedures
-from engine.diagrams.specs import load_diagram
+from engine.diagrams.loading import load_diagram
+from engine.diagrams.problems import Problem
 from engine.errors import DiagramError, ExpressionError
 from engine.mail import outbox
 from engine.settings import REPO_ROOT
@@ -22,7 +23,7 @@ def _with_step(operator: str = "send_letter", letter: str = '"screenshot_to_comm
     return xml.encode()
 
 
-def _problems(data: bytes) -> list[dict]:
+def _problems(data: bytes) -> list[Problem]:
     procedure = procedures.get(KEY)
     with pytest.raises(DiagramError) as refused:
         load_diagram(data, KEY, procedure.form_keys(), procedure.letters)
@@ -36,19 +37,19 @@ def test_the_shipped_mail_step_loads_with_its_procedures_letters():
 
 def test_a_service_other_than_send_letter_is_refused_naming_the_step():
     [problem] = _problems(_with_step(operator="http_get"))
-    assert problem["element"] == "mail_screenshot"
-    assert 'Service "http_get" is unknown' in problem["message"]
+    assert problem.element == "mail_screenshot"
+    assert 'Service "http_get" is unknown' in problem.message
 
 
 def test_a_letter_the_procedure_does_not_have_is_refused():
     [problem] = _problems(_with_step(letter='"bank_details_to_everyone"'))
-    assert 'Letter "bank_details_to_everyone" is not one of this procedure' in problem["message"]
-    assert "screenshot_to_communications" in problem["message"]
+    assert 'Letter "bank_details_to_everyone" is not one of this procedure' in problem.message
+    assert "screenshot_to_communications" in problem.message
 
 
 def test_a_computed_letter_name_is_refused():
     [problem] = _problems(_with_step(letter="stage + '_letter'"))
-    assert "must be a quoted name" in problem["message"]
+    assert "must be a quoted name" in problem.message
 
 
 @pytest.mark.parametrize(
@@ -56,7 +57,7 @@ def test_a_computed_letter_name_is_refused():
 )
 def test_an_expression_in_a_step_parameter_goes_through_the_sandbox(attack):
     problems = _problems(_with_step(letter=attack))
-    assert any("Expression refused" in p["message"] for p in problems)
+    assert any("Expression refused" in p.message for p in problems)
 
 
 def test_a_letter_outside_a_saved_step_is_refused():

@@ -1,12 +1,12 @@
 """The standard path through the services, end to end, on both databases."""
 
-from engine.records import audit
-from engine.requests import services
-from tests.conftest import SETUP, START
+from engine.records import audit, registry
+from engine.requests import inbox, services
+from tests.helpers import SETUP, START
 
 
 def _only_task(session, actor, scope="available"):
-    rows, total = services.list_tasks(session, actor, scope)
+    rows, total = inbox.list_tasks(session, actor, scope)
     assert total == 1, [r.form_key for r in rows]
     return rows[0]
 
@@ -26,7 +26,7 @@ def test_standard_path_enters_the_account_in_the_registry(session, people):
     session.commit()
 
     assert (done.id, done.status, done.outcome) == (instance.id, "completed", "approved")
-    [account] = services.list_accounts(session, people.requester)
+    [account] = registry.list_accounts(session, people.requester)
     assert account.url == "https://facebook.com/wspparks"
     assert [(m.user.username, m.approved_by) for m in account.managers] == [
         ("requester", "Comms (Communications Manager)")

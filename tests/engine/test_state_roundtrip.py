@@ -12,12 +12,14 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine.diagrams import serialization, specs
+from engine.diagrams import serialization
+from engine.diagrams.cache import cached_spec
+from engine.diagrams.loading import workflow_files
 from engine.mail import outbox
 from engine.settings import REPO_ROOT
 from engine.time import clock, deadlines
 
-DIAGRAMS = specs.workflow_files(REPO_ROOT / "workflows")
+DIAGRAMS = workflow_files(REPO_ROOT / "workflows")
 # SpiffWorkflow's own serializer (spec included), taught civicflow's clocked timers, to compare sizes with.
 _DEFAULT_CONFIG = dict(SPIFF_CONFIG)
 _DEFAULT_CONFIG[deadlines.ClockTimeDate] = SPIFF_CONFIG[TimeDateEventDefinition]
@@ -247,7 +249,7 @@ def test_workflows_folder_ships_the_new_account_request():
 @pytest.mark.parametrize("diagram", DIAGRAMS, ids=lambda d: d.stem)
 def test_every_path_of_the_diagram_survives_save_and_load_at_every_step(diagram):
     assert diagram.stem in PATHS, f"Add the paths of {diagram.name} to PATHS in this test."
-    loaded = specs.cached_spec(diagram.stem, diagram.read_bytes())
+    loaded = cached_spec(diagram.stem, diagram.read_bytes())
     completed_user_tasks, reached_ends = set(), set()
     for path in PATHS[diagram.stem]:
         for fire_timers in (False, True):

@@ -16,7 +16,7 @@ from engine.db.models import AuditEvent, OutboxMail, Task, Timer
 from engine.mail import outbox
 from engine.requests import services
 from engine.time import clock, timers
-from tests.conftest import START
+from tests.helpers import START
 from tests.procedures import act
 
 CITY = ZoneInfo("America/Chicago")

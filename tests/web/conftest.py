@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.db.models import Account, AuditEvent, ProcessInstance, Task
-from tests.engine.conftest import city  # noqa: F401  (the engine tests' City: people in every lane, three accounts)
 from tests.web.pages import login
 
 

@@ -12,7 +12,7 @@ from werkzeug.http import parse_options_header
 from werkzeug.test import encode_multipart
 
 from engine.records import attachments
-from tests.engine.test_attachments import REFUSED, image_bytes, stored_counts
+from tests.engine.test_attachments import LIMIT, REFUSED, image_bytes, stored_counts
 from tests.helpers import start_request
 from tests.web.test_api import error_of
 
@@ -85,7 +85,7 @@ def test_content_type_is_what_the_image_is_not_what_the_client_claims(api):
 @pytest.mark.parametrize("filename", ['say "cheese".png', "écran capturé.png", "semi;colon, comma.png"])
 def test_file_name_is_quoted_safely_in_the_header(api, sessions, people, filename):
     with sessions() as s:
-        attachment = attachments.store(s, people.requester, filename, image_bytes("PNG"))
+        attachment = attachments.store(s, people.requester, filename, image_bytes("PNG"), limit=LIMIT)
         s.commit()
     served = api("requester").get(f"{UPLOAD_URL}/{attachment.id}")
     disposition = served.headers["Content-Disposition"]

@@ -5,7 +5,7 @@ from werkzeug.datastructures import MultiDict
 import forms
 from engine import procedures
 from engine.requests import services
-from tests.conftest import START
+from tests.helpers import START
 
 
 def _formdata(data):

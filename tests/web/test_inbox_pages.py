@@ -12,8 +12,7 @@ from sqlalchemy import update
 from engine.db.models import Task
 from engine.requests import services
 from engine.time import clock
-from tests.conftest import START
-from tests.helpers import only_open_task, start_request
+from tests.helpers import START, only_open_task, start_request
 from tests.web.pages import csrf_token, error_next_to, post_form, text_of
 
 START_PAGE = "/requests/new/new_account_request"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from engine.requests import services
-from tests.conftest import SETUP, START
-from tests.helpers import only_open_task, start_request
+from tests.helpers import SETUP, START, only_open_task, start_request
 from tests.web.pages import csrf_token, text_of
 
 INVESTIGATIVE = {

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from engine import procedures
 from engine.db.models import AuditEvent
-from engine.diagrams.specs import MAX_DIAGRAM_BYTES
-from tests.conftest import SETUP, START
+from engine.diagrams.xml import MAX_DIAGRAM_BYTES
 from tests.editing import BPMN, SPIFF, add_step_before, set_text, shipped
+from tests.helpers import SETUP, START
 from tests.web.pages import csrf_token
 
 KEY = "new_account_request"

@@ -18,8 +18,8 @@ from engine import procedures
 from engine.db.models import AuditEvent
 from engine.people.roles import LANE_ROLES
 from engine.time.deadlines import DEADLINE_KINDS
-from tests.conftest import START
 from tests.editing import SPIFF, add_step_before, set_attribute, shipped
+from tests.helpers import START
 from tests.web.pages import csrf_token, error_next_to, text_of
 
 KEY = "new_account_request"

@@ -13,6 +13,8 @@ from engine.errors import Invalid, NotAuthenticated, NotFound
 from engine.people import users
 from engine.procedures.fields import UNSTORABLE, is_storable_text
 from engine.records import attachments
+from engine.records import registry as account_registry
+from engine.requests import inbox as task_inbox
 from engine.requests import services
 from web.api import present
 from web.api.openapi import openapi_document
@@ -200,7 +202,7 @@ def list_tasks():
     """Open tasks: scope=mine (assigned to me) or scope=available (I may claim)."""
     page, per_page = paging()
     scope = request.args.get("scope", "mine")
-    rows, total = services.list_tasks(
+    rows, total = task_inbox.list_tasks(
         get_session(), g.actor, scope, key=request.args.get("key") or None, page=page, per_page=per_page
     )
     return jsonify({"items": [present.task(row) for row in rows], "page": page, "per_page": per_page, "total": total})
@@ -245,7 +247,7 @@ def complete_task(task_id):
 @authenticated
 def list_accounts():
     """The account registry (investigative profiles only for police roles)."""
-    return jsonify([present.account(row) for row in services.list_accounts(get_session(), g.actor)])
+    return jsonify([present.account(row) for row in account_registry.list_accounts(get_session(), g.actor)])
 
 
 @api.post("/accounts/<int:account_id>/credentials")
@@ -253,7 +255,7 @@ def list_accounts():
 @authenticated
 def reveal_credentials(account_id):
     """An investigative profile's credentials, for police roles; the reveal is logged."""
-    return jsonify(services.reveal_credentials(get_session(), g.actor, account_id))
+    return jsonify(account_registry.reveal_credentials(get_session(), g.actor, account_id))
 
 
 @api.post("/attachments")
@@ -270,7 +272,7 @@ def upload_attachment():
     data = upload.read(limit + 1)  # one byte more than allowed tells "too large" without reading everything
     if len(data) > limit:
         raise RequestEntityTooLarge(attachments.too_large_message(limit))
-    attachment = attachments.store(get_session(), g.actor, upload.filename, data)
+    attachment = attachments.store(get_session(), g.actor, upload.filename, data, limit=limit)
     return jsonify(
         {
             "id": attachment.id,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from engine.db.statuses import InstanceStatus, PublicStatus
+from engine.procedures.fields import FIELD_TYPES
+
 ERRORS = {
     "400": "Invalid input; `error.fields` names each field",
     "401": "No or bad credentials",
@@ -14,6 +17,11 @@ ERRORS = {
     "415": "Not JSON",
     "429": "Too many requests from this client; Retry-After says when to try again",
 }
+
+
+def _values(statuses) -> list[str]:
+    """An enum's values, as the document lists them."""
+    return [status.value for status in statuses]
 
 
 def _ref(name):
@@ -286,7 +294,7 @@ def openapi_document() -> dict:
                 errors=("400", "401"),
                 params=[
                     _param("key"),
-                    _param("status", schema={"type": "string", "enum": ["running", "completed", "cancelled", "error"]}),
+                    _param("status", schema={"type": "string", "enum": _values(InstanceStatus)}),
                     *PAGE,
                 ],
             )
@@ -375,7 +383,7 @@ def openapi_document() -> dict:
                 "200",
                 _obj(
                     kind={"type": "string", "enum": ["appeal", "dispute"]},
-                    status={"type": "string", "enum": ["received", "acknowledged", "responded"]},
+                    status={"type": "string", "enum": _values(PublicStatus)},
                     received_at=T,
                     acknowledged_at=NT,
                     responded_at=NT,
@@ -433,19 +441,7 @@ def openapi_document() -> dict:
         name=S,
         type={
             "type": "string",
-            "enum": [
-                "string",
-                "text",
-                "boolean",
-                "choice",
-                "multichoice",
-                "usernames",
-                "url",
-                "secret",
-                "email",
-                "record",
-                "image",
-            ],
+            "enum": list(FIELD_TYPES),
         },
         required=B,
         label=S,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessVersion, Task
+from engine.db.statuses import InstanceStatus
 from engine.people.users import Actor
 from engine.requests import services
 from engine.time.clock import as_utc
 
-STATUSES = ("running", "completed", "cancelled", "error")
+STATUSES = tuple(InstanceStatus)
 
 
 def _time(value):
@@ -31,9 +32,9 @@ def me(actor: Actor) -> dict:
     }
 
 
-def process(model: ProcessVersion) -> dict:
-    """A published procedure."""
-    return {"key": model.key, "name": model.name, "version": model.version_hash, "number": model.number}
+def process(version: ProcessVersion) -> dict:
+    """A published procedure: the version of it in use."""
+    return {"key": version.key, "name": version.name, "version": version.version_hash, "number": version.number}
 
 
 def task(row: Task, form: list[dict] | None = None) -> dict:

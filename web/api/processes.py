@@ -5,9 +5,12 @@ from __future__ import annotations
 from flask import Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from engine.diagrams import specs
+from engine.diagrams.problems import as_dicts
+from engine.diagrams.xml import MAX_DIAGRAM_BYTES
 from engine.errors import Invalid
-from engine.versions import editor
+from engine.requests import authz
+from engine.versions import drafts, publishing, stored
+from engine.versions.difference import compare
 from web.api import api, authenticated, json_body
 from web.db import get_session, transactional
 
@@ -18,8 +21,8 @@ def diagram_body() -> bytes:
     """The request's BPMN XML: 415 for another media type, 413 over the diagram limit (before it is read)."""
     if request.mimetype not in XML_TYPES:
         raise UnsupportedMediaType("Send the BPMN XML with Content-Type: application/xml.")
-    if (request.content_length or 0) > specs.MAX_DIAGRAM_BYTES:
-        raise RequestEntityTooLarge(f"A diagram may be at most {specs.MAX_DIAGRAM_BYTES // 1024} KiB.")
+    if (request.content_length or 0) > MAX_DIAGRAM_BYTES:
+        raise RequestEntityTooLarge(f"A diagram may be at most {MAX_DIAGRAM_BYTES // 1024} KiB.")
     data = request.get_data(cache=False)
     if not data.strip():
         raise Invalid("The body is empty; send the BPMN XML.", {"body": ["Send the diagram's XML."]})
@@ -37,7 +40,7 @@ def if_match_revision() -> int | None:
     return int(raw)
 
 
-def draft_json(draft: editor.Draft) -> dict:
+def draft_json(draft: drafts.Draft) -> dict:
     """A draft as the API reports it (without its XML)."""
     return {
         "key": draft.key,
@@ -47,11 +50,11 @@ def draft_json(draft: editor.Draft) -> dict:
         "updated_by": draft.updated_by,
         "updated_at": draft.updated_at.isoformat() + "+00:00" if draft.updated_at else None,
         "publishable": draft.publishable,
-        "problems": draft.problems,
+        "problems": as_dicts(draft.problems),
     }
 
 
-def version_json(version: editor.Version) -> dict:
+def version_json(version: stored.Version) -> dict:
     """One version of a procedure as the version list gives it."""
     return {
         "version": version.number,
@@ -71,7 +74,7 @@ def version_json(version: editor.Version) -> dict:
 @authenticated
 def get_draft(key):
     """The draft's BPMN XML (or the version in use when there is no draft); JSON with its problems on request."""
-    draft = editor.current_draft(
+    draft = drafts.current_draft(
         get_session(), g.actor, key, with_problems=request.accept_mimetypes.best == "application/json"
     )
     if request.accept_mimetypes.best == "application/json":
@@ -87,9 +90,9 @@ def get_draft(key):
 @authenticated
 def put_draft(key):
     """Save the body as the procedure's draft; 200 with its problems (which only block publishing)."""
-    editor.require_admin(g.actor)
+    authz.require_admin(g.actor, stored.CHANGE_PROCEDURES)
     data = diagram_body()
-    draft = editor.save_draft(get_session(), g.actor, key, data, source="api", revision=if_match_revision())
+    draft = drafts.save_draft(get_session(), g.actor, key, data, source="api", revision=if_match_revision())
     response = jsonify(draft_json(draft))
     response.headers["ETag"] = f'"{draft.revision}"'
     return response
@@ -100,21 +103,21 @@ def put_draft(key):
 @authenticated
 def publish(key):
     """Publish the draft, or with {"version": N} an earlier version again; 400 lists every problem."""
-    editor.require_admin(g.actor)
+    authz.require_admin(g.actor, stored.CHANGE_PROCEDURES)
     session = get_session()
     number = json_body().get("version") if request.content_length else None
     if number is not None:
         if not isinstance(number, int) or isinstance(number, bool) or number < 1:
             raise Invalid("version must be a version number.", {"version": ["Must be a whole number from 1."]})
-        model = editor.republish(session, g.actor, key, number)
+        model = publishing.republish(session, g.actor, key, number)
     else:
-        model = editor.publish(session, g.actor, key, revision=if_match_revision())
+        model = publishing.publish(session, g.actor, key, revision=if_match_revision())
     return jsonify(
         {
             "key": model.key,
             "version": model.number,
             "version_hash": model.version_hash,
-            "published_at": model.published_at.isoformat() + "+00:00",
+            "published_at": model.last_publication.published_at.isoformat() + "+00:00",
             "published_by": g.actor.display_name,
         }
     )
@@ -124,14 +127,14 @@ def publish(key):
 @authenticated
 def list_versions(key):
     """Every version of a procedure, newest first, with who stored and published it and what runs on it."""
-    return jsonify([version_json(v) for v in editor.versions(get_session(), g.actor, key)])
+    return jsonify([version_json(v) for v in stored.versions(get_session(), g.actor, key)])
 
 
 @api.get("/processes/<key>/versions/<int:number>")
 @authenticated
 def get_version(key, number):
     """One version's BPMN XML."""
-    model = editor.version(get_session(), g.actor, key, number)
+    model = stored.version(get_session(), g.actor, key, number)
     return Response(model.bpmn_xml, mimetype="application/xml")
 
 
@@ -147,5 +150,5 @@ def diff(key):
     }
     if errors:
         raise Invalid("Name two versions to compare.", errors)
-    difference = editor.compare(get_session(), g.actor, key, int(before), after)
+    difference = compare(get_session(), g.actor, key, int(before), after)
     return jsonify(difference.as_dict())

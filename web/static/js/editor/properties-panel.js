@@ -82,11 +82,35 @@ export function renderPanel() {
   }
 }
 
+// Not while a pointer is pressed in the panel: a button rebuilt between its mousedown and its mouseup never
+// gets the click (pressing "Make this a user task" ends the label editing of a new task, which changes the
+// diagram and would rebuild the panel under the pointer). The rebuild waits until the click is done.
+let pointerInPanel = false;
+let renderWaiting = false;
+
+function releasePointer() {
+  if (!pointerInPanel) return;
+  pointerInPanel = false;
+  if (renderWaiting) {
+    renderWaiting = false;
+    window.setTimeout(scheduleRender, 0);
+  }
+}
+
+panel.addEventListener("pointerdown", function () { pointerInPanel = true; }, true);
+document.addEventListener("click", releasePointer, true);
+document.addEventListener("pointercancel", releasePointer, true);
+document.addEventListener("pointerup", function () { window.setTimeout(releasePointer, 0); }, true);
+
 // After the event that changed the model: focus has moved by then (Tab out of a field commits it).
 export function scheduleRender() {
   if (renderPending) return;
   renderPending = true;
-  window.setTimeout(function () { renderPending = false; renderPanel(); }, 0);
+  window.setTimeout(function () {
+    renderPending = false;
+    if (pointerInPanel) renderWaiting = true;
+    else renderPanel();
+  }, 0);
 }
 
 // The panel is a form only for its labels and keyboard: it is never submitted.
