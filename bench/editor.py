@@ -1,13 +1,13 @@
 """The procedure editor: validating a diagram against bare SpiffWorkflow, the editor's operations, early refusals.
 
 (1) Validation of each shipped diagram (workflows/*.bpmn), as publishing does it: civicflow's
-specs.load_diagram (safe parse, the XSD with every error collected, the sandbox's check of every
+loading.load_diagram (safe parse, the XSD with every error collected, the sandbox's check of every
 expression, civicflow's structure rules, then SpiffWorkflow's parser) against bare SpiffWorkflow in the
 same run: SpiffBpmnParser() as constructed by default, add_bpmn_xml of an lxml tree parsed from the same
 bytes, get_spec and get_subprocess_specs. SpiffBpmnParser()'s default validator is None (no schema check),
 so, for context, the same with SpiffWorkflow's XSD validator (validator=VALIDATOR) is timed too.
 
-(2) The editor's operations through engine.versions.editor on a SQLite file (and PostgreSQL with --postgres), each
+(2) The editor's operations through engine.versions on a SQLite file (and PostgreSQL with --postgres), each
 in a session and write transaction of its own with its commit, as web.db.transactional runs them:
 save_draft of new_account_request with a Records Officer check added before the Communications Manager's
 approval (tests/editing.py's add_step_before), publish of a draft as a new version, difference between
@@ -17,66 +17,47 @@ name). The version list reads every version, so it grows with their number, but 
 (no query per version): its SQL statements are counted at both sizes, and its cost per further version shown.
 
 (3) A diagram refused before it is parsed: a body of 2 MiB + 1 byte, and a DOCTYPE with the "billion
-laughs" entities, through specs.parse_xml_safely. For scale, the shipped diagram and a 2 MiB body that is
+laughs" entities, through xml.parse_xml_safely. For scale, the shipped diagram and a 2 MiB body that is
 allowed, both parsed.
 
-    .venv/bin/python bench/editor.py                 # SQLite: about 30 s on 2 cores, 45 s while tests run
-    .venv/bin/python bench/editor.py --runs 40       # quicker, noisier
-    .venv/bin/python bench/editor.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 10 s more
+    .venv/bin/python -m bench.editor                 # SQLite: about 30 s on 2 cores, 45 s while tests run
+    .venv/bin/python -m bench.editor --runs 40       # quicker, noisier
+    .venv/bin/python -m bench.editor --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 10 s more
 
 The last line is `ratio validation civicflow/bare: X.XX`: the median, over the five shipped diagrams, of
-median(specs.load_diagram) / median(bare SpiffBpmnParser() parse); the line before it names the worst.
+median(loading.load_diagram) / median(bare SpiffBpmnParser() parse); the line before it names the worst.
 """
 
 from __future__ import annotations
 
-import sys
+import statistics
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
-# This file is in bench/, next to bench/engine.py: run as a script, its folder comes first on sys.path and
-# bench/engine.py would shadow the `engine` package. Put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+from lxml import etree
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+from sqlalchemy import func, select
 
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import importlib.util  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from importlib.metadata import version  # noqa: E402
+from bench import harness
+from engine import procedures
+from engine.db.connection import begin_write
+from engine.db.models import ProcessDraft, ProcessVersion
+from engine.demo import create_departments
+from engine.diagrams import expressions, loading, rules, schema, xml
+from engine.errors import DiagramError
+from engine.settings import REPO_ROOT
+from engine.versions import difference, drafts, publishing, stored
+from engine.versions.shipped import sync_workflows
+from tests.editing import add_step_before, set_attribute, shipped
 
-from lxml import etree  # noqa: E402
-from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
-from sqlalchemy import event, func, select  # noqa: E402
-
-from engine import procedures  # noqa: E402
-from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
-from engine.db.migrate import upgrade  # noqa: E402
-from engine.db.models import ProcessDraft, ProcessVersion  # noqa: E402
-from engine.demo import create_departments  # noqa: E402
-from engine.diagrams import specs  # noqa: E402
-from engine.errors import DiagramError  # noqa: E402
-from engine.people import users  # noqa: E402
-from engine.requests import services  # noqa: E402
-from engine.settings import REPO_ROOT, Settings  # noqa: E402
-from engine.versions import editor  # noqa: E402
-from tests.editing import add_step_before, set_attribute, shipped  # noqa: E402
-
-KEY = "new_account_request"
-# Throwaway databases, deleted at the end: the key and the password protect nothing.
-SECRET = "bench-secret-key-that-is-long-enough-for-hkdf"  # noqa: S105
-PASSWORD = "correct horse battery"  # noqa: S105
+KEY = harness.ACCOUNT_REQUEST
 STORED = (1, 50)  # versions of the procedure in the two databases whose version list is timed
 PROCESS_NAME = "New social media account request"
 
 EDITED = add_step_before(shipped(KEY), "communications_review")  # a Records Officer check before comms
 # The 2 MiB + 1 byte body: a real diagram followed by a comment (allowed after the root) that makes it too big.
-_PADDING = specs.MAX_DIAGRAM_BYTES + 1 - len(shipped(KEY)) - len(b"<!---->")
+_PADDING = xml.MAX_DIAGRAM_BYTES + 1 - len(shipped(KEY)) - len(b"<!---->")
 TOO_LARGE = shipped(KEY) + b"<!--" + b"x" * _PADDING + b"-->"
 LARGEST_ALLOWED = TOO_LARGE[: -len(b"x-->")] + b"-->"  # the same, one byte shorter: parsed
 BILLION_LAUGHS = b"".join(
@@ -93,36 +74,6 @@ def _named(xml: bytes, name: str) -> bytes:
     return set_attribute(xml, KEY, "name", name)
 
 
-def _nothing() -> None:
-    pass
-
-
-def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
-    """bench/engine.py's interleaved rounds, for callables or (setup, run) pairs where only run is timed.
-
-    The garbage is collected once before each round rather than before each block: with forty series, a full
-    collection (tens of ms with SpiffWorkflow and SQLAlchemy loaded) per block took more time than the runs.
-    """
-    series = {key: item if isinstance(item, tuple) else (_nothing, item) for key, item in series.items()}
-    for setup, run in series.values():
-        for _ in range(warmup):
-            setup()
-            run()
-    times: dict = {key: [] for key in series}
-    per_round = max(1, runs // rounds)
-    keys = list(series)
-    for number in range(rounds):
-        gc.collect()
-        for key in keys[number % len(keys) :] + keys[: number % len(keys)]:
-            setup, run = series[key]
-            for _ in range(per_round):
-                setup()
-                began = time.perf_counter()
-                run()
-                times[key].append(time.perf_counter() - began)
-    return times
-
-
 # ---- (1) validation: civicflow against bare SpiffWorkflow ---------------------------------------
 
 
@@ -133,11 +84,11 @@ class Diagram:
         self.key, self.name, self.data = path.stem, path.name, path.read_bytes()
         procedure = procedures.get(self.key)
         self.form_keys, self.letters = procedure.form_keys(), procedure.letters
-        self.root = specs.parse_xml_safely(self.data)  # for the stages timed alone
+        self.root = xml.parse_xml_safely(self.data)  # for the stages timed alone
 
     def civicflow(self):
-        """specs.load_diagram, as publishing calls it."""
-        return specs.load_diagram(self.data, self.key, self.form_keys, self.letters)
+        """loading.load_diagram, as publishing calls it."""
+        return loading.load_diagram(self.data, self.key, self.form_keys, self.letters)
 
     def _bare(self, validator):
         parser = SpiffBpmnParser() if validator is None else SpiffBpmnParser(validator=validator)
@@ -155,19 +106,19 @@ class Diagram:
     # [info] the stages of load_diagram timed alone, on the parsed document where the stage takes one.
     def stage_parse(self):
         """The safe parse (size, DOCTYPE, well-formed, BPMN root)."""
-        return specs.parse_xml_safely(self.data)
+        return xml.parse_xml_safely(self.data)
 
     def stage_schema(self):
-        """The XSD, every error collected (a private step of specs.diagram_problems)."""
-        return specs._schema_problems(self.root)
+        """The XSD, every error collected (a private step of loading.diagram_problems)."""
+        return schema.schema_problems(self.root)
 
     def stage_sandbox(self):
         """The sandbox's check of every expression and script."""
-        return specs.check_expressions(self.root)
+        return expressions.check_expressions(self.root)
 
     def stage_structure(self):
         """civicflow's rules read off the XML: lanes, forms, ways out, gateways, timers."""
-        return specs.structure_problems(self.root, self.key, self.form_keys)
+        return rules.structure_problems(self.root, self.key, self.form_keys)
 
     def stage_spiff(self):
         """SpiffWorkflow's parser as load_diagram runs it: no validator, on the tree already parsed."""
@@ -194,18 +145,18 @@ STAGES = {
 
 def validation(options) -> tuple[dict[str, float], dict[str, float]]:
     """Time the three ways on every diagram in interleaved rounds; print the table; the ratios by diagram."""
-    diagrams = [Diagram(path) for path in specs.workflow_files(REPO_ROOT / "workflows")]
+    diagrams = [Diagram(path) for path in loading.workflow_files(REPO_ROOT / "workflows")]
     for diagram in diagrams:
         diagram.check()
     variants = ("civicflow", "bare", "bare_xsd")
     series = {(d.key, variant): getattr(d, variant) for d in diagrams for variant in (*variants, *STAGES)}
-    times = interleaved(series, options.runs, options.rounds, options.warmup)
+    times = harness.interleaved(series, options.runs, options.rounds, options.warmup, collect_per_round=True)
     timed = len(next(iter(times.values())))
     print(
         f"-- (1) validation of the shipped diagrams: {timed} runs per diagram and variant in {options.rounds} "
         f"interleaved rounds after {options.warmup} warm-up runs; medians in ms"
     )
-    print("    civicflow: specs.load_diagram(data, key, form_keys, letters)")
+    print("    civicflow: loading.load_diagram(data, key, form_keys, letters)")
     print(
         "    bare:      SpiffBpmnParser() (default validator: None) .add_bpmn_xml(lxml tree of the bytes) "
         "+ .get_spec + .get_subprocess_specs"
@@ -236,46 +187,32 @@ def validation(options) -> tuple[dict[str, float], dict[str, float]]:
 # ---- (2) the editor's operations on a database ------------------------------------------------------
 
 
-class EditorDatabase:
+class EditorDatabase(harness.Database):
     """A migrated database with the departments, the shipped diagrams, an administrator, and `stored` versions
     of new_account_request (the shipped one, then real saves and publications of renamed copies)."""
 
     def __init__(self, url: str, folder: Path, stored: int):
-        self.engine = make_engine(url)
-        upgrade(self.engine)
-        settings = Settings.from_env(instance_path=folder, database_url=url, secret_key=SECRET)
-        factory = make_sessionmaker(self.engine)
-        self.sessions = lambda: factory(info={"settings": settings})
+        super().__init__(url, folder)
         with self.sessions() as session:
             create_departments(session)
-            services.sync_workflows(session)
-            admin = users.create_user(
-                session,
-                "admin",
-                PASSWORD,
-                name="Admin",
-                email="admin@example.org",
-                department="administration",
-                roles=["admin"],
-            )
-            session.commit()
-            self.admin = users.actor_for(session, admin)
+            sync_workflows(session)
+            self.admin = harness.create_people(session, [("admin", "administration", ["admin"], [])])["admin"]
         self.published = 0
         for number in range(2, stored + 1):
             self.save(_named(shipped(KEY), f"{PROCESS_NAME} (revision {number})"))
             self.publish()
         assert len(self.versions()) == stored, stored
 
-    def versions(self) -> list[editor.Version]:
+    def versions(self) -> list[stored.Version]:
         """The version list, in a session of its own (a page that only reads)."""
         with self.sessions() as session:
-            return editor.versions(session, self.admin, KEY)
+            return stored.versions(session, self.admin, KEY)
 
-    def save(self, data: bytes) -> editor.Draft:
+    def save(self, data: bytes) -> drafts.Draft:
         """save_draft and its commit."""
         with self.sessions() as session:
             begin_write(session)
-            draft = editor.save_draft(session, self.admin, KEY, data)
+            draft = drafts.save_draft(session, self.admin, KEY, data)
             session.commit()
         return draft
 
@@ -289,7 +226,7 @@ class EditorDatabase:
         with self.sessions() as session:
             begin_write(session)
             if session.scalar(select(ProcessDraft.id).where(ProcessDraft.key == KEY)) is not None:
-                editor.discard_draft(session, self.admin, KEY)
+                drafts.discard_draft(session, self.admin, KEY)
             session.commit()
 
     def save_next(self) -> None:
@@ -300,7 +237,7 @@ class EditorDatabase:
         """publish and its commit: the draft becomes a new stored version, the one in use."""
         with self.sessions() as session:
             begin_write(session)
-            model = editor.publish(session, self.admin, KEY)
+            model = publishing.publish(session, self.admin, KEY)
             session.commit()
         self.published += 1
         assert model.published, model.number
@@ -314,49 +251,36 @@ class EditorDatabase:
         """The SQL statements and commits of one run (its setup not counted)."""
         if setup is not None:
             setup()
-        seen, commits = [], []
-        listeners = [
-            ("before_cursor_execute", lambda *_args: seen.append(1)),
-            ("commit", lambda _conn: commits.append(1)),
-        ]
-        for name, listener in listeners:
-            event.listen(self.engine, name, listener)
-        try:
+        with harness.recording(self.engine) as seen:
             run()
-        finally:
-            for name, listener in listeners:
-                event.remove(self.engine, name, listener)
-        return f"{len(seen)} SQL, {len(commits)} commit{'' if len(commits) == 1 else 's'}"
-
-    def close(self) -> None:
-        """Let go of the engine's connections."""
-        self.engine.dispose()
+        return seen.sql()
 
 
-def operations(kind: str, urls: dict[int, str], folder: Path, options, bench) -> float:
+def operations(where: harness.Databases, options) -> float:
     """Build the two databases; time the version lists, then the other operations; print; the 50/1 ratio."""
     databases = {}
-    try:
+    with ExitStack() as stack:  # closes the databases at the end
         began = time.perf_counter()
         for stored in STORED:
-            databases[stored] = EditorDatabase(urls[stored], folder / f"{kind}-{stored}", stored)
+            folder = where.folder / f"{where.kind}-{stored}"
+            databases[stored] = stack.enter_context(EditorDatabase(where.urls[stored], folder, stored))
         built = time.perf_counter() - began
         one = databases[STORED[0]]
         print(
-            f"-- (2) the editor's operations on {kind}: {options.runs} runs each in {options.rounds} interleaved "
+            f"-- (2) the editor's operations on {where.kind}: {options.runs} runs each in {options.rounds} interleaved "
             f"rounds after {options.warmup} warm-up runs, a session and a commit per write; medians"
         )
         print(
             f"two databases built alike in {built:.1f} s, new_account_request stored in {STORED[0]} and in "
-            f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.versions.editor)"
+            f"{STORED[1]} versions ({STORED[1] - 1} saved and published through engine.versions)"
         )
 
         series = {stored: databases[stored].versions for stored in STORED}
-        times = interleaved(series, options.runs, options.rounds, options.warmup)
+        times = harness.interleaved(series, options.runs, options.rounds, options.warmup, collect_per_round=True)
         for stored in STORED:
             label = f"versions, {stored} stored version{'' if stored == 1 else 's'}"
             print(
-                bench._line(label, times[stored], "lists", width=46)
+                harness.line(label, times[stored], "lists", width=46)
                 + f"  {databases[stored].statements(databases[stored].versions)}"
             )
         small, large = (statistics.median(times[stored]) for stored in STORED)
@@ -368,38 +292,23 @@ def operations(kind: str, urls: dict[int, str], folder: Path, options, bench) ->
 
         # The other operations on the 1-version database, now that its list is timed (publishing adds versions).
         v1_xml, v2_xml = shipped(KEY).decode(), EDITED.decode()
-        changed = editor.difference(v1_xml, v2_xml)
+        changed = difference.difference(v1_xml, v2_xml)
         assert {a["id"] for a in changed.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
         series = {
             "save_draft, the edited new_account_request": (one.discard, one.save_edited),
             "publish, the draft as a new version": (one.save_next, one.publish),
-            "difference(version 1, the edit)": lambda: editor.difference(v1_xml, v2_xml),
+            "difference(version 1, the edit)": lambda: difference.difference(v1_xml, v2_xml),
         }
         counts = dict.fromkeys(series, "no SQL")
         for label, item in series.items():
             if isinstance(item, tuple):
                 setup, run = item
                 counts[label] = one.statements(run, setup)
-        times = interleaved(series, options.runs, options.rounds, options.warmup)
+        times = harness.interleaved(series, options.runs, options.rounds, options.warmup, collect_per_round=True)
         for label, seconds in times.items():
-            print(bench._line(label, seconds, "calls", width=46) + f"  {counts[label]}")
+            print(harness.line(label, seconds, "calls", width=46) + f"  {counts[label]}")
         print(f"[info] after the publications, {one.stored()} versions of new_account_request are stored")
         return large / small
-    finally:
-        for database in databases.values():
-            database.close()
-
-
-def _postgres_databases(admin_url: str):
-    """Two throwaway databases on the server of admin_url, by number of stored versions, and a function that
-    drops them (bench/inbox.py's helper, as bench/public.py reuses it; its names say 1000 and 100000)."""
-    if "bench_inbox" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_inbox", _HERE / "inbox.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    urls, drop = sys.modules["bench_inbox"]._postgres_databases(admin_url)
-    return dict(zip(STORED, urls.values(), strict=True)), drop
 
 
 # ---- (3) refused before parsing ------------------------------------------------------------------
@@ -407,7 +316,7 @@ def _postgres_databases(admin_url: str):
 
 def _refused(data: bytes, says: str) -> None:
     try:
-        specs.parse_xml_safely(data)
+        xml.parse_xml_safely(data)
     except DiagramError as exc:
         assert says in exc.message, exc.message
     else:
@@ -416,91 +325,56 @@ def _refused(data: bytes, says: str) -> None:
 
 def refusals(options) -> None:
     """Time the two refusals against parsing what is allowed; print the medians in µs."""
-    assert len(TOO_LARGE) == specs.MAX_DIAGRAM_BYTES + 1 and len(LARGEST_ALLOWED) == specs.MAX_DIAGRAM_BYTES
+    assert len(TOO_LARGE) == xml.MAX_DIAGRAM_BYTES + 1 and len(LARGEST_ALLOWED) == xml.MAX_DIAGRAM_BYTES
     series = {
         f"a body of 2 MiB + 1 byte ({len(TOO_LARGE):,} bytes): refused": lambda: _refused(TOO_LARGE, "too large"),
         f"DOCTYPE, billion laughs ({len(BILLION_LAUGHS)} bytes): refused": lambda: _refused(BILLION_LAUGHS, "DOCTYPE"),
-        f"[info] {KEY}.bpmn ({len(shipped(KEY)):,} bytes): parsed": lambda: specs.parse_xml_safely(shipped(KEY)),
-        f"[info] 2 MiB exactly ({len(LARGEST_ALLOWED):,} bytes): parsed": lambda: specs.parse_xml_safely(
-            LARGEST_ALLOWED
-        ),
+        f"[info] {KEY}.bpmn ({len(shipped(KEY)):,} bytes): parsed": lambda: xml.parse_xml_safely(shipped(KEY)),
+        f"[info] 2 MiB exactly ({len(LARGEST_ALLOWED):,} bytes): parsed": lambda: xml.parse_xml_safely(LARGEST_ALLOWED),
     }
     for run in series.values():
         run()
-    times = interleaved(series, options.refusals, options.rounds, options.warmup)
-    print(
-        f"-- (3) specs.parse_xml_safely: {options.refusals} calls each in {options.rounds} interleaved rounds; medians"
-    )
+    times = harness.interleaved(series, options.refusals, options.rounds, options.warmup, collect_per_round=True)
+    print(f"-- (3) xml.parse_xml_safely: {options.refusals} calls each in {options.rounds} interleaved rounds; medians")
     for label, seconds in times.items():
-        median = statistics.median(seconds)
-        q1, _, q3 = statistics.quantiles(seconds, n=4)
+        median, q1, q3 = harness.quartiles(seconds)
         print(f"{label:<58} median {median * 1e6:9.1f} µs  (IQR {q1 * 1e6:.1f}-{q3 * 1e6:.1f} µs)")
 
 
 # ---- measuring -----------------------------------------------------------------------------------
 
 
-def _bench_engine():
-    """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
-    if "bench_engine" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_engine", _HERE / "engine.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_engine"]
-
-
 def main(argv=None) -> None:
     """Parse the options, run the three parts, print the figures; the last line is the validation ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runs",
-        type=int,
-        default=100,
-        help="timed runs per diagram and variant, and per editor operation (default 100)",
+    parser = harness.parser(
+        __doc__,
+        runs=100,
+        runs_help="timed runs per diagram and variant, and per editor operation",
+        rounds=20,
+        warmup=5,
     )
     parser.add_argument("--refusals", type=int, default=500, help="timed calls per refused body (default 500)")
-    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
-    parser.add_argument("--warmup", type=int, default=5, help="warm-up runs per series (default 5)")
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, in throwaway databases on this server")
-    options = parser.parse_args(argv)
-    users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"  # password hashing is not what we measure
-    bench = _bench_engine()
+    options = harness.parse(parser, argv)
 
     began = time.perf_counter()
-    print(
+    harness.print_header(
         "civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; "
-        "engine.versions.editor's save_draft, publish, difference and versions; diagrams refused before parsing"
-    )
-    print(
-        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, lxml {version('lxml')} "
-        f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), SQLAlchemy {version('SQLAlchemy')}, "
-        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
+        "engine.versions's save_draft, publish, difference and versions; diagrams refused before parsing",
+        "SpiffWorkflow",
+        "lxml",
+        "SQLAlchemy",
+        note=f"; libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}",
     )
     ratios, ratios_xsd = validation(options)
-
-    folder = Path(tempfile.mkdtemp(prefix="civicflow-editor-bench-"))
-    lists = {}
-    try:
-        urls = {stored: f"sqlite:///{folder / f'civicflow-{stored}.sqlite3'}" for stored in STORED}
-        lists["SQLite"] = operations("SQLite", urls, folder, options, bench)
-        if options.postgres:
-            urls, drop = _postgres_databases(options.postgres)
-            try:
-                lists["PostgreSQL"] = operations("PostgreSQL", urls, folder, options, bench)
-            finally:
-                drop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
+    lists = harness.on_each_database("editor", STORED, options.postgres, lambda where: operations(where, options))
     refusals(options)
     print(f"wall time {time.perf_counter() - began:.1f} s")
     for kind, ratio in lists.items():
-        print(f"ratio versions {STORED[1]}/{STORED[0]} {kind}: {ratio:.2f}")
-    print(f"ratio validation civicflow/bare+XSD [info]: {statistics.median(ratios_xsd.values()):.2f}")
+        harness.print_ratio(f"versions {STORED[1]}/{STORED[0]} {kind}", ratio)
+    harness.print_ratio("validation civicflow/bare+XSD [info]", statistics.median(ratios_xsd.values()))
     worst = max(ratios, key=ratios.get)
     print(f"# the median of the five diagrams' ratios below; the worst is {worst}: {ratios[worst]:.2f}")
-    print(f"ratio validation civicflow/bare: {statistics.median(ratios.values()):.2f}")
+    harness.print_ratio("validation civicflow/bare", statistics.median(ratios.values()))
 
 
 if __name__ == "__main__":

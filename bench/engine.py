@@ -15,68 +15,42 @@ approves, requester confirms the set-up):
 Runs are interleaved in rounds so that machine noise hits all variants alike; figures are per-run
 medians. The last line is `ratio civicflow/bare-persisted: X.XX` = median(c) / median(b).
 
-    .venv/bin/python bench/engine.py                 # or `make bench`: about 20 s on 2 cores
-    .venv/bin/python bench/engine.py --runs 100      # quicker
-    .venv/bin/python bench/engine.py --profile /tmp/civicflow-bench.prof   # where (c)'s time goes
+    .venv/bin/python -m bench.engine                 # or `make bench`: about 20 s on 2 cores
+    .venv/bin/python -m bench.engine --runs 100      # quicker
+    .venv/bin/python -m bench.engine --profile /tmp/civicflow-bench.prof   # where (c)'s time goes
 """
 
 from __future__ import annotations
 
-import sys
+import cProfile
+import io
+import pstats
+import shutil
+import statistics
+import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
-# This file is bench/engine.py: run as a script, its folder comes first on sys.path and would shadow the
-# `engine` package. Put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import event
 
-import argparse  # noqa: E402
-import cProfile  # noqa: E402
-import gc  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import pstats  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from importlib.metadata import version  # noqa: E402
+from bench import harness
+from engine.db.connection import begin_write
+from engine.demo import create_departments
+from engine.diagrams import serialization
+from engine.diagrams.sandbox import SCRIPT_ENGINE
+from engine.requests import inbox, services
+from engine.settings import REPO_ROOT
+from engine.versions import shipped
 
-from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
-from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
-from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
-from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import event  # noqa: E402
-
-from engine.db.connection import begin_write, make_engine, make_sessionmaker  # noqa: E402
-from engine.db.migrate import upgrade  # noqa: E402
-from engine.demo import create_departments  # noqa: E402
-from engine.diagrams import serialization  # noqa: E402
-from engine.diagrams.sandbox import SCRIPT_ENGINE  # noqa: E402
-from engine.people import users  # noqa: E402
-from engine.requests import services  # noqa: E402
-from engine.settings import REPO_ROOT, Settings  # noqa: E402
-from engine.time import deadlines  # noqa: E402
-
-KEY = "new_account_request"
-DIAGRAM = REPO_ROOT / "workflows" / f"{KEY}.bpmn"
+KEY = harness.ACCOUNT_REQUEST
 ENGINE_DIR = str(REPO_ROOT / "engine")
 
-# As in tests/conftest.py.
-START = {
-    "platform": "facebook",
-    "account_name": "West St. Paul Parks",
-    "department": "parks",
-    "purpose": "Program announcements for Parks and Recreation.",
-    "audience": "Residents and park users.",
-    "proposed_managers": ["requester"],
-}
+START = harness.ACCOUNT_REQUEST_START
 SETUP = {
     "account_url": "https://facebook.com/wspparks",
     "marked_as_city": True,
@@ -94,33 +68,16 @@ TASK_DATA = {
 
 # ---- bare SpiffWorkflow ----------------------------------------------------------------------------
 
-# SpiffWorkflow's own script engine (plain eval, no sandbox), given the diagram's timer helpers.
-BARE_ENGINE = PythonScriptEngine(
-    environment=TaskDataEnvironment(
-        {
-            "due_time": deadlines.due_time,
-            "reminder_time": deadlines.reminder_time,
-            "escalation_time": deadlines.escalation_time,
-        }
-    )
-)
 
-
-class Bare:
+class Bare(harness.BareDiagram):
     """The diagram parsed once; the approval run in memory or around a serializer."""
 
     def __init__(self):
-        parser = SpiffBpmnParser(validator=VALIDATOR)
-        parser.add_bpmn_file(str(DIAGRAM))
-        self.spec = parser.get_spec(KEY)
-        self.subprocess_specs = parser.get_subprocess_specs(KEY)
+        super().__init__(KEY)
         self.full = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
 
     def _start(self, script_engine=None) -> BpmnWorkflow:
-        workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=script_engine or BARE_ENGINE)
-        workflow.get_next_task(state=TaskState.READY).data.update(BARE_START)
-        workflow.do_engine_steps()
-        return workflow
+        return self.start(BARE_START, script_engine)
 
     @staticmethod
     def _complete_one(workflow: BpmnWorkflow) -> str:
@@ -150,18 +107,14 @@ class Bare:
         done = []
         while not workflow.completed:
             workflow = self.full.deserialize_json(saved)
-            workflow.script_engine = BARE_ENGINE
+            workflow.script_engine = harness.BARE_ENGINE
             done.append(self._complete_one(workflow))
             saved = self.full.serialize_json(workflow)
         self._check(workflow, done)
 
     def _spec_free_load(self, saved: str, script_engine) -> BpmnWorkflow:
         if script_engine is None:  # serialization.loads would install civicflow's sandbox
-            dct = json.loads(saved)
-            dct.pop(serialization.FORMAT_KEY, None)
-            workflow = serialization.SERIALIZER.from_dict(dct, spec=self.spec, subprocess_specs=self.subprocess_specs)
-            workflow.script_engine = BARE_ENGINE
-            return workflow
+            return self.load(saved)
         return serialization.loads(saved, self)  # self has the .spec and .subprocess_specs of a LoadedSpec
 
     def spec_cached(self, script_engine=None) -> None:
@@ -184,42 +137,16 @@ class Bare:
 # ---- civicflow -------------------------------------------------------------------------------------
 
 
-class Civicflow:
+class Civicflow(harness.Database):
     """A fresh SQLite file, migrated, with the departments, the shipped diagrams and the three people."""
 
     def __init__(self):
-        users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"  # password hashing is not what we measure
         self.folder = Path(tempfile.mkdtemp(prefix="civicflow-bench-"))
-        self.url = f"sqlite:///{self.folder / 'civicflow.sqlite3'}"
-        self.engine = make_engine(self.url)
-        upgrade(self.engine)
-        settings = Settings.from_env(
-            instance_path=self.folder, database_url=self.url, secret_key="bench-secret-key-that-is-long-enough-for-hkdf"
-        )
-        factory = make_sessionmaker(self.engine)
-        self.sessions = lambda: factory(info={"settings": settings})
+        super().__init__(f"sqlite:///{self.folder / 'civicflow.sqlite3'}", self.folder)
         with self.sessions() as session:
             create_departments(session)
-            services.sync_workflows(session)
-            people = {}
-            for username, department, roles, head_of in (
-                ("requester", "parks", [], []),
-                ("parks_head", "parks", [], ["parks"]),
-                ("comms", "communications", ["communications_manager"], ["communications"]),
-            ):
-                user = users.create_user(
-                    session,
-                    username,
-                    "correct horse battery",
-                    name=username.title(),
-                    email=f"{username}@example.org",
-                    department=department,
-                    roles=roles,
-                    head_of=head_of,
-                )
-                people[username] = user
-            session.commit()
-            actors = {name: users.actor_for(session, user) for name, user in people.items()}
+            shipped.sync_workflows(session)
+            actors = harness.create_people(session, harness.ACCOUNT_REQUEST_PEOPLE)
         self.requester = actors["requester"]
         self.steps = [
             (actors["parks_head"], "available", "department_head_review"),
@@ -241,7 +168,7 @@ class Civicflow:
                 data = {**data, "account_url": f"{data['account_url']}-{self.count}"}
             with self.sessions() as session:
                 begin_write(session)
-                rows, _total = services.list_tasks(session, actor, scope)
+                rows, _total = inbox.list_tasks(session, actor, scope)
                 [task] = [row for row in rows if row.instance_id == instance_id]
                 assert task.form_key == form_key, task.form_key
                 instance = services.complete_task(session, actor, task.id, data)
@@ -250,62 +177,17 @@ class Civicflow:
 
     def statements(self) -> tuple[Counter, int]:
         """SQL statements of one run, by kind, and the number of commits."""
-        kinds: Counter = Counter()
-        commits = [0]
-
-        def on_execute(_conn, _cursor, statement, *_args):
-            kinds[statement.split(None, 1)[0].upper()] += 1
-
-        def on_commit(_conn):
-            commits[0] += 1
-
-        event.listen(self.engine, "before_cursor_execute", on_execute)
-        event.listen(self.engine, "commit", on_commit)
-        try:
+        with harness.recording(self.engine) as seen:
             self.run()
-        finally:
-            event.remove(self.engine, "before_cursor_execute", on_execute)
-            event.remove(self.engine, "commit", on_commit)
-        return kinds, commits[0]
+        return Counter(statement.split(None, 1)[0].upper() for statement, _ in seen.statements), seen.commits
 
     def close(self) -> None:
         """Drop the engine and the temporary folder."""
-        self.engine.dispose()
+        super().close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # ---- measuring -------------------------------------------------------------------------------------
-
-
-def _time_block(run, count: int, into: list[float]) -> None:
-    gc.collect()
-    for _ in range(count):
-        began = time.perf_counter()
-        run()
-        into.append(time.perf_counter() - began)
-
-
-def interleaved(series: dict, runs: int, rounds: int, warmup: int) -> dict:
-    """Time each of several callables `runs` times in interleaved rounds (who goes first rotates), so that
-    machine noise hits them all alike; returns the seconds of every run by key."""
-    for run in series.values():
-        _time_block(run, warmup, [])
-    times: dict = {key: [] for key in series}
-    per_round = max(1, runs // rounds)
-    keys = list(series)
-    for number in range(rounds):
-        for key in keys[number % len(keys) :] + keys[: number % len(keys)]:
-            _time_block(series[key], per_round, times[key])
-    return times
-
-
-def _line(label: str, seconds: list[float], unit: str = "runs", width: int = 44) -> str:
-    median = statistics.median(seconds)
-    q1, _, q3 = statistics.quantiles(seconds, n=4)
-    return (
-        f"{label:<{width}} median {median * 1000:7.3f} ms  {1 / median:6.1f} {unit}/s"
-        f"  (IQR {q1 * 1000:.3f}-{q3 * 1000:.3f} ms, n={len(seconds)})"
-    )
 
 
 def benchmark(runs: int, rounds: int, warmup: int) -> None:
@@ -321,7 +203,7 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
         "(c)  civicflow services, SQLite file": flow.run,
     }
     try:
-        times = interleaved(variants, runs, rounds, warmup)
+        times = harness.interleaved(variants, runs, rounds, warmup)
         kinds, commits = flow.statements()
     finally:
         flow.close()
@@ -331,26 +213,23 @@ def benchmark(runs: int, rounds: int, warmup: int) -> None:
     medians = {label.split()[0]: statistics.median(seconds) for label, seconds in times.items()}
     a, b, c = medians["(a)"], medians["(b)"], medians["(c)"]
     timed = len(next(iter(times.values())))
-    print(
-        f"civicflow engine benchmark: {DIAGRAM.name}, standard path (3 user tasks); {timed} runs "
-        f"per variant in {rounds} interleaved rounds after {warmup} warm-up runs; per-run medians"
-    )
-    print(
-        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, "
-        f"SQLAlchemy {version('SQLAlchemy')}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
-        f"{os.cpu_count()} CPUs"
+    harness.print_header(
+        f"civicflow engine benchmark: {bare.path.name}, standard path (3 user tasks); {timed} runs "
+        f"per variant in {rounds} interleaved rounds after {warmup} warm-up runs; per-run medians",
+        "SpiffWorkflow",
+        "SQLAlchemy",
     )
     for label, seconds in times.items():
-        print(_line(label, seconds))
+        print(harness.line(label, seconds))
     print(f"saved state after the start: {full_size} bytes with the spec, {spec_free_size} without")
     statements = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
     print(f"(c) per run: {sum(kinds.values())} SQL statements ({statements}), {commits} commits")
     print(f"wall time {elapsed:.1f} s")
-    print(f"ratio spec-cached/bare-persisted [info]: {medians['(b2)'] / b:.2f}")
-    print(f"ratio civicflow/spec-cached [info]: {c / medians['(b2)']:.2f}")
-    print(f"ratio bare-persisted/bare: {b / a:.2f}")
-    print(f"ratio civicflow/bare: {c / a:.2f}")
-    print(f"ratio civicflow/bare-persisted: {c / b:.2f}")
+    harness.print_ratio("spec-cached/bare-persisted [info]", medians["(b2)"] / b)
+    harness.print_ratio("civicflow/spec-cached [info]", c / medians["(b2)"])
+    harness.print_ratio("bare-persisted/bare", b / a)
+    harness.print_ratio("civicflow/bare", c / a)
+    harness.print_ratio("civicflow/bare-persisted", c / b)
 
 
 # ---- profiling (c) ---------------------------------------------------------------------------------
@@ -470,12 +349,17 @@ def profile(path: str, runs: int) -> None:
 
 def main(argv=None) -> None:
     """Parse the options and run the benchmark (or the profile)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=400, help="timed runs per variant (default 400)")
-    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
-    parser.add_argument("--warmup", type=int, default=20, help="warm-up runs per variant (default 20)")
+    parser = harness.parser(
+        __doc__,
+        runs=400,
+        runs_help="timed runs per variant",
+        rounds=20,
+        warmup=20,
+        warmup_help="warm-up runs per variant",
+        postgres=False,
+    )
     parser.add_argument("--profile", metavar="PATH", help="profile variant (c) into PATH instead of the benchmark")
-    options = parser.parse_args(argv)
+    options = harness.parse(parser, argv)
     if options.profile:
         profile(options.profile, options.runs)
     else:

@@ -8,9 +8,9 @@ other departments' heads, the Administrative Lieutenant or their own requesters.
 two people are timed through the real app (Flask test client, logged in, the nav counts included), the
 two databases in interleaved rounds so that machine noise hits both alike.
 
-    .venv/bin/python bench/inbox.py                  # or `make bench`: about a minute on 2 cores
-    .venv/bin/python bench/inbox.py --runs 60        # quicker, noisier
-    .venv/bin/python bench/inbox.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 2 min more
+    .venv/bin/python -m bench.inbox                  # or `make bench`: about a minute on 2 cores
+    .venv/bin/python -m bench.inbox --runs 60        # quicker, noisier
+    .venv/bin/python -m bench.inbox --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 2 min more
 
 The last line is `ratio inbox 100k/1k: X.XX`: the worst, over both people, both views and every database
 measured, of median(page at 100,000) / median(page at 1,000). The goal is below 1.5.
@@ -18,48 +18,29 @@ measured, of median(page at 100,000) / median(page at 1,000). The goal is below 
 
 from __future__ import annotations
 
-import sys
+import random
+import statistics
+import time
+import uuid
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-# This file is in bench/, next to bench/engine.py: run as a script, its folder comes first on sys.path and
-# bench/engine.py would shadow the `engine` package. Put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+from sqlalchemy import func, insert, select
 
-import argparse  # noqa: E402
-import importlib.util  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from importlib.metadata import version  # noqa: E402
+from bench import harness
+from bench.engine import Bare
+from engine.db.models import ProcessInstance, Task
+from engine.demo import DEPARTMENTS, create_departments
+from engine.people import users
+from engine.people.roles import REQUESTER
+from engine.requests import services
+from engine.time import clock
+from engine.versions import shipped
 
-from sqlalchemy import event, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
-from engine.db.migrate import upgrade  # noqa: E402
-from engine.db.models import ProcessInstance, Task  # noqa: E402
-from engine.demo import DEPARTMENTS, create_departments  # noqa: E402
-from engine.people import users  # noqa: E402
-from engine.people.roles import REQUESTER  # noqa: E402
-from engine.requests import services  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.time import clock  # noqa: E402
-
-KEY = "new_account_request"
-# Throwaway databases, deleted at the end: the key and the password protect nothing.
-SECRET = "bench-secret-key-that-is-long-enough-for-hkdf"  # noqa: S105
-PASSWORD = "correct horse battery"  # noqa: S105
-SIZES = (1_000, 100_000)
+KEY = harness.ACCOUNT_REQUEST
+SIZES = harness.SIZES
 CHUNK = 5_000  # filler instances per transaction
 
 # The two people whose inbox is timed, and what it holds at every size (made by real requests).
@@ -137,22 +118,16 @@ class Template:
 # ---- one database, built the same way at every size ----------------------------------------------
 
 
-class Database:
+class Database(harness.Database):
     """A migrated database with the people, the real requests, and filler instances up to `size`."""
 
     def __init__(self, url: str, folder: Path, size: int):
-        self.url, self.folder, self.size = url, folder, size
-        self.engine = make_engine(url)
-        upgrade(self.engine)
-        self.settings = Settings.from_env(
-            instance_path=folder, database_url=url, secret_key=SECRET, secure_cookies=False
-        )
-        factory = make_sessionmaker(self.engine)
-        self.sessions = lambda: factory(info={"settings": self.settings})
+        super().__init__(url, folder, secure_cookies=False)
+        self.size = size
         self.setups = 0
         with self.sessions() as session:
             create_departments(session)
-            services.sync_workflows(session)
+            shipped.sync_workflows(session)
             session.commit()
             self.actors = self._people(session)
             self.templates = self._templates(session)
@@ -160,16 +135,15 @@ class Database:
         self.real = self._count()
         began = time.perf_counter()
         self._fill(size - self.real)
+        self.bulk_loaded("process_instance")
         self.fill_seconds = time.perf_counter() - began
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.exec_driver_sql("ANALYZE")  # what autovacuum does after a bulk load
 
     def _count(self) -> int:
         with self.engine.connect() as connection:
             return connection.scalar(select(func.count()).select_from(ProcessInstance))
 
-    def _people(self, session) -> dict[str, users.Actor]:
+    @staticmethod
+    def _people(session) -> dict[str, users.Actor]:
         people = [("requester", "parks", [], []), ("lieutenant", "police", ["administrative_lieutenant"], [])]
         people += [
             (username, code, ["communications_manager"] if username == "comms" else [], [code])
@@ -178,20 +152,7 @@ class Database:
         people += [
             (f"{code}_staff_{n}", code, [], []) for code in ALL_DEPARTMENTS for n in range(1, STAFF_PER_DEPARTMENT + 1)
         ]
-        made = {}
-        for username, department, roles, head_of in people:
-            made[username] = users.create_user(
-                session,
-                username,
-                PASSWORD,
-                name=username.replace("_", " ").title(),
-                email=f"{username}@example.org",
-                department=department,
-                roles=roles,
-                head_of=head_of,
-            )
-        session.commit()
-        return {username: users.actor_for(session, user) for username, user in made.items()}
+        return harness.create_people(session, people)
 
     def _decide(self, session, instance_id: int, actor: users.Actor, data) -> None:
         [task] = session.scalars(select(Task).where(Task.instance_id == instance_id, Task.status == "open"))
@@ -231,10 +192,9 @@ class Database:
                     steps,
                     investigative=kind == "waiting_for_lieutenant",
                 )
-                instance = session.get(ProcessInstance, instance_id)
-                row = {column.key: getattr(instance, column.key) for column in ProcessInstance.__table__.columns}
+                row = harness.row_of(session.get(ProcessInstance, instance_id))
                 tasks = [
-                    {column.key: getattr(task, column.key) for column in Task.__table__.columns}
+                    harness.row_of(task)
                     for task in session.scalars(
                         select(Task).where(Task.instance_id == instance_id).order_by(Task.created_at, Task.id)
                     )
@@ -291,16 +251,14 @@ class Database:
                 connection.execute(insert(ProcessInstance), instances)
                 connection.execute(insert(Task), tasks)
             done += len(instances)
-        if self.engine.dialect.name == "postgresql":  # explicit ids: move the sequence past them
-            with self.engine.begin() as connection:
-                connection.exec_driver_sql(
-                    "SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
-                    "(SELECT max(id) FROM process_instance))"
-                )
 
     @staticmethod
     def _copy(template: Template, instance_id: int, starter: int, started_at, instances: list, tasks: list) -> None:
-        """One copy of a template: renamed, its user tasks under fresh ids (in the state too), its own times."""
+        """One copy of a template: renamed, its user tasks under fresh ids (in the state too), its own times.
+
+        The rows are keyed by column, as Core inserts take them: "state" is the instance's workflow state and a
+        task's status.
+        """
         name = f"Request {instance_id}"
         state = template.row["state"].replace(template.account_name, name)
         at = started_at
@@ -336,10 +294,6 @@ class Database:
             }
         )
 
-    def close(self) -> None:
-        """Let go of the engine's connections."""
-        self.engine.dispose()
-
 
 # ---- the app, its inbox page, its statements ------------------------------------------------------
 
@@ -356,7 +310,7 @@ class Inbox:
         self.clients = {}
         for username in EXPECTED:
             client = self.app.test_client()
-            response = client.post("/login", data={"username": username, "password": PASSWORD})
+            response = client.post("/login", data={"username": username, "password": harness.PASSWORD})
             assert response.status_code == 302, (username, response.status_code)
             self.clients[username] = client
 
@@ -375,45 +329,30 @@ class Inbox:
 
     def statements(self, username: str, view: str) -> list[tuple[str, object]]:
         """The SQL statements (with their parameters) of one inbox page."""
-        seen = []
-
-        def on_execute(_conn, _cursor, statement, parameters, *_args):
-            seen.append((statement, parameters))
-
-        event.listen(self.engine, "before_cursor_execute", on_execute)
-        try:
+        with harness.recording(self.engine) as seen:
             self.get(username, view)
-        finally:
-            event.remove(self.engine, "before_cursor_execute", on_execute)
-        return seen
+        return seen.statements
 
     def task_statements(self, username: str, view: str) -> list[tuple[str, str, object]]:
         """The page's statements that read the task table: (what it is, SQL, parameters)."""
         found = []
         for statement, parameters in self.statements(username, view):
             if "FILTER (WHERE" in statement:
-                found.append(("nav counts (services.count_open_tasks)", statement, parameters))
+                found.append(("nav counts (inbox.count_open_tasks)", statement, parameters))
             elif statement.lstrip().startswith("SELECT count(*)"):
                 found.append((f"?view={view} page total (list_tasks, more than a page)", statement, parameters))
             elif "FROM task" in statement:
-                found.append((f"?view={view} rows (services.list_tasks)", statement, parameters))
+                found.append((f"?view={view} rows (inbox.list_tasks)", statement, parameters))
         return found
 
     def explain(self, statement: str, parameters) -> list[str]:
         """The statement's plan: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's nodes that read the task table."""
         with self.engine.connect() as connection:
-            if self.engine.dialect.name == "sqlite":
-                rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-                depth, lines = {0: -1}, []
-                for node, parent, _unused, detail in rows:
-                    depth[node] = depth.get(parent, -1) + 1
-                    lines.append("  " * depth[node] + detail)
-                return lines
-            rows = connection.exec_driver_sql(
-                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement, parameters
-            ).all()
+            rows = harness.plan(connection, statement, parameters)
+        if self.engine.dialect.name == "sqlite":
+            return rows
         lines, keep = [], False
-        for (line,) in rows:
+        for line in rows:
             if line.lstrip().startswith("->") or not lines and not keep:
                 keep = " on task" in line or "ix_task" in line or "BitmapOr" in line
             if keep:
@@ -439,18 +378,8 @@ class Inbox:
 # ---- measuring -----------------------------------------------------------------------------------
 
 
-def _bench_engine():
-    """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
-    if "bench_engine" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_engine", _HERE / "engine.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_engine"]
-
-
 def _line(label: str, seconds: list[float], unit: str = "pages") -> str:
-    return _bench_engine()._line(label, seconds, unit, width=46)
+    return harness.line(label, seconds, unit, width=46)
 
 
 def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup: int) -> dict[str, tuple]:
@@ -461,7 +390,7 @@ def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup
         for username, views in EXPECTED.items()
         for view in views
     }
-    times = _bench_engine().interleaved(series, runs, rounds, warmup)
+    times = harness.interleaved(series, runs, rounds, warmup)
     medians = {}
     small, large = SIZES
     for username, views in EXPECTED.items():
@@ -477,55 +406,30 @@ def measure(kind: str, inboxes: dict[int, Inbox], runs: int, rounds: int, warmup
     return medians
 
 
-def _describe(database: Database, kind: str) -> str:
+def _describe(database: Database) -> str:
     with database.engine.connect() as connection:
         tasks = connection.scalar(select(func.count()).select_from(Task))
         open_tasks = connection.scalar(select(func.count()).select_from(Task).where(Task.status == "open"))
         running = connection.scalar(
             select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "running")
         )
-    size = ""
-    if kind == "SQLite":
-        size = f", file {Path(make_url(database.url).database).stat().st_size / 2**20:,.0f} MiB"
     return (
         f"{database.size:,} instances ({database.real} real, the rest copied in {database.fill_seconds:.1f} s): "
-        f"{running:,} running, {tasks:,} task rows, {open_tasks:,} open{size}"
+        f"{running:,} running, {tasks:,} task rows, {open_tasks:,} open{database.file_size()}"
     )
 
 
-def _postgres_databases(admin_url: str):
-    """Two throwaway databases on the server of admin_url, and a function that drops them."""
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    stem = f"civicflow_bench_{uuid.uuid4().hex[:8]}"
-    names = {size: f"{stem}_{size}" for size in SIZES}
-    with admin.connect() as connection:
-        for name in names.values():
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            for name in names.values():
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    urls = {
-        size: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        for size, name in names.items()
-    }
-    return urls, drop
-
-
-def run_on(kind: str, urls: dict[int, str], folder: Path, options) -> dict[str, tuple]:
+def run_on(where: harness.Databases, options) -> dict[str, tuple]:
     """Build both databases, check the pages, print the plans, time the pages; return the medians."""
     databases, inboxes = {}, {}
-    try:
+    with ExitStack() as stack:  # closes the apps and the databases at the end
         for size in SIZES:
-            databases[size] = Database(urls[size], folder / str(size), size)
-            inboxes[size] = Inbox(databases[size])
+            databases[size] = stack.enter_context(Database(where.urls[size], where.folder / str(size), size))
+            inboxes[size] = stack.enter_context(closing(Inbox(databases[size])))
             inboxes[size].check()
-        print(f"-- {kind}")
+        print(f"-- {where.kind}")
         for size in SIZES:
-            print(_describe(databases[size], kind))
+            print(_describe(databases[size]))
         small, large = inboxes[SIZES[0]], inboxes[SIZES[-1]]
         for username in EXPECTED:
             shown = set()
@@ -541,65 +445,44 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, options) -> dict[str, 
                         f"at {SIZES[0]:,}; plan at {SIZES[-1]:,}:"
                     )
                     print("\n".join(f"    {line}" for line in large.explain(statement, parameters)))
-        return measure(kind, inboxes, options.runs, options.rounds, options.warmup)
-    finally:
-        for inbox in inboxes.values():
-            inbox.close()
-        for database in databases.values():
-            database.close()
+        return measure(where.kind, inboxes, options.runs, options.rounds, options.warmup)
 
 
 def main(argv=None) -> None:
     """Parse the options, build the databases, print the figures; the last line is the worst ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200, help="timed pages per person, view and size (default 200)")
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
-    parser.add_argument("--warmup", type=int, default=20, help="warm-up pages per series (default 20)")
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, in throwaway databases on this server")
-    options = parser.parse_args(argv)
-    users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"  # password hashing is not what we measure
-    # create_app asks for INFO logging unless logging is set up already; SpiffWorkflow's INFO lines would
-    # then be formatted and printed on every step of the bare run (three times slower).
-    logging.basicConfig(level=logging.WARNING)
+    parser = harness.parser(
+        __doc__,
+        runs=200,
+        runs_help="timed pages per person, view and size",
+        rounds=40,
+        warmup=20,
+        warmup_help="warm-up pages per series",
+    )
+    options = harness.parse(parser, argv)
 
     began = time.perf_counter()
-    print(
+    harness.print_header(
         f"civicflow inbox benchmark: GET /inbox?view=available and ?view=mine through the Flask app, at "
         f"{SIZES[0]:,} and {SIZES[1]:,} instances; {options.runs} pages per series in {options.rounds} "
-        f"interleaved rounds after {options.warmup} warm-up pages; medians"
+        f"interleaved rounds after {options.warmup} warm-up pages; medians",
+        "SQLAlchemy",
+        "Flask",
     )
-    print(
-        f"Python {sys.version.split()[0]}, SQLAlchemy {version('SQLAlchemy')}, Flask {version('Flask')}, "
-        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
-    )
-    folder = Path(tempfile.mkdtemp(prefix="civicflow-inbox-bench-"))
-    medians = {}
-    try:
-        urls = {size: f"sqlite:///{folder / f'civicflow-{size}.sqlite3'}" for size in SIZES}
-        medians |= run_on("SQLite", urls, folder, options)
-        if options.postgres:
-            urls, drop = _postgres_databases(options.postgres)
-            try:
-                medians |= run_on("PostgreSQL", urls, folder, options)
-            finally:
-                drop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    results = harness.on_each_database("inbox", SIZES, options.postgres, lambda where: run_on(where, options))
+    medians = {label: pair for found in results.values() for label, pair in found.items()}
 
-    bare = _bench_engine().Bare().in_memory  # bench/engine.py's variant (a): one approval in memory
-    bare_times = _bench_engine().interleaved({"bare": bare}, options.runs, 1, options.warmup)["bare"]
-    print(_line("[info] bare SpiffWorkflow, one approval", bare_times, "runs") + "  (bench/engine.py (a))")
+    bare = Bare().in_memory  # bench.engine's variant (a): one approval in memory
+    bare_times = harness.interleaved({"bare": bare}, options.runs, 1, options.warmup)["bare"]
+    print(_line("[info] bare SpiffWorkflow, one approval", bare_times, "runs") + "  (bench.engine's (a))")
     print(f"wall time {time.perf_counter() - began:.1f} s")
     ratios = {label: large / small for label, (small, large) in medians.items()}
     for label, ratio in ratios.items():
-        print(f"ratio {label} 100k/1k: {ratio:.2f}")
+        harness.print_ratio(f"{label} 100k/1k", ratio)
     worst = max(ratios, key=ratios.get)
-    print(
-        f"ratio inbox page at 100k ({worst})/bare approval [info]: "
-        f"{medians[worst][1] / statistics.median(bare_times):.2f}"
+    harness.print_ratio(
+        f"inbox page at 100k ({worst})/bare approval [info]", medians[worst][1] / statistics.median(bare_times)
     )
-    print(f"worst: {worst}")
-    print(f"ratio inbox 100k/1k: {ratios[worst]:.2f}")
+    harness.print_worst(ratios, "inbox 100k/1k")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 (1) A member of the public files a dispute: POST /api/v1/public/disputes with a JSON body through the
 real app (Flask test client, rate limits on, each filing from an address of its own so none is refused),
 against bare SpiffWorkflow starting the same diagram (workflows/legality_dispute.bpmn) in memory, as
-bench/engine.py's variant (a) does for procedure 1. And the rate limiter alone: DatabaseStorage.incr
+bench.engine's variant (a) does for procedure 1. And the rate limiter alone: DatabaseStorage.incr
 (web/ratelimit.py), the counting a limited request does once per limit.
 
 (2) A member of the public follows their request: GET /api/v1/public/requests/<code> among 1,000 and
@@ -14,9 +14,9 @@ real filings (their instance row, their public_request row with a fresh tracking
 their history, the audit chain kept whole). Received, acknowledged and responded requests are looked up
 by their codes, the two sizes in interleaved rounds so that machine noise hits both alike.
 
-    .venv/bin/python bench/public.py                 # SQLite: about 90 s on 2 cores
-    .venv/bin/python bench/public.py --runs 60       # quicker, noisier
-    .venv/bin/python bench/public.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 2 min more
+    .venv/bin/python -m bench.public                 # SQLite: about 90 s on 2 cores
+    .venv/bin/python -m bench.public --runs 60       # quicker, noisier
+    .venv/bin/python -m bench.public --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test   # 2 min more
 
 The last line is `ratio lookup 100k/1k: X.XX`: the worst, over the three statuses and every database
 measured, of median(lookup among 100,000) / median(lookup among 1,000). The goal is below 1.5.
@@ -24,57 +24,32 @@ measured, of median(lookup among 100,000) / median(lookup among 1,000). The goal
 
 from __future__ import annotations
 
-import sys
+import dataclasses
+import itertools
+import random
+import statistics
+import time
+from contextlib import ExitStack, closing
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
-# This file is in bench/, next to bench/engine.py: run as a script, its folder comes first on sys.path and
-# bench/engine.py would shadow the `engine` package. Put the repository root there instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, insert, select
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import importlib.util  # noqa: E402
-import itertools  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from importlib.metadata import version  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
-
-from SpiffWorkflow.bpmn import BpmnWorkflow  # noqa: E402
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
-from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser  # noqa: E402
-from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import event, func, insert, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from engine.db.connection import make_engine, make_sessionmaker  # noqa: E402
-from engine.db.migrate import upgrade  # noqa: E402
-from engine.db.models import Account, AuditEvent, OutboxMail, ProcessInstance, PublicRequest, User  # noqa: E402
-from engine.demo import load_demo  # noqa: E402
-from engine.diagrams import serialization  # noqa: E402
-from engine.people import users  # noqa: E402
-from engine.records import audit  # noqa: E402
-from engine.requests import public, services  # noqa: E402
-from engine.settings import REPO_ROOT, Settings  # noqa: E402
-from engine.time import clock, deadlines  # noqa: E402
-from web.ratelimit import DatabaseStorage  # noqa: E402
+from bench import harness
+from engine.db.models import Account, AuditEvent, OutboxMail, ProcessInstance, PublicRequest, User
+from engine.demo import load_demo
+from engine.diagrams import serialization
+from engine.people import users
+from engine.records import audit
+from engine.requests import public, services
+from engine.time import clock
+from engine.versions import shipped
+from web.ratelimit import DatabaseStorage
 
 KEY = "legality_dispute"
-DIAGRAM = REPO_ROOT / "workflows" / f"{KEY}.bpmn"
-# Throwaway databases, deleted at the end: the key and the password protect nothing.
-SECRET = "bench-secret-key-that-is-long-enough-for-hkdf"  # noqa: S105
-PASSWORD = "correct horse battery"  # noqa: S105
-SIZES = (1_000, 100_000)  # public requests
+SIZES = harness.SIZES  # public requests
 CHUNK = 5_000  # copied requests per transaction
 LOOKUP_LIMIT = "1000000 per minute"  # the lookups are timed, never refused
 LOOKUP_CODES = 200  # distinct requests each lookup series goes round, spread through the database
@@ -148,37 +123,24 @@ class Template:
     events: list[dict]
 
 
-def _columns(obj) -> dict:
-    return {column.key: getattr(obj, column.key) for column in type(obj).__table__.columns}
-
-
 # ---- one database, built the same way at every size ----------------------------------------------
 
 
-class Database:
+class Database(harness.Database):
     """A migrated database with the demo's people and accounts, the real filings, and copies up to `size`."""
 
     def __init__(self, url: str, folder: Path, size: int):
-        self.url, self.size = url, size
-        self.engine = make_engine(url)
-        upgrade(self.engine)
-        self.settings = Settings.from_env(
-            instance_path=folder, database_url=url, secret_key=SECRET, secure_cookies=False
-        )
-        factory = make_sessionmaker(self.engine)
-        with factory(info={"settings": self.settings}) as session:
-            load_demo(session, PASSWORD)
-            services.sync_workflows(session)
+        super().__init__(url, folder, secure_cookies=False)
+        self.size = size
+        with self.sessions() as session:
+            load_demo(session, harness.PASSWORD)
+            shipped.sync_workflows(session)
             session.commit()
             self.templates = self._templates(session)
         began = time.perf_counter()
         self.codes = self._fill(size - len(self.templates))
         self.fill_seconds = time.perf_counter() - began
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            if self.engine.dialect.name == "postgresql":
-                connection.exec_driver_sql("ANALYZE")  # what autovacuum does after a bulk load
-            else:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # the whole database in one file
+        self.bulk_loaded("process_instance", "audit_event")
 
     def _templates(self, session) -> dict[str, Template]:
         """One real filing of each kind, filed as the public files and worked on as the staff work."""
@@ -222,10 +184,12 @@ class Database:
                 name=filer,
                 email=email,
                 fields=(procedure.filer_name_field, procedure.filer_email_field),
-                row=_columns(instance),
-                public=_columns(session.scalar(select(PublicRequest).where(PublicRequest.instance_id == instance_id))),
-                mails=[_columns(mail) for mail in mails],
-                events=[_columns(e) for e in events],
+                row=harness.row_of(instance),
+                public=harness.row_of(
+                    session.scalar(select(PublicRequest).where(PublicRequest.instance_id == instance_id))
+                ),
+                mails=[harness.row_of(mail) for mail in mails],
+                events=[harness.row_of(e) for e in events],
             )
         return templates
 
@@ -260,22 +224,16 @@ class Database:
                 connection.execute(insert(OutboxMail), rows["mails"])
                 connection.execute(insert(AuditEvent), rows["events"])
             done += len(rows["instances"])
-        if self.engine.dialect.name == "postgresql":  # explicit ids: move the sequences past them
-            with self.engine.begin() as connection:
-                connection.exec_driver_sql(
-                    "SELECT setval(pg_get_serial_sequence('process_instance', 'id'), "
-                    "(SELECT max(id) FROM process_instance))"
-                )
-                connection.exec_driver_sql(
-                    "SELECT setval(pg_get_serial_sequence('audit_event', 'id'), (SELECT max(id) FROM audit_event))"
-                )
         return codes
 
     @staticmethod
     def _copy(
         template: Template, instance_id: int, event_id: int, prev_hash: str, raw: str, started_at, rows: dict
     ) -> str:
-        """One copy of a filing: its own filer, code, times and ids; its history chained on. The new tail hash."""
+        """One copy of a filing: its own filer, code, times and ids; its history chained on. The new tail hash.
+
+        The rows are keyed by column, as Core inserts take them: "state" is the instance's workflow state.
+        """
         name, email, code = f"Resident {instance_id}", f"resident.{instance_id}@example.net", public.format_code(raw)
         row = template.row
         shift = started_at - row["started_at"]
@@ -334,25 +292,18 @@ class Database:
             rows["events"].append(copied)
         return prev_hash
 
-    def describe(self, kind: str) -> str:
+    def describe(self) -> str:
         """What was built."""
         with self.engine.connect() as connection:
             counts = {
                 model.__tablename__: connection.scalar(select(func.count()).select_from(model))
                 for model in (PublicRequest, ProcessInstance, OutboxMail, AuditEvent)
             }
-        size = ""
-        if kind == "SQLite":
-            size = f", file {Path(make_url(self.url).database).stat().st_size / 2**20:,.0f} MiB"
         return (
             f"{counts['public_request']:,} public requests ({len(self.templates)} real, the rest copied in "
             f"{self.fill_seconds:.1f} s): {counts['process_instance']:,} instances, "
-            f"{counts['outbox_mail']:,} letters, {counts['audit_event']:,} audit events{size}"
+            f"{counts['outbox_mail']:,} letters, {counts['audit_event']:,} audit events{self.file_size()}"
         )
-
-    def close(self) -> None:
-        """Let go of the engine's connections."""
-        self.engine.dispose()
 
 
 # ---- the app: filings and lookups -----------------------------------------------------------------
@@ -427,45 +378,27 @@ class PublicApp:
                     assert shown["response"] is None, shown
         self.status(public.new_code(), expected=404)
 
-    def statements(self, call) -> tuple[list[tuple[str, object]], int]:
-        """The SQL statements (with their parameters) of one call, and the number of commits."""
-        seen, commits = [], []
-        listeners = [
-            (
-                "before_cursor_execute",
-                lambda _c, _cur, statement, parameters, *_a: seen.append((statement, parameters)),
-            ),
-            ("commit", lambda _conn: commits.append(1)),
-        ]
-        for name, listener in listeners:
-            event.listen(self.engine, name, listener)
-        try:
+    def statements(self, call) -> harness.Recording:
+        """The SQL statements (with their parameters) and the commits of one call."""
+        with harness.recording(self.engine) as seen:
             call()
-        finally:
-            for name, listener in listeners:
-                event.remove(self.engine, name, listener)
-        return seen, len(commits)
+        return seen
 
     def plans(self, status: str) -> list[str]:
         """The plan of each read of one lookup: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN."""
-        seen, _commits = self.statements(self.lookups(status))
+        seen = self.statements(self.lookups(status))
         lines = []
         with self.engine.connect() as connection:
-            for statement, parameters in seen:
+            for statement, parameters in seen.statements:
                 words = statement.split()
                 if words[0] not in ("SELECT", "DELETE"):
                     continue
                 table = words[words.index("FROM") + 1]
-                if self.engine.dialect.name == "sqlite":
-                    rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
-                    plan = "; ".join(detail for *_ids, detail in rows)
-                else:
-                    rows = connection.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, parameters).all()
-                    plan = "; ".join(
-                        line.strip().removeprefix("->").strip()
-                        for (line,) in rows
-                        if not line.strip().startswith(("Sort Key", "Filter", "Index Cond"))
-                    )
+                plan = "; ".join(
+                    line.strip().removeprefix("->").strip()
+                    for line in harness.plan(connection, statement, parameters, analyze=False)
+                    if not line.strip().startswith(("Sort Key", "Filter", "Index Cond"))
+                )
                 lines.append(f"{table:<16} {plan}")
             connection.rollback()
         return lines
@@ -478,41 +411,19 @@ class PublicApp:
 # ---- bare SpiffWorkflow -------------------------------------------------------------------------
 
 
-class _NoServices(TaskDataEnvironment):
-    """Bare SpiffWorkflow's script environment: the diagram's timer helpers, and a service call that only answers."""
-
-    def call_service(self, context, operation_name=None, operation_params=None, **_kwargs):
-        """The acknowledgement letter's service task: nothing to send in memory."""
-        return json.dumps({"called": operation_name})
-
-
-class Bare:
-    """The dispute diagram parsed once; its start run in memory, as bench/engine.py's variant (a)."""
+class Bare(harness.BareDiagram):
+    """The dispute diagram parsed once; its start run in memory, as bench.engine's variant (a)."""
 
     def __init__(self):
-        parser = SpiffBpmnParser(validator=VALIDATOR)
-        parser.add_bpmn_file(str(DIAGRAM))
-        self.spec, self.subprocess_specs = parser.get_spec(KEY), parser.get_subprocess_specs(KEY)
-        # bench/engine.py's BARE_ENGINE, with the service call this diagram's start makes.
-        self.script_engine = PythonScriptEngine(
-            environment=_NoServices(
-                {
-                    "due_time": deadlines.due_time,
-                    "reminder_time": deadlines.reminder_time,
-                    "escalation_time": deadlines.escalation_time,
-                }
-            )
-        )
+        super().__init__(KEY)
 
-    def _start(self) -> BpmnWorkflow:
-        workflow = BpmnWorkflow(self.spec, self.subprocess_specs, script_engine=self.script_engine)
-        workflow.get_next_task(state=TaskState.READY).data.update(BARE_START)
-        workflow.do_engine_steps()
+    def _start(self):
+        workflow = self.start(BARE_START)
         [task] = workflow.get_tasks(state=TaskState.READY, manual=True)
         assert task.task_spec.bpmn_id == "attorney_consultation", task.task_spec.bpmn_id
         return workflow
 
-    def start(self) -> None:
+    def start_only(self) -> None:
         """The start in memory: acknowledgement sent, the City Attorney's consultation waiting, its timers set."""
         self._start()
 
@@ -524,23 +435,14 @@ class Bare:
 # ---- measuring -----------------------------------------------------------------------------------
 
 
-def _bench_engine():
-    """bench/engine.py as a module (its file name would shadow the `engine` package on import)."""
-    if "bench_engine" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_engine", _HERE / "engine.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_engine"]
-
-
 def _line(label: str, seconds: list[float], unit: str) -> str:
-    return _bench_engine()._line(label, seconds, unit, width=52)
+    return harness.line(label, seconds, unit, width=52)
 
 
-def _sql(statements: list[tuple[str, object]], commits: int) -> str:
-    limiter = sum("rate_limit" in statement for statement, _parameters in statements)
-    return f"{len(statements)} SQL ({limiter} on rate_limit), {commits} commit{'' if commits == 1 else 's'}"
+def _sql(seen: harness.Recording) -> str:
+    limiter = sum("rate_limit" in statement for statement, _parameters in seen.statements)
+    commits = seen.commits
+    return f"{len(seen.statements)} SQL ({limiter} on rate_limit), {commits} commit{'' if commits == 1 else 's'}"
 
 
 @dataclasses.dataclass
@@ -555,23 +457,23 @@ class Result:
     hits_per_filing: int
 
 
-def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -> Result:
+def run_on(where: harness.Databases, bare: Bare, options) -> Result:
     """Build both databases, check the lookups, time them; then time filings and the limiter; the medians."""
     databases, apps = {}, {}
-    try:
+    with ExitStack() as stack:  # closes the apps and the databases at the end
         for size in SIZES:
-            databases[size] = Database(urls[size], folder / str(size), size)
-            apps[size] = PublicApp(databases[size])
+            databases[size] = stack.enter_context(Database(where.urls[size], where.folder / str(size), size))
+            apps[size] = stack.enter_context(closing(PublicApp(databases[size])))
             apps[size].check()
         small, large = (apps[size] for size in SIZES)
-        print(f"-- {kind}")
+        print(f"-- {where.kind}")
         for size in SIZES:
-            print(databases[size].describe(kind))
+            print(databases[size].describe())
         print(f"plans of one lookup's reads at {SIZES[-1]:,}:")
         print("\n".join(f"    {line}" for line in large.plans("responded")))
 
         series = {(size, status): apps[size].lookups(status) for size in SIZES for status in MEASURED}
-        times = _bench_engine().interleaved(series, options.runs, options.rounds, options.warmup)
+        times = harness.interleaved(series, options.runs, options.rounds, options.warmup)
         lookups = {}
         print(
             "each series looks up requests in turn: "
@@ -586,24 +488,24 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
                 print(
                     _line(label, times[size, status], "lookups")
                     + "  "
-                    + _sql(*apps[size].statements(apps[size].lookups(status)))
+                    + _sql(apps[size].statements(apps[size].lookups(status)))
                 )
             lookups[status] = tuple(statistics.median(times[size, status]) for size in SIZES)
 
         series = {
             "filing": small.file,
             "filing_large": large.file,
-            "bare": bare.start,
+            "bare": bare.start_only,
             "bare_saved": bare.start_saved,
             "hit": small.hit_new,
             "hit_again": small.hit_again,
         }
         rounds = max(1, min(options.rounds, options.filings // 5))
-        times = _bench_engine().interleaved(series, options.filings, rounds, options.warmup)
-        statements, commits = small.statements(small.file)
+        times = harness.interleaved(series, options.filings, rounds, options.warmup)
+        filing = small.statements(small.file)
         print(
             _line(f"filing (POST /api/v1/public/disputes), among {SIZES[0]:,}", times["filing"], "filings")
-            + f"  {_sql(statements, commits)}"
+            + f"  {_sql(filing)}"
         )
         print(_line(f"[info] the same among {SIZES[-1]:,}", times["filing_large"], "filings"))
         print(_line("bare SpiffWorkflow, the dispute's start in memory", times["bare"], "runs"))
@@ -612,7 +514,7 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
         print(_line("[info] incr, a client seen in the window", times["hit_again"], "hits"))
         for app in apps.values():
             assert app.status(app.filed[-1])["status"] == "acknowledged"
-        with make_sessionmaker(small.engine)() as session:
+        with small.database.sessions() as session:
             verified = audit.verify(session)
         assert verified.ok, verified
         print(f"audit chain at {SIZES[0]:,} after the filings: {verified.checked:,} events, every link holds")
@@ -622,82 +524,50 @@ def run_on(kind: str, urls: dict[int, str], folder: Path, bare: Bare, options) -
             filing_large=statistics.median(times["filing_large"]),
             bare=statistics.median(times["bare"]),
             hit=statistics.median(times["hit"]),
-            hits_per_filing=sum(s.lstrip().startswith("INSERT INTO rate_limit") for s, _p in statements),
+            hits_per_filing=sum(s.lstrip().startswith("INSERT INTO rate_limit") for s, _p in filing.statements),
         )
-    finally:
-        for app in apps.values():
-            app.close()
-        for database in databases.values():
-            database.close()
-
-
-def _postgres_databases(admin_url: str):
-    """Two throwaway databases, one per size, on the server of admin_url, and a function that drops them
-    (bench/inbox.py's, for the same two sizes)."""
-    if "bench_inbox" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_inbox", _HERE / "inbox.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return sys.modules["bench_inbox"]._postgres_databases(admin_url)
 
 
 def main(argv=None) -> None:
     """Parse the options, build the databases, print the figures; the last line is the worst lookup ratio."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=400, help="timed lookups per status and size (default 400)")
+    parser = harness.parser(
+        __doc__,
+        runs=400,
+        runs_help="timed lookups per status and size",
+        rounds=40,
+        warmup=20,
+        warmup_help="warm-up calls per series",
+    )
     parser.add_argument("--filings", type=int, default=200, help="timed filings per size (default 200)")
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default 40)")
-    parser.add_argument("--warmup", type=int, default=20, help="warm-up calls per series (default 20)")
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL, in throwaway databases on this server")
-    options = parser.parse_args(argv)
-    users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"  # password hashing is not what we measure
-    # create_app asks for INFO logging unless logging is set up already; SpiffWorkflow's INFO lines would
-    # then be formatted and printed on every step.
-    logging.basicConfig(level=logging.WARNING)
+    options = harness.parse(parser, argv)
 
     began = time.perf_counter()
-    print(
-        f"civicflow public benchmark: POST /api/v1/public/disputes against bare SpiffWorkflow's start of "
-        f"{DIAGRAM.name}; GET /api/v1/public/requests/<code> among {SIZES[0]:,} and {SIZES[1]:,} public "
-        f"requests, {options.runs} lookups per series in {options.rounds} interleaved rounds after "
-        f"{options.warmup} warm-up; medians"
-    )
-    print(
-        f"Python {sys.version.split()[0]}, SpiffWorkflow {version('SpiffWorkflow')}, SQLAlchemy "
-        f"{version('SQLAlchemy')}, Flask {version('Flask')}, Flask-Limiter {version('Flask-Limiter')}, "
-        f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), {os.cpu_count()} CPUs"
-    )
     bare = Bare()
-    folder = Path(tempfile.mkdtemp(prefix="civicflow-public-bench-"))
-    results = {}
-    try:
-        urls = {size: f"sqlite:///{folder / f'civicflow-{size}.sqlite3'}" for size in SIZES}
-        results["SQLite"] = run_on("SQLite", urls, folder, bare, options)
-        if options.postgres:
-            urls, drop = _postgres_databases(options.postgres)
-            try:
-                results["PostgreSQL"] = run_on("PostgreSQL", urls, folder, bare, options)
-            finally:
-                drop()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    harness.print_header(
+        f"civicflow public benchmark: POST /api/v1/public/disputes against bare SpiffWorkflow's start of "
+        f"{bare.path.name}; GET /api/v1/public/requests/<code> among {SIZES[0]:,} and {SIZES[1]:,} public "
+        f"requests, {options.runs} lookups per series in {options.rounds} interleaved rounds after "
+        f"{options.warmup} warm-up; medians",
+        "SpiffWorkflow",
+        "SQLAlchemy",
+        "Flask",
+        "Flask-Limiter",
+    )
+    results = harness.on_each_database("public", SIZES, options.postgres, lambda where: run_on(where, bare, options))
 
     print(f"wall time {time.perf_counter() - began:.1f} s")
     ratios = {}
     for kind, result in results.items():
-        print(f"ratio {kind} filing civicflow/bare: {result.filing / result.bare:.2f}")
-        print(f"ratio {kind} filing 100k/1k [info]: {result.filing_large / result.filing:.2f}")
-        print(
-            f"ratio {kind} rate limiter ({result.hits_per_filing} incr)/filing [info]: "
-            f"{result.hits_per_filing * result.hit / result.filing:.2f}"
+        harness.print_ratio(f"{kind} filing civicflow/bare", result.filing / result.bare)
+        harness.print_ratio(f"{kind} filing 100k/1k [info]", result.filing_large / result.filing)
+        harness.print_ratio(
+            f"{kind} rate limiter ({result.hits_per_filing} incr)/filing [info]",
+            result.hits_per_filing * result.hit / result.filing,
         )
         for status, (small, large) in result.lookups.items():
             ratios[f"{kind} {status}"] = large / small
-            print(f"ratio {kind} lookup {status} 100k/1k: {large / small:.2f}")
-    worst = max(ratios, key=ratios.get)
-    print(f"worst: {worst}")
-    print(f"ratio lookup 100k/1k: {ratios[worst]:.2f}")
+            harness.print_ratio(f"{kind} lookup {status} 100k/1k", large / small)
+    harness.print_worst(ratios, "lookup 100k/1k")
 
 
 if __name__ == "__main__":
