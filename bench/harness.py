@@ -45,6 +45,7 @@ from engine.diagrams import serialization
 from engine.people import users
 from engine.settings import REPO_ROOT, Settings
 from engine.time import deadlines
+from tests.helpers import START
 
 T = TypeVar("T")
 
@@ -57,14 +58,7 @@ POSTGRES_VARIABLE = "CIVICFLOW_BENCH_POSTGRES_URL"  # the default of --postgres
 # Procedure 1 (workflows/new_account_request.bpmn): its start form as tests/conftest.py fills it, and the
 # three people of its standard path, as (username, department, roles, head of).
 ACCOUNT_REQUEST = "new_account_request"
-ACCOUNT_REQUEST_START = {
-    "platform": "facebook",
-    "account_name": "West St. Paul Parks",
-    "department": "parks",
-    "purpose": "Program announcements for Parks and Recreation.",
-    "audience": "Residents and park users.",
-    "proposed_managers": ["requester"],
-}
+ACCOUNT_REQUEST_START = START  # the tests' standard request
 ACCOUNT_REQUEST_PEOPLE = (
     ("requester", "parks", [], []),
     ("parks_head", "parks", [], ["parks"]),

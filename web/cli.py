@@ -162,31 +162,22 @@ def _exit_on_sigterm(_signum, _frame):
     sys.exit(0)
 
 
+def _every(flag: str, job: str, what: str):
+    """A scheduler option: the seconds between two passes of one job."""
+    return click.option(
+        f"--{flag}-every",
+        type=click.FloatRange(min=0.1),
+        default=jobs.EVERY[job],
+        show_default=True,
+        metavar="SECONDS",
+        help=f"Seconds between passes of {what}.",
+    )
+
+
 @main.command("scheduler")
-@click.option(
-    "--timers-every",
-    type=click.FloatRange(min=0.1),
-    default=jobs.EVERY[jobs.TIMERS],
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds between passes of the timers job.",
-)
-@click.option(
-    "--mail-every",
-    type=click.FloatRange(min=0.1),
-    default=jobs.EVERY[jobs.MAIL_SENDER],
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds between passes of the mail sender.",
-)
-@click.option(
-    "--digest-every",
-    type=click.FloatRange(min=0.1),
-    default=jobs.EVERY[jobs.DIGEST],
-    show_default=True,
-    metavar="SECONDS",
-    help="Seconds between passes of the daily digest.",
-)
+@_every("timers", jobs.TIMERS, "the timers job")
+@_every("mail", jobs.MAIL_SENDER, "the mail sender")
+@_every("digest", jobs.DIGEST, "the daily digest")
 def scheduler_command(timers_every, mail_every, digest_every):
     """The dedicated scheduler process: timers, mail and the daily digest; stops cleanly on SIGTERM or Ctrl-C."""
     settings = _settings()
