@@ -24,6 +24,17 @@ START = {
     "audience": "Residents and park users.",
     "proposed_managers": ["requester"],
 }
+# A police investigative profile: the Administrative Lieutenant approves it, and its mail never names it.
+INVESTIGATIVE = {
+    **START,
+    "platform": "other",
+    "account_name": "Neighborhood watcher",
+    "department": "police",
+    "purpose": "Investigations of online crime.",
+    "audience": "Not public.",
+    "proposed_managers": ["officer"],
+    "investigative": True,
+}
 SETUP = {
     "account_url": "https://facebook.com/wspparks",
     "marked_as_city": True,

@@ -12,19 +12,9 @@ from sqlalchemy import func, select
 from engine.db.models import OutboxMail, Timer
 from engine.requests import services
 from engine.time import clock
-from tests.helpers import KEY, SECRET, START, civicflow_command, civicflow_environment
+from tests.helpers import INVESTIGATIVE, KEY, SECRET, START, civicflow_command, civicflow_environment
 
 CITY = ZoneInfo("America/Chicago")
-INVESTIGATIVE = {
-    **START,
-    "platform": "other",
-    "account_name": "Neighborhood watcher",
-    "department": "police",
-    "purpose": "Investigations of online crime.",
-    "audience": "Not public.",
-    "proposed_managers": ["officer"],
-    "investigative": True,
-}
 SENT_BY = "(sent by the scheduler or `civicflow mail send`)"
 
 

@@ -7,18 +7,8 @@ from engine.db.models import AuditEvent, Base, ProcessInstance, Task
 from engine.errors import Invalid, NotFound
 from engine.records import registry
 from engine.requests import inbox, services
-from tests.helpers import KEY, SETUP, START, only_open_task, start_request
+from tests.helpers import INVESTIGATIVE, KEY, SETUP, START, only_open_task, start_request
 
-INVESTIGATIVE = {
-    **START,
-    "platform": "other",
-    "account_name": "Neighborhood watcher",
-    "department": "police",
-    "purpose": "Investigations of online crime.",
-    "audience": "Not public.",
-    "proposed_managers": ["officer"],
-    "investigative": True,
-}
 CREDENTIALS = {"username": "wsp-watcher-7731", "password": "Tr0mbone!Lantern-Quiet-42"}
 
 

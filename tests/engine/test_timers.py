@@ -16,7 +16,7 @@ from engine.db.models import AuditEvent, OutboxMail, Task, Timer
 from engine.mail import outbox
 from engine.requests import services
 from engine.time import clock, timers
-from tests.helpers import START
+from tests.helpers import INVESTIGATIVE, START
 from tests.procedures import act
 
 CITY = ZoneInfo("America/Chicago")
@@ -137,18 +137,8 @@ def test_the_communications_managers_overdue_review_goes_to_the_city_administrat
 def test_an_investigative_profile_is_escalated_within_the_police_without_its_name(
     session, sessions, people, mail_settings, smtp_server
 ):
-    investigative = {
-        **START,
-        "platform": "other",
-        "account_name": "Neighborhood watcher",
-        "department": "police",
-        "purpose": "Investigations of online crime.",
-        "audience": "Not public.",
-        "proposed_managers": ["officer"],
-        "investigative": True,
-    }
     with clock.frozen_at(at(2026, 11, 2, 9, 0)):
-        instance = start(session, people.officer, investigative)
+        instance = start(session, people.officer, INVESTIGATIVE)
     fire(sessions, 2026, 11, 12, 8, 0)
     assert send(sessions, mail_settings, 2026, 11, 12, 8, 0) == 2
     assert len(smtp_server.to("police_chief@example.org")) == 1  # the reminder of the police head's review
