@@ -22,6 +22,14 @@ from tests.procedures import act
 CITY = ZoneInfo("America/Chicago")
 KEY = "new_account_request"
 
+DISPUTE = {
+    "disputant_name": "Sam Citizen",
+    "disputant_email": "sam.citizen@example.net",
+    "policy_section": "Rules of Use",
+    "basis": "They restrict protected speech.",
+    "received_via": "email",
+}
+
 
 def at(*args) -> datetime:
     """A moment in the City's time."""
@@ -191,15 +199,8 @@ def test_review_tasks_have_due_dates_and_other_tasks_none(session, people):
 def test_a_dispute_is_acknowledged_the_same_day_even_before_a_holiday_weekend(
     session, sessions, city, mail_settings, smtp_server
 ):
-    dispute = {
-        "disputant_name": "Sam Citizen",
-        "disputant_email": "sam.citizen@example.net",
-        "policy_section": "Rules of Use",
-        "basis": "They restrict protected speech.",
-        "received_via": "email",
-    }
     with clock.frozen_at(at(2027, 7, 2, 15, 45)):  # Friday; Independence Day observed on Monday the 5th
-        instance = services.start_instance(session, city.requester, "legality_dispute", dispute)
+        instance = services.start_instance(session, city.requester, "legality_dispute", DISPUTE)
         session.commit()
     assert send(sessions, mail_settings, 2027, 7, 2, 15, 45) == 1
     [acknowledgement] = smtp_server.to("sam.citizen@example.net")
@@ -215,16 +216,9 @@ def test_a_dispute_is_acknowledged_the_same_day_even_before_a_holiday_weekend(
 def test_an_acknowledgement_not_sent_by_its_deadline_is_escalated_once(
     session, sessions, city, mail_settings, smtp_server
 ):
-    dispute = {
-        "disputant_name": "Sam Citizen",
-        "disputant_email": "sam.citizen@example.net",
-        "policy_section": "Rules of Use",
-        "basis": "They restrict protected speech.",
-        "received_via": "email",
-    }
     smtp_server.stop()
     with clock.frozen_at(at(2027, 7, 2, 15, 45)):
-        instance = services.start_instance(session, city.requester, "legality_dispute", dispute)
+        instance = services.start_instance(session, city.requester, "legality_dispute", DISPUTE)
         session.commit()
     assert send(sessions, mail_settings, 2027, 7, 2, 15, 45) == 0  # the mail server is down
     with clock.frozen_at(at(2027, 7, 6, 16, 29)):
