@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m bench.timers
 	$(BIN)/python -m bench.public
 	$(BIN)/python -m bench.editor
+	$(BIN)/python -m bench.history
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

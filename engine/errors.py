@@ -63,3 +63,13 @@ class ExpressionError(CivicflowError):
     """A diagram expression was refused by the sandbox or failed while running."""
 
     code = "expression_error"
+
+
+class MigrationRefused(Conflict):
+    """A request cannot move to another version of its procedure; `problems` names each step that stops it."""
+
+    code = "migration_refused"
+
+    def __init__(self, message: str, problems: list[Problem]):
+        super().__init__(message, {"version": [p.message for p in problems]})
+        self.problems = problems

@@ -63,3 +63,27 @@ def set_text(xml: bytes, element_id: str, child: str, text: str) -> bytes:
     node = next(element.iter(_b(child)))
     node.text = text
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def insert_step(xml: bytes, flow_id: str, step: str, *, condition: str | None = None) -> bytes:
+    """A step put on a flow, as BPMN XML with the bpmn: prefix: the flow ends at it, a new flow leaves it.
+
+    With a `condition` the step is a gateway, and two flows leave it for the same place: one taken when the
+    condition holds, the default one otherwise.
+    """
+    root = etree.fromstring(xml)
+    process = root.find(_b("process"))
+    element = etree.fromstring(f'<wrapper xmlns:bpmn="{BPMN}" xmlns:spiffworkflow="{SPIFF}">{step}</wrapper>')[0]
+    step_id = element.get("id")
+    process.append(element)
+    [flow] = root.xpath("//*[@id=$id]", id=flow_id)
+    target = flow.get("targetRef")
+    flow.set("targetRef", step_id)
+    leaving = etree.SubElement(process, _b("sequenceFlow"), id=f"Flow_{step_id}", sourceRef=step_id, targetRef=target)
+    if condition is not None:
+        etree.SubElement(leaving, _b("conditionExpression")).text = condition
+        etree.SubElement(
+            process, _b("sequenceFlow"), id=f"Flow_{step_id}_otherwise", sourceRef=step_id, targetRef=target
+        )
+        element.set("default", f"Flow_{step_id}_otherwise")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -73,6 +73,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from web.auth import auth, login_manager
     from web.home import home
     from web.inbox import inbox
+    from web.incidents import incident_pages
     from web.instances import instances
     from web.pages import nav_counts
     from web.processes import processes
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     for blueprint in (api, home, auth, inbox, requests, instances, registry, admin, processes, vendor, public_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(attachments)
+    app.register_blueprint(incident_pages)
     app.context_processor(nav_counts)
     ratelimit.init_app(
         app,

@@ -416,5 +416,8 @@ def digest_send(moment):
         click.echo(f"no digests{' yet' if when == digest.TOO_EARLY else ''}: {digest.why_not_due(settings, moment)}")
 
 
+# The recovery commands (incidents, instances) are in web/cli_recovery.py and register on `main`.
+from web import cli_recovery  # noqa: E402,F401
+
 if __name__ == "__main__":
     main()

@@ -15,7 +15,7 @@ from engine.time import timer_mirror
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import PER_PAGE, page_count, page_number, show_refusal
-from web.present import decisions_of, next_step_message, record_view
+from web.present import decisions_of, next_step_message, outcome_category, record_view
 
 inbox = Blueprint("inbox", __name__)
 VIEWS = {"mine": "Assigned to me", "available": "Available to me"}
@@ -115,7 +115,7 @@ def complete(task_id):
         session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("inbox.index"))
-    flash(f"{name} done for {title}. {next_step_message(session, instance)}", "success")
+    flash(f"{name} done for {title}. {next_step_message(session, instance)}", outcome_category(instance))
     return redirect(url_for("inbox.index"))
 
 

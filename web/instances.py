@@ -7,10 +7,11 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from engine import procedures
-from engine.db.models import ProcessVersion
+from engine.db.models import AuditEvent, ProcessInstance, ProcessVersion
 from engine.db.statuses import InstanceStatus
 from engine.mail import outbox
-from engine.requests import services
+from engine.people.roles import ADMIN
+from engine.requests import incidents, services
 from web.auth import current_actor
 from web.db import get_session
 from web.pages import PER_PAGE, page_count, page_number
@@ -55,18 +56,35 @@ def show(instance_id):
     session = get_session()
     instance = services.get_instance(session, current_actor(), instance_id)
     done, current = services.progress_of(instance)
+    history = services.history_of(session, instance)
     return render_template(
         "instances/show.html",
         instance=instance,
         record=record_view(session, current_actor(), instance),
         open_tasks=services.open_tasks_of(session, instance),
-        history=services.history_of(session, instance),
+        history=history,
+        **_held_and_versions(session, instance, history),
         letters=outbox.letters_of(session, instance.id),
         procedure=procedures.get(instance.process_key),
         done=done,
         current=current,
         viewer=current_app.extensions["civicflow.viewer"],
     )
+
+
+def _held_and_versions(session, instance: ProcessInstance, history: list[AuditEvent]) -> dict:
+    """What the page says of a held request (and, to an administrator, its incident), the version in use for new
+    requests, and each move of the request to another version (when, by whom)."""
+    held = instance.status == InstanceStatus.ERROR
+    incident = incidents.open_incident(session, instance) if held else None
+    return {
+        "held": services.held_words(session, instance) if held else None,
+        "incident": incident if incident and ADMIN in current_actor().roles else None,
+        "in_use": session.scalar(
+            select(ProcessVersion.number).where(ProcessVersion.key == instance.process_key, ProcessVersion.published)
+        ),
+        "moves": [event for event in history if event.action == "migrated"],
+    }
 
 
 @instances.get("/<int:instance_id>/diagram.bpmn")

@@ -33,6 +33,9 @@ ACTION_NAMES = {
     "timer": "Timer",
     "escalated": "Escalated",
     "cancelled": "Cancelled",
+    "incident": "A step of the diagram failed: the request is held",
+    "retried": "Retried the failed step",
+    "migrated": "Moved to another version of the procedure",
 }
 DECISION_NAMES = {
     "approve": "Approved",
@@ -221,11 +224,18 @@ def decisions_of(session: Session, instance: ProcessInstance) -> list:
 
 
 def next_step_message(session: Session, instance: ProcessInstance) -> str:
-    """What happens now: who the request waits for, or how it ended."""
+    """What happens now: who the request waits for, how it ended, or that it is held at a failed step."""
+    if instance.status == InstanceStatus.ERROR:
+        return services.held_words(session, instance)
     if instance.status != InstanceStatus.RUNNING:
         return f"The request is {instance.status}: {(instance.outcome or instance.status).replace('_', ' ')}."
     waiting = [f"{task.name} ({role_name(task.role)})" for task in services.open_tasks_of(session, instance)]
     return f"It now waits for: {', '.join(waiting)}." if waiting else "It is being processed."
+
+
+def outcome_category(instance: ProcessInstance) -> str:
+    """How a message about what an action led to is shown: a held request is a warning, not a success."""
+    return "warning" if instance.status == InstanceStatus.ERROR else "success"
 
 
 def asked_by(instance: ProcessInstance) -> str:

@@ -14,15 +14,17 @@ from engine.errors import CivicflowError, Conflict, DiagramError
 from engine.people.roles import LANE_ROLES
 from engine.requests import authz
 from engine.time.deadlines import TIMER_HELPERS
-from engine.versions import drafts, publishing, stored
+from engine.versions import drafts, migration, publishing, stored
 from engine.versions.difference import compare
 from forms.processes import PublishForm, UploadForm
 from web.api.processes import XML_TYPES, if_match_revision
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.errors import error_body, status_for
+from web.incidents import problem_words
 
 processes = Blueprint("processes", __name__, url_prefix="/admin/processes")
+MAX_VERSION = 2**31  # a version number beyond what the database's integer holds names no version
 
 
 @processes.before_request
@@ -241,7 +243,47 @@ def versions(key):
         versions=listed,
         publications=stored.publications(session, actor, key),
         draft=draft if draft.is_draft else None,
+        movable=_movable(key, listed),
     )
+
+
+def _movable(key: str, listed: list[stored.Version]) -> dict[int, int]:
+    """How many running or held requests each version not in use has (those with none are left out)."""
+    if not any(version.current for version in listed):
+        return {}
+    session = get_session()
+    counts = {v.number: migration.movable_count(session, key, v.number) for v in listed if not v.current}
+    return {number: count for number, count in counts.items() if count}
+
+
+def _refused_words(instance_id: int, problems: list) -> str:
+    return f"Request {instance_id} stays where it is: " + "; ".join(problem_words(p) for p in problems)
+
+
+@processes.post("/<key>/versions/<int:number>/move")
+@transactional
+def move_requests(key, number):
+    """Move every running or held request of a version that can move to the version posted (the one in use)."""
+    session, actor = get_session(), current_actor()
+    target = request.form.get("to", "")
+    if not (target.isdigit() and int(target) < MAX_VERSION and number < MAX_VERSION):
+        flash("Say which version to move the requests to; nothing was moved.", "error")
+        return redirect(url_for("processes.versions", key=key), 303)
+    try:
+        moved, refused = migration.migrate_all(session, actor, key, number, int(target))
+    except Conflict as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("processes.versions", key=key), 303)
+    if moved:
+        count = f"{len(moved)} request{'s' if len(moved) != 1 else ''}"
+        ids = ", ".join(f"#{i}" for i in moved)
+        flash(f"Moved {count} of version {number} to version {target}: {ids}.", "success")
+    for instance_id, problems in refused.items():
+        flash(_refused_words(instance_id, problems), "error")
+    if not moved and not refused:
+        flash(f"Version {number} has no running or held request to move.", "info")
+    return redirect(url_for("processes.versions", key=key), 303)
 
 
 @processes.get("/<key>/versions/<int:number>.bpmn")

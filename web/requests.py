@@ -16,7 +16,7 @@ from forms.fields import ImageUploadField
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import show_refusal
-from web.present import next_step_message
+from web.present import next_step_message, outcome_category
 
 requests = Blueprint("requests", __name__, url_prefix="/requests")
 # The procedures as the policy (and docs/procedures.md) takes them up; a diagram added later comes after them.
@@ -80,7 +80,10 @@ def start(key):
         except Invalid as exc:
             general = show_refusal(form, exc)
         else:
-            flash(f"Your request {instance.title} was submitted. {next_step_message(session, instance)}", "success")
+            flash(
+                f"Your request {instance.title} was submitted. {next_step_message(session, instance)}",
+                outcome_category(instance),
+            )
             return redirect(url_for("instances.show", instance_id=instance.id))
     return _start_page(form, procedure, key, general, status=400)
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
-from engine.db.statuses import AccountStatus, InstanceStatus, MailStatus, TaskStatus
+from engine.db.statuses import AccountStatus, IncidentStatus, InstanceStatus, MailStatus, TaskStatus
 from engine.time.clock import utcnow
 
 
@@ -210,6 +210,39 @@ class ProcessInstance(Base):
 
     # Optimistic locking: every UPDATE says "WHERE version = <what I read>"; zero rows is a conflict.
     __mapper_args__ = {"version_id_col": version}
+
+
+class Incident(Base):
+    """A step of a diagram that failed: the request is held there until an administrator retries or cancels it."""
+
+    __tablename__ = "incident"
+    __table_args__ = (Index("ix_incident_status", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    # The version the request followed when the step failed.
+    model_id: Mapped[int] = mapped_column(ForeignKey("process_model.id"))
+    # SpiffWorkflow's task that failed (a retry runs it again), and its BPMN element.
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    element_name: Mapped[str | None] = mapped_column(String(300))
+    # What triggered the step: started, completed (a task), timer, retried.
+    during: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    # The names of the task data at the failing step (never the values: they may not be public).
+    data_names: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default=IncidentStatus.OPEN)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # How it was resolved: retried (the request moved on) or cancelled (with the reason).
+    resolution: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    instance: Mapped[ProcessInstance] = relationship()
+    model: Mapped[ProcessVersion] = relationship()
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
 
 
 _POOL = f"state = '{TaskStatus.OPEN}' AND assignee_id IS NULL"

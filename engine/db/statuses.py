@@ -14,6 +14,13 @@ class InstanceStatus(StrEnum):
     ERROR = "error"
 
 
+class IncidentStatus(StrEnum):
+    """An incident: open while its request is held, resolved once retried or cancelled."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
 class TaskStatus(StrEnum):
     """An inbox task's status: open until completed, or cancelled when its request moved past it."""
 

@@ -1,9 +1,15 @@
-"""Workflow state as JSON without the spec: the spec comes from the cache, keyed by the diagram's hash."""
+"""Workflow state as JSON without the spec: the spec comes from the cache, keyed by the diagram's hash.
+
+The state is pruned as it is stored (engine/diagrams/pruning.py): what the engine no longer needs of a long
+history goes, and the elements those tasks passed through are kept by name under PRUNED_KEY, so that a
+request's diagram still marks them as passed.
+"""
 
 from __future__ import annotations
 
 import json
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -12,9 +18,12 @@ from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
 from engine.diagrams.loading import LoadedSpec
+from engine.diagrams.pruning import prune
 from engine.diagrams.sandbox import SCRIPT_ENGINE
 
 FORMAT_KEY = "serializer_version"
+# civicflow's own key in the stored state: the BPMN ids of the elements completed by tasks pruned from it.
+PRUNED_KEY = "civicflow_pruned_elements"
 
 
 class SpecFreeWorkflowConverter(BpmnWorkflowConverter):
@@ -43,6 +52,8 @@ _config[BpmnWorkflow] = SpecFreeWorkflowConverter
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_config))
 # Task data is left to the encoder by SpiffWorkflow's converters (datetimes, timedeltas, UUIDs).
 _ENCODER = create_encoder(SERIALIZER.registry)
+# The elements pruned so far from each workflow in memory: read by loads, added to by dumps.
+_PRUNED: WeakKeyDictionary[BpmnWorkflow, frozenset[str]] = WeakKeyDictionary()
 
 
 def new_workflow(loaded: LoadedSpec) -> BpmnWorkflow:
@@ -51,9 +62,16 @@ def new_workflow(loaded: LoadedSpec) -> BpmnWorkflow:
 
 
 def dumps(workflow: BpmnWorkflow) -> str:
-    """The workflow's state as JSON text (no spec)."""
+    """The workflow's state as JSON text (no spec), pruned of the finished tasks the engine no longer needs.
+
+    Pruning changes the workflow itself, as storing and loading it would.
+    """
+    pruned = pruned_elements(workflow) | prune(workflow)
     dct = SERIALIZER.to_dict(workflow)
     dct[FORMAT_KEY] = SERIALIZER.VERSION
+    if pruned:
+        _PRUNED[workflow] = frozenset(pruned)
+        dct[PRUNED_KEY] = sorted(pruned)
     return json.dumps(dct, separators=(",", ":"), cls=_ENCODER)
 
 
@@ -61,6 +79,14 @@ def loads(text: str, loaded: LoadedSpec) -> BpmnWorkflow:
     """Rebuild a workflow from its stored state and its cached spec."""
     dct = json.loads(text)
     dct.pop(FORMAT_KEY, None)
+    pruned = dct.pop(PRUNED_KEY, None)
     workflow = SERIALIZER.from_dict(dct, spec=loaded.spec, subprocess_specs=loaded.subprocess_specs)
     workflow.script_engine = SCRIPT_ENGINE
+    if pruned:
+        _PRUNED[workflow] = frozenset(pruned)
     return workflow
+
+
+def pruned_elements(workflow: BpmnWorkflow) -> set[str]:
+    """The BPMN ids of the elements the workflow passed through in tasks since pruned from its state."""
+    return set(_PRUNED.get(workflow, ()))

@@ -11,7 +11,6 @@ from contextlib import AbstractContextManager
 from typing import Any, cast
 from uuid import UUID
 
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, joinedload
@@ -19,17 +18,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import procedures
-from engine.db.models import AuditEvent, Department, ProcessInstance, ProcessVersion, Task
+from engine.db.models import AuditEvent, Department, Incident, ProcessInstance, ProcessVersion, Task
 from engine.db.statuses import InstanceStatus, TaskStatus
 from engine.diagrams import serialization
 from engine.diagrams.loading import LoadedSpec
 from engine.diagrams.task_specs import deadline_of, form_key_of, is_timer
-from engine.errors import Conflict, ExpressionError, NotAllowed, NotFound
+from engine.errors import Conflict, Invalid, NotAllowed, NotFound
 from engine.mail import outbox
 from engine.people.roles import LANE_ROLES, REQUESTER
 from engine.people.users import Actor
 from engine.records import audit
-from engine.requests import authz
+from engine.requests import authz, incidents
+from engine.requests.incidents import Failure
 from engine.settings import settings_of
 from engine.time import clock, deadlines, reminders, timer_mirror
 from engine.versions.stored import published_model, published_models, spec_of, spec_of_instance
@@ -56,14 +56,19 @@ def startable_procedure(actor: Actor, key: str) -> procedures.Procedure:
 # ---- running the workflow ------------------------------------------------------------------------
 
 
-def _run(step) -> None:
-    """Run SpiffWorkflow; a failing diagram expression becomes an ExpressionError."""
-    try:
-        step()
-    except ExpressionError:
-        raise
-    except SpiffWorkflowException as exc:
-        raise ExpressionError(f"The procedure's diagram failed: {exc}")
+def _run(workflow, *steps) -> Failure | None:
+    """Run SpiffWorkflow's steps in order; whatever a step of the diagram raises is the request's failure.
+
+    Every exception counts, not only SpiffWorkflow's own: a diagram can make Python fail in any way (a
+    TypeError in a multi-instance, an exception whose text cannot be formatted), and none of it may cost the
+    person whose filing or decision started the step their work (engine/requests/incidents.py).
+    """
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - a failing diagram holds its request; it never loses the action
+            return incidents.failure_of(workflow, exc)
+    return None
 
 
 TITLE_LENGTH = 300  # ProcessInstance.title
@@ -84,12 +89,16 @@ def _ready_user_task_ids(workflow) -> set[str]:
     return {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
 
 
-def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: LoadedSpec, mirrored: set[str]) -> None:
+def _sync_tasks(
+    session: Session, instance: ProcessInstance, workflow, loaded: LoadedSpec, mirrored: set[str]
+) -> Failure | None:
     """Mirror the workflow's ready user tasks (with their due dates) and waiting timers into their tables.
 
     `mirrored` is the set of task ids whose rows are open: the workflow's ready user tasks
-    before this step (the mirror's invariant), less any the step itself closed.
+    before this step (the mirror's invariant), less any the step itself closed. A user task without a form
+    (a stored version may have one) cannot be worked: it is not mirrored, and it is the request's failure.
     """
+    failure = None
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     moment = deadlines.moment()
     now = moment.replace(tzinfo=None)
@@ -110,9 +119,11 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: L
         role = LANE_ROLES[spec.lane]
         form_key = form_key_of(spec)
         if form_key is None:  # a stored version loads without the rule that a user task has a form
-            raise ExpressionError(
-                f'The procedure\'s diagram failed: the task "{spec.bpmn_name or spec.bpmn_id}" has no form.'
+            name = spec.bpmn_name or spec.bpmn_id
+            failure = failure or Failure(
+                task_id, spec.bpmn_id, name, f'The step "{name}" has no form, so nobody can complete it.'
             )
+            continue
         target = procedure.task_target(session, instance, form_key, role)
         deadline = deadline_of(spec)
         due_at = calendar.due_at(deadline, moment).replace(tzinfo=None) if deadline else None
@@ -133,6 +144,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, workflow, loaded: L
         )
     if loaded.has_timers:
         timer_mirror.mirror_timers(session, instance, workflow, now)
+    return failure
 
 
 def _queue_letters(
@@ -163,10 +175,14 @@ def _save(
     record_updates: dict | None = None,
     letters: Sequence[str] = (),
     requested: Sequence[deadlines.ReminderOrEscalation] = (),
+    failure: Failure | None = None,
+    during: str = incidents.COMPLETED,
 ) -> None:
     """Update the record, queue the letters, mirror the tasks, close the instance if it ended, store the state,
     then write the reminders and escalations the step asked for.
 
+    With a failure (a step of the diagram failed, or a task cannot be mirrored) everything the step did up to
+    the failing element is kept, the request is held in status `error`, and the incident is recorded.
     Autoflush is off until the end so the instance row is written once per transaction.
     """
     procedure = procedures.get(instance.process_key)
@@ -179,8 +195,10 @@ def _save(
             if described.department_code != before.department_code:
                 instance.department_id = _department_id(session, described.department_code)
         _queue_letters(session, procedure, instance, letters)
-        _sync_tasks(session, instance, workflow, loaded, mirrored)
-        if workflow.completed and instance.status == InstanceStatus.RUNNING:
+        failure = _sync_tasks(session, instance, workflow, loaded, mirrored) or failure
+        if failure is not None:
+            instance.status = InstanceStatus.ERROR
+        elif workflow.completed and instance.status == InstanceStatus.RUNNING:
             instance.status = InstanceStatus.COMPLETED
             instance.outcome = workflow.data.get("outcome")
             instance.ended_at = clock.utcnow()
@@ -191,6 +209,8 @@ def _save(
     except StaleDataError:
         raise Conflict("The request was changed by someone else at the same moment; reload and try again.")
     reminders.queue(session, instance, requested)
+    if failure is not None:
+        incidents.hold(session, instance, failure, during)
 
 
 def start_instance(session: Session, actor: Actor, key: str, data, *, role: str | None = None) -> ProcessInstance:
@@ -206,7 +226,7 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
     workflow = serialization.new_workflow(loaded)
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
     with outbox.collecting() as letters, _running(session) as requested:
-        _run(workflow.do_engine_steps)
+        failure = _run(workflow, workflow.do_engine_steps)
         instance = ProcessInstance(
             process_key=key,
             model_id=model.id,
@@ -231,7 +251,17 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
             detail={"process": key},
         )
         procedure.on_start(session, actor, instance)
-        _save(session, instance, workflow, loaded, mirrored=set(), letters=letters, requested=requested)
+        _save(
+            session,
+            instance,
+            workflow,
+            loaded,
+            mirrored=set(),
+            letters=letters,
+            requested=requested,
+            failure=failure,
+            during=incidents.STARTED,
+        )
     return instance
 
 
@@ -317,6 +347,8 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     if task.assignee_id not in (None, actor.id):
         holder = task.assignee.display_name if task.assignee else "someone else"
         raise Conflict(f"This task is claimed by {holder}.")
+    if instance.status == InstanceStatus.ERROR:
+        raise Conflict(held_words(session, instance))
     procedure = procedures.get(instance.process_key)
     submission = procedure.submission_for(session, actor, instance, task, data)
     loaded = spec_of_instance(instance)
@@ -350,8 +382,9 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
     )
     spiff_task.data.update(submission.task_data)
     with outbox.collecting() as letters, _running(session) as requested:
-        _run(spiff_task.run)
-        _run(workflow.do_engine_steps)
+        failure = _run(workflow, spiff_task.run, workflow.do_engine_steps)
+        if spiff_task.state == TaskState.READY:
+            mirrored.add(task.id)  # its own step failed: the decision is recorded, its row stays completed
         _save(
             session,
             instance,
@@ -361,6 +394,7 @@ def complete_task(session: Session, actor: Actor, task_id: str, data) -> Process
             record_updates=submission.record_updates,
             letters=letters,
             requested=requested,
+            failure=failure,
         )
     return instance
 
@@ -436,18 +470,22 @@ def progress_of(instance: ProcessInstance) -> tuple[list[str], list[str]]:
     """The diagram elements a request has passed through, and those it waits at now (their BPMN ids).
 
     Timers still waiting on a task are neither: the request waits at the task, not at its reminder.
+    Elements passed by tasks since pruned from the stored state count as passed (engine/diagrams/pruning.py).
     """
     workflow = serialization.loads(instance.workflow_state, spec_of_instance(instance))
-    done, current = set(), set()
+    done, current = serialization.pruned_elements(workflow), set()
     for spiff_task in workflow.get_tasks():
         bpmn_id = getattr(spiff_task.task_spec, "bpmn_id", None)
         if bpmn_id is None:
             continue
         if spiff_task.state == TaskState.COMPLETED:
             done.add(bpmn_id)
-        elif spiff_task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED) and not is_timer(
-            spiff_task.task_spec
-        ):
+        elif spiff_task.state in (
+            TaskState.READY,
+            TaskState.WAITING,
+            TaskState.STARTED,
+            TaskState.ERROR,  # where a held request stopped
+        ) and not is_timer(spiff_task.task_spec):
             current.add(bpmn_id)  # a waiting reminder or escalation is not where the request is
     return sorted(done - current), sorted(current)
 
@@ -469,6 +507,8 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
     Each fired timer is a `timer` event in the history; the reminders and escalations its steps ask
     for are written to the outbox and the history in the same transaction.
     """
+    if instance.status == InstanceStatus.ERROR:
+        return []  # held: its timers wait for the retry
     if instance.status != InstanceStatus.RUNNING:
         timer_mirror.close_timers(session, instance)
         return []
@@ -477,8 +517,7 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
     waiting = timer_mirror.waiting_timers(workflow)
     mirrored = _ready_user_task_ids(workflow)
     with outbox.collecting() as letters, _running(session) as requested:
-        _run(workflow.refresh_timers)
-        _run(workflow.do_engine_steps)
+        failure = _run(workflow, workflow.refresh_timers, workflow.do_engine_steps)
         fired = [t for t in waiting if t.state != TaskState.WAITING]
         for spiff_task in fired:
             spec = spiff_task.task_spec
@@ -490,5 +529,122 @@ def fire_timers(session: Session, instance: ProcessInstance) -> list[str]:
                 task=spec.bpmn_name or spec.bpmn_id,
                 detail={"timer": spec.bpmn_id, "due_at": spiff_task.internal_data.get("event_value")},
             )
-        _save(session, instance, workflow, loaded, mirrored=mirrored, letters=letters, requested=requested)
+        _save(
+            session,
+            instance,
+            workflow,
+            loaded,
+            mirrored=mirrored,
+            letters=letters,
+            requested=requested,
+            failure=failure,
+            during=incidents.TIMER,
+        )
     return [t.task_spec.bpmn_name or t.task_spec.bpmn_id for t in fired]
+
+
+# ---- a request held at a failed step -------------------------------------------------------------
+
+
+def held_words(session: Session, instance: ProcessInstance) -> str:
+    """What a person is told about a request held at a failed step."""
+    incident = incidents.open_incident(session, instance)
+    step = f' at the step "{incident.element_name}"' if incident and incident.element_name else ""
+    return (
+        f"This request is held{step}: a step of the procedure's diagram failed, and the administrators have been "
+        "told. Nothing written on it is lost; it moves again once they have fixed the step."
+    )
+
+
+def _held(session: Session, actor: Actor, instance_id: int, what: str) -> tuple[ProcessInstance, Incident]:
+    authz.require_admin(actor, what)
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"No request {instance_id}.")
+    incident = incidents.open_incident(session, instance)
+    if instance.status != InstanceStatus.ERROR or incident is None:
+        raise Conflict(f"Request {instance_id} is not held at a failed step (it is {instance.status}).")
+    return instance, incident
+
+
+def _open_row_ids(session: Session, instance: ProcessInstance) -> set[str]:
+    return set(session.scalars(select(Task.id).where(Task.instance_id == instance.id, Task.status == TaskStatus.OPEN)))
+
+
+def _rerun(session: Session, workflow, task_id: str | None) -> None:
+    """Make the failed element runnable again (SpiffWorkflow's reset_branch, keeping its data): an engine step
+    runs in do_engine_steps; a user task whose decision was recorded (its row completed) runs here."""
+    task = workflow.get_task_from_id(UUID(task_id)) if task_id else None
+    if task is None or task.has_state(TaskState.COMPLETED | TaskState.CANCELLED):
+        return
+    task.reset_branch(dict(task.data))
+    if task.state == TaskState.READY and task.task_spec.manual:
+        status = session.scalar(select(Task.status).where(Task.id == str(task.id)))
+        if status == TaskStatus.COMPLETED:
+            task.run()
+
+
+def retry_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:
+    """Run the failed element of a held request again (administrators); if it fails again it stays held."""
+    instance, incident = _held(session, actor, instance_id, "retry a held request")
+    loaded = spec_of_instance(instance)
+    workflow = serialization.loads(instance.workflow_state, loaded)
+    mirrored = _open_row_ids(session, instance)
+    audit.append(
+        session,
+        actor,
+        "retried",
+        instance_id=instance.id,
+        task=incident.element_name,
+        detail={"incident": incident.id, "element_id": incident.element_id, "version": instance.model.number},
+    )
+    with outbox.collecting() as letters, _running(session) as requested:
+        failure = _run(workflow, lambda: _rerun(session, workflow, incident.task_id), workflow.do_engine_steps)
+        if failure is None:
+            instance.status = InstanceStatus.RUNNING
+            incidents.resolve(session, actor, incident, "retried")
+        _save(
+            session,
+            instance,
+            workflow,
+            loaded,
+            mirrored=mirrored,
+            letters=letters,
+            requested=requested,
+            failure=failure,
+            during=incidents.RETRIED,
+        )
+    return instance
+
+
+def cancel_instance(session: Session, actor: Actor, instance_id: int, reason) -> ProcessInstance:
+    """End a held request with a written reason (administrators): its open tasks and timers close."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("Say why the request is cancelled.", {"reason": ["Write the reason; it goes in the record."]})
+    instance, incident = _held(session, actor, instance_id, "cancel a held request")
+    reason = reason.strip()
+    now = clock.utcnow()
+    session.execute(
+        update(Task)
+        .where(Task.instance_id == instance.id, Task.status == TaskStatus.OPEN)
+        .values(status=TaskStatus.CANCELLED, completed_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    timer_mirror.close_timers(session, instance)
+    instance.status = InstanceStatus.CANCELLED
+    instance.ended_at = now
+    incidents.resolve(session, actor, incident, "cancelled", reason)
+    audit.append(
+        session,
+        actor,
+        "cancelled",
+        instance_id=instance.id,
+        task=incident.element_name,
+        comment=reason,
+        detail={"incident": incident.id},
+    )
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("The request was changed by someone else at the same moment; reload and try again.")
+    return instance

@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from engine.db.connection import begin_write
 from engine.db.models import OutboxMail, ProcessInstance, Timer
-from engine.db.statuses import MailStatus
+from engine.db.statuses import InstanceStatus, MailStatus
 from engine.errors import CivicflowError
-from engine.requests import services
+from engine.requests import incidents, services
 from engine.settings import settings_of
 from engine.time import clock, deadlines, reminders
 
@@ -43,7 +43,7 @@ def _claim(session: Session, as_of, passed: set[str]) -> tuple[str, int] | None:
     query = (
         select(Timer.id, Timer.instance_id)
         .join(ProcessInstance, ProcessInstance.id == Timer.instance_id)
-        .where(Timer.fired_at.is_(None), Timer.due_at <= as_of)
+        .where(Timer.fired_at.is_(None), Timer.due_at <= as_of, ProcessInstance.status != InstanceStatus.ERROR)
     )
     if passed:
         query = query.where(Timer.id.not_in(sorted(passed)))
@@ -65,17 +65,24 @@ def fire_due(sessions: Callable[[], Session], *, limit: int | None = None) -> li
             timer_id, instance_id = claim
             # Claimed with its timer, so it exists.
             instance = session.get_one(ProcessInstance, instance_id, populate_existing=True)
+            title = instance.title
             try:
                 names = services.fire_timers(session, instance)
+                held = services.held_words(session, instance) if instance.status == InstanceStatus.ERROR else None
                 session.commit()
-            except CivicflowError as exc:
+            except Exception as exc:  # noqa: BLE001 - one request's failure never stops the others' timers
                 session.rollback()
-                log.warning("timers: request %s: %s", instance_id, exc.message)
-                done.append(Fired(instance_id, instance.title, error=exc.message))
+                message = exc.message if isinstance(exc, CivicflowError) else incidents.text_of(exc)
+                log.exception("timers: request %s: %s", instance_id, message)
+                done.append(Fired(instance_id, title, error=message))
                 passed.add(timer_id)  # it stays due: the next pass tries again
                 continue
-            if names:
-                done.append(Fired(instance_id, instance.title, tuple(names)))
+            if held is not None:
+                # A step after the timer failed: the request is held with an incident, and the pass goes on.
+                done.append(Fired(instance_id, title, tuple(names), error=held))
+                passed.add(timer_id)
+            elif names:
+                done.append(Fired(instance_id, title, tuple(names)))
             else:
                 passed.add(timer_id)  # due by its row but not by the workflow: not again in this pass
     return done

@@ -294,5 +294,5 @@ def get_attachment(attachment_id):
     return image_response(attachment, attachments.content(session, attachment))
 
 
-# On this blueprint too: the public endpoints, and administrators' editing of the procedures.
-from web.api import processes, public  # noqa: E402,F401
+# On this blueprint too: the public endpoints, administrators' editing of the procedures, and the incidents.
+from web.api import incidents, processes, public  # noqa: E402,F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from engine.db.statuses import InstanceStatus, PublicStatus
+from engine.db.statuses import IncidentStatus, InstanceStatus, PublicStatus
 from engine.procedures.fields import FIELD_TYPES
 
 ERRORS = {
@@ -246,6 +246,62 @@ def _editing_paths() -> dict:
     }
 
 
+def _recovery_paths() -> dict:
+    """Incidents and recovery (administrators): the held requests, moving one to a version, retrying, cancelling."""
+    instance_id = _param("instance_id", "path", INT)
+    writes = ("400", "401", "403", "404", "409", "413", "415")
+    return {
+        "/incidents": {
+            "get": _op(
+                "Requests held at a failed step, newest first (administrators)",
+                "200",
+                _obj(items={"type": "array", "items": _ref("Incident")}),
+                errors=("400", "401", "403"),
+                params=[_param("status", schema={"type": "string", "enum": _values(IncidentStatus)})],
+            )
+        },
+        "/incidents/{incident_id}": {
+            "get": _op(
+                "One incident (administrators)",
+                "200",
+                _ref("Incident"),
+                errors=("401", "403", "404"),
+                params=[_param("incident_id", "path", INT)],
+            )
+        },
+        "/instances/{instance_id}/migrate": {
+            "post": _op(
+                "Move a running or held request to version N of its procedure; 409 with error.problems, "
+                "element by element, when it cannot move (nothing changed)",
+                "200",
+                _ref("Instance"),
+                errors=writes,
+                body={"type": "object", "required": ["version"], "properties": {"version": INT}},
+                params=[instance_id],
+            )
+        },
+        "/instances/{instance_id}/retry": {
+            "post": _op(
+                "Run a held request's failed step again; if it fails again the request stays held",
+                "200",
+                _ref("Instance"),
+                errors=("401", "403", "404", "409"),
+                params=[instance_id],
+            )
+        },
+        "/instances/{instance_id}/cancel": {
+            "post": _op(
+                "End a held request with a written reason (administrators)",
+                "200",
+                _ref("Instance"),
+                errors=writes,
+                body={"type": "object", "required": ["reason"], "properties": {"reason": S}},
+                params=[instance_id],
+            )
+        },
+    }
+
+
 @cache
 def openapi_document() -> dict:
     """The whole document."""
@@ -395,6 +451,7 @@ def openapi_document() -> dict:
             )
         },
         **_editing_paths(),
+        **_recovery_paths(),
     }
     event = _obj(
         at=T,
@@ -403,7 +460,19 @@ def openapi_document() -> dict:
         role=NS,
         action={
             "type": "string",
-            "enum": ["started", "claimed", "released", "completed", "timer", "escalated", "mail_queued", "cancelled"],
+            "enum": [
+                "started",
+                "claimed",
+                "released",
+                "completed",
+                "timer",
+                "escalated",
+                "mail_queued",
+                "cancelled",
+                "incident",
+                "retried",
+                "migrated",
+            ],
         },
         task=NS,
         task_id=NS,
@@ -434,6 +503,8 @@ def openapi_document() -> dict:
                 data={"type": "object"},
                 tasks={"type": "array", "items": _ref("Task")},
                 history={"type": "array", "items": _ref("Event")},
+                version_number=INT,
+                incident={**_ref("IncidentBrief"), "nullable": True},
             ),
         ]
     }
@@ -486,6 +557,23 @@ def openapi_document() -> dict:
                 "Task": task,
                 "InstanceSummary": summary,
                 "Instance": instance,
+                "IncidentBrief": _obj(id=INT, element_id=NS, element_name=NS, message=S, at=T),
+                "Incident": {
+                    "allOf": [
+                        _ref("IncidentBrief"),
+                        _obj(
+                            instance_id=INT,
+                            process_key=S,
+                            version=INT,
+                            during={"type": "string", "enum": ["started", "completed", "timer", "retried"]},
+                            data_names={"type": "array", "items": S},
+                            attempts=INT,
+                            status={"type": "string", "enum": _values(IncidentStatus)},
+                            resolution={"type": "string", "nullable": True, "enum": ["retried", "cancelled", None]},
+                            reason=NS,
+                        ),
+                    ]
+                },
                 "Account": _obj(
                     id=INT,
                     platform=S,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessVersion, Task
 from engine.db.statuses import InstanceStatus
 from engine.people.users import Actor
-from engine.requests import services
+from engine.requests import incidents, services
 from engine.time.clock import as_utc
 
 STATUSES = tuple(InstanceStatus)
@@ -95,6 +95,9 @@ def instance(session, actor: Actor, row: ProcessInstance) -> dict:
     out["data"] = services.record_for(actor, row)
     out["tasks"] = [task(t) for t in services.open_tasks_of(session, row)]
     out["history"] = [event(e) for e in services.history_of(session, row)]
+    out["version_number"] = row.model.number
+    held = incidents.open_incident(session, row) if row.status == InstanceStatus.ERROR else None
+    out["incident"] = incidents.describe(held) if held else None
     return out
 
 

@@ -10,7 +10,7 @@ import { node } from "./dom.js";
 import { showPublishable } from "./draft-status.js";
 import { setUpElementChooser } from "./element-chooser.js";
 import { modelerLoaded, openModeler } from "./modeler.js";
-import { renderProblems } from "./problem-list.js";
+import { renderProblems, showElement } from "./problem-list.js";
 import { clearPanel, followDiagram, renderPanel, setUpPropertiesPanel } from "./properties-panel.js";
 import { setUpPublishing } from "./publishing.js";
 import { setUpSaving } from "./saving.js";
@@ -31,6 +31,17 @@ function showImportWarnings(warnings) {
     text: "Parts of this diagram could not be read by the editor; saving it would drop them:"
   }));
   warningsNode.appendChild(node("ul", {}, warnings.map(function (w) { return node("li", { text: w.message }); })));
+}
+
+// ?element=<id> opens the editor at that element (the incident page links to the step that failed).
+function showLinkedElement() {
+  const id = new URLSearchParams(window.location.search).get("element");
+  if (!id) return;
+  showElement(id, {
+    center: true,
+    missing: "The element " + id + " the link asked for is not in this diagram (it may have been removed, or it " +
+             "has no shape in the drawing)."
+  });
 }
 
 function start() {
@@ -57,6 +68,7 @@ function start() {
     renderPanel();
     renderProblems(config.problems || []);
     showPublishable();
+    showLinkedElement();
     state.ready = true;
     canvasNode.dataset.ready = "true";
   }).catch(function (failure) {

@@ -2,7 +2,7 @@
 // bold, then where it is ("(element id, line 3)"; "Line 3" alone for a problem of the file), then the message. Once
 // the diagram is open, a problem at an element is a button that shows that element in the diagram and the panel.
 import { node } from "./dom.js";
-import { reveal } from "./diagram-view.js";
+import { centerOn, reveal } from "./diagram-view.js";
 import { canvas, modeler, registry, selection } from "./modeler.js";
 import { focusHeading, renderPanel } from "./properties-panel.js";
 import { say } from "./status.js";
@@ -24,16 +24,19 @@ function findShape(id) {
   })[0] || null;
 }
 
-function showElement(id) {
+// Select the element (or the shape holding it) and show it in the panel. options.missing: what to say when it is not
+// in the diagram; options.center: put it in the middle of the view at its actual size, not only in view.
+export function showElement(id, options) {
   const shape = findShape(id);
   if (!shape) {
-    say("The element " + id + " is not in the diagram on screen (it may have been removed since the last save).", "warn");
+    say((options && options.missing) || "The element " + id + " is not in the diagram on screen (it may have been " +
+        "removed since the last save).", "warn");
     return;
   }
   if (shape === canvas.getRootElement()) {
     selection.select(null);
   } else {
-    reveal(shape);
+    if (options && options.center) centerOn(shape); else reveal(shape);
     selection.select(shape);
   }
   renderPanel();
