@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python -m bench.public
 	$(BIN)/python -m bench.editor
 	$(BIN)/python -m bench.history
+	$(BIN)/python -m bench.abuse
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

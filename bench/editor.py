@@ -16,6 +16,10 @@ databases built alike; the 49 further versions are real saves and publications, 
 name). The version list reads every version, so it grows with their number, but it must not grow faster
 (no query per version): its SQL statements are counted at both sizes, and its cost per further version shown.
 
+(1b) The dry run publishing makes of each shipped diagram (engine/versions/dry_run.py): every path driven in
+memory with data its forms accept, each choice tried, timers fired. Each must cost under 1 s; the paths explored
+(decision points, ends reached, user tasks completed) are printed beside the median.
+
 (3) A diagram refused before it is parsed: a body of 2 MiB + 1 byte, and a DOCTYPE with the "billion
 laughs" entities, through xml.parse_xml_safely. For scale, the shipped diagram and a 2 MiB body that is
 allowed, both parsed.
@@ -48,6 +52,7 @@ from engine.diagrams import expressions, loading, rules, schema, xml
 from engine.errors import DiagramError
 from engine.settings import REPO_ROOT
 from engine.versions import difference, drafts, publishing, stored
+from engine.versions.dry_run import dry_run
 from engine.versions.shipped import sync_workflows
 from tests.editing import add_step_before, set_attribute, shipped
 
@@ -182,6 +187,40 @@ def validation(options) -> tuple[dict[str, float], dict[str, float]]:
         columns = "".join(f"{stages[stage] * 1000:>{len(label) + 3}.3f}" for stage, label in STAGES.items())
         print(f"{d.key:<22}{columns}{rest * 1000:>9.3f}")
     return ratios, ratios_xsd
+
+
+# ---- (1b) the dry run before publishing ------------------------------------------------------------------
+
+DRY_RUN_LIMIT = 1.0  # seconds: what a dry run of a shipped diagram may cost
+
+
+def dry_runs(where: harness.Databases, options) -> float:
+    """Time the dry run of every shipped diagram on a database with the departments; print; the worst median."""
+    database = harness.Database(where.urls["dry_run"], where.folder)
+    with database, database.sessions() as session:
+        create_departments(session)
+        session.commit()
+        diagrams = [Diagram(path) for path in loading.workflow_files(REPO_ROOT / "workflows")]
+        loaded = {d.key: d.civicflow() for d in diagrams}
+        found = {d.key: dry_run(session, d.key, loaded[d.key], d.data) for d in diagrams}
+        for key, result in found.items():
+            assert not result.problems and not result.warnings and not result.cut, (key, result)
+        series = {d.key: (lambda d=d: dry_run(session, d.key, loaded[d.key], d.data)) for d in diagrams}
+        runs = max(1, options.runs // 5)
+        times = harness.interleaved(series, runs, min(options.rounds, runs), 1, collect_per_round=True)
+    print(
+        f"-- (1b) the dry run before publishing (engine.versions.dry_run.dry_run) of each shipped diagram on "
+        f"{where.kind}: {runs} runs each in interleaved rounds after 1 warm-up run; limit {DRY_RUN_LIMIT:g} s"
+    )
+    for key, seconds in times.items():
+        result = found[key]
+        print(
+            harness.line(f"dry run, {key}", seconds, "runs", width=36)
+            + f"  {result.paths} decision points, {result.ended} ends, {result.tasks} tasks"
+        )
+    worst = max(statistics.median(seconds) for seconds in times.values())
+    assert worst < DRY_RUN_LIMIT, worst
+    return worst
 
 
 # ---- (2) the editor's operations on a database ------------------------------------------------------
@@ -359,15 +398,18 @@ def main(argv=None) -> None:
     began = time.perf_counter()
     harness.print_header(
         "civicflow editor benchmark: validating the shipped diagrams against bare SpiffWorkflow; "
-        "engine.versions's save_draft, publish, difference and versions; diagrams refused before parsing",
+        "the dry run before publishing; engine.versions's save_draft, publish, difference and versions; "
+        "diagrams refused before parsing",
         "SpiffWorkflow",
         "lxml",
         "SQLAlchemy",
         note=f"; libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}",
     )
     ratios, ratios_xsd = validation(options)
+    dry_run_worst = harness.on_each_database("editor-dry-run", ["dry_run"], None, lambda w: dry_runs(w, options))
     lists = harness.on_each_database("editor", STORED, options.postgres, lambda where: operations(where, options))
     refusals(options)
+    print(f"the slowest dry run of a shipped diagram: median {dry_run_worst['SQLite'] * 1000:.1f} ms (limit 1 s)")
     print(f"wall time {time.perf_counter() - began:.1f} s")
     for kind, ratio in lists.items():
         harness.print_ratio(f"versions {STORED[1]}/{STORED[0]} {kind}", ratio)

@@ -59,6 +59,13 @@ class DiagramError(Invalid):
         self.problems = problems or []
 
 
+class Busy(CivicflowError):
+    """The work cannot be taken on now; `retry_after` says in how many seconds to send it again."""
+
+    code = "busy"
+    retry_after = 5
+
+
 class ExpressionError(CivicflowError):
     """A diagram expression was refused by the sandbox or failed while running."""
 

@@ -166,6 +166,8 @@ class Settings:
     # Reverse proxies in front of civicflow whose X-Forwarded-For to trust (0: clients connect directly).
     # Without it behind a proxy, every member of the public would share the proxy's address and its limit.
     proxy_count: int = 0
+    # The computing time one engine step's diagram expressions may use (engine/diagrams/budget.py).
+    step_cpu_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -225,6 +227,16 @@ def _reminder_days_before(name: str, value: str) -> int:
     return int(value)
 
 
+def _step_cpu_seconds(name: str, value: str) -> float:
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        seconds = -1.0
+    if not 0.05 <= seconds <= 30:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a number of seconds from 0.05 to 30.']})
+    return seconds
+
+
 def _escalation_role(name: str, value: str) -> str:
     role = value.strip()
     if role not in GRANTABLE_ROLES or role == COMMUNICATIONS_MANAGER:
@@ -254,6 +266,7 @@ _WEB_SETTINGS: _Readers = {
     "CIVICFLOW_PUBLIC_LOOKUP_LIMIT": ("public_lookup_limit", _rate_limit),
     "CIVICFLOW_PROXY_COUNT": ("proxy_count", _proxy_count),
     "CIVICFLOW_BASE_URL": ("base_url", _base_url),
+    "CIVICFLOW_STEP_CPU_SECONDS": ("step_cpu_seconds", _step_cpu_seconds),
 }
 
 

@@ -78,3 +78,22 @@ def civicflow_environment(instance_path: Path, **settings: str) -> dict[str, str
         env[clock.NOW_SETTING] = moment.isoformat()
     env.update({f"CIVICFLOW_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+def publish_unchecked(session, admin, key: str, xml: bytes) -> int:
+    """Store a diagram and make it the version in use without the dry run; its number.
+
+    What a version published before the dry run existed looks like, and the only way a test gets a diagram that
+    fails at run time on purpose (the incidents, the budgets): engine.versions.publishing refuses those.
+    """
+    from engine import procedures
+    from engine.diagrams.loading import load_diagram
+    from engine.versions import publishing, stored
+
+    session.commit()  # a fresh transaction: on SQLite a read snapshot older than another writer cannot write
+    procedure = procedures.get(key)
+    loaded = load_diagram(xml, key, procedure.editor_form_keys(), procedure.letters)
+    model = stored.store_version(session, key, xml, loaded, source="upload", created_by_id=admin.id)
+    publishing.make_current(session, admin, model)
+    session.commit()
+    return model.number

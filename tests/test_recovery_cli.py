@@ -7,20 +7,15 @@ import subprocess
 
 from engine.db.models import AuditEvent, ProcessInstance
 from engine.requests import services
-from engine.versions import drafts, publishing
 from tests.editing import insert_step, shipped
-from tests.helpers import START, civicflow_command, civicflow_environment
+from tests.helpers import START, civicflow_command, civicflow_environment, publish_unchecked
 
 KEY = "new_account_request"
 STEP = '<bpmn:scriptTask id="check" name="Check the budget"><bpmn:script>{}</bpmn:script></bpmn:scriptTask>'
 
 
 def publish(session, admin, script: str) -> int:
-    drafts.save_draft(session, admin, KEY, insert_step(shipped(KEY), "Flow_submitted", STEP.format(script)))
-    session.commit()
-    number = publishing.publish(session, admin, KEY).number
-    session.commit()
-    return number
+    return publish_unchecked(session, admin, KEY, insert_step(shipped(KEY), "Flow_submitted", STEP.format(script)))
 
 
 def test_an_operator_lists_the_incident_moves_the_request_to_the_fix_and_retries_it(

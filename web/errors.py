@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import (
+    Busy,
     CivicflowError,
     Conflict,
     Invalid,
@@ -17,7 +18,7 @@ from engine.errors import (
     NotFound,
 )
 
-STATUS = {Invalid: 400, NotAuthenticated: 401, NotAllowed: 403, NotFound: 404, Conflict: 409}
+STATUS = {Invalid: 400, NotAuthenticated: 401, NotAllowed: 403, NotFound: 404, Conflict: 409, Busy: 503}
 log = logging.getLogger("civicflow.web")
 
 
@@ -123,6 +124,8 @@ def _domain_error(exc: CivicflowError):
     response = _json_error(status, body)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="civicflow"'
+    if isinstance(exc, Busy):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_wtf.csrf import CSRFError
 
 from engine import procedures
-from engine.errors import Invalid
+from engine.errors import Busy, Invalid
 from engine.procedures.content_removal import CATEGORIES, PLAIN_CATEGORIES
 from engine.requests import public
 from forms.public import HONEYPOT, lookup_form, public_form
@@ -106,6 +106,9 @@ def file(kind):
             filed = public.submit(db, kind, data)
         except Invalid as exc:
             general = show_refusal(form, exc)
+        except Busy as exc:
+            db.rollback()
+            general = [exc.message]  # the form comes back as they wrote it
         else:
             session[FILED] = {"code": filed.code, "at": time.time()}
             return redirect(url_for("public.received"), code=303)

@@ -10,17 +10,26 @@ from engine.diagrams.problems import Problem, problem_at
 from engine.diagrams.sandbox import check_source
 from engine.diagrams.xml import BPMN, SPIFF
 
-# Elements whose text is Python that the engine will evaluate ('eval') or run ('exec').
+# Elements whose text is Python that the engine will evaluate ('eval') or run ('exec'): every one SpiffWorkflow
+# 3.2.0's parser (SpiffBpmnParser) hands to the script engine. Those of events civicflow refuses (conditions,
+# message, signal, error and escalation payloads, correlations) are checked too, so that no site is left open.
 EXPRESSION_ELEMENTS = {
-    f"{BPMN}conditionExpression": "eval",
+    f"{BPMN}conditionExpression": "eval",  # a sequence flow's condition
     f"{BPMN}timeDuration": "eval",
     f"{BPMN}timeDate": "eval",
     f"{BPMN}timeCycle": "eval",
-    f"{BPMN}loopCardinality": "eval",
-    f"{BPMN}completionCondition": "eval",
+    f"{BPMN}loopCondition": "eval",  # whether a standard loop goes round again
+    f"{BPMN}loopCardinality": "eval",  # how many instances a multi-instance task runs
+    f"{BPMN}completionCondition": "eval",  # when a multi-instance task (or an ad-hoc sub-process) is done
+    f"{BPMN}condition": "eval",  # a conditional event's condition
+    f"{BPMN}messagePath": "eval",  # a message correlation's retrieval expression
+    f"{BPMN}formalExpression": "eval",  # the same, as bpmn-js writes it
     f"{BPMN}script": "exec",
     f"{SPIFF}preScript": "exec",
     f"{SPIFF}postScript": "exec",
+    f"{SPIFF}messagePayload": "eval",
+    f"{SPIFF}payloadExpression": "eval",  # a signal's, error's or escalation's payload
+    f"{SPIFF}expression": "eval",  # a process variable correlation
 }
 
 _FOREIGN_EXPRESSION = re.compile(r"^\s*(\$\{|#\{|=)")

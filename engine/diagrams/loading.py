@@ -1,8 +1,9 @@
-"""Loading a diagram: parsed safely, checked by the schema, the sandbox and civicflow's rules, then by SpiffWorkflow."""
+"""Loading a diagram: parsed safely, checked by the schema, the sandbox, civicflow's rules and SpiffWorkflow at once."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from SpiffWorkflow.spiff.specs.defaults import UserTask
 from engine.diagrams import rules
 from engine.diagrams.expressions import check_expressions
 from engine.diagrams.problems import Problem, problem_at, summary, unique
+from engine.diagrams.refusals import refusal_problem
 from engine.diagrams.schema import schema_problems
 from engine.diagrams.task_specs import all_task_specs, form_key_of, is_timer
 from engine.diagrams.xml import parse_xml_safely
@@ -56,15 +58,19 @@ def load_diagram(
 ) -> LoadedSpec:
     """Parse and validate a diagram for process `key`; every problem found is listed in the DiagramError.
 
-    `publishing=False` loads a version that was validated when it was published (for the requests running
+    civicflow's checks and SpiffWorkflow's own parse run in the same pass, so that a refusal lists both kinds at
+    once. `publishing=False` loads a version that was validated when it was published (for the requests running
     on it): parsed as safely and its expressions checked by the sandbox as always, but not held to rules
     added since, which would strand those requests.
     """
     root = parse_xml_safely(data)
     problems = diagram_problems(root, key, known_form_keys) if publishing else check_expressions(root)
-    if problems:
+    parsed, refusal = _spiff_spec(root, key, problems)
+    if refusal is not None and not _said_already(refusal, problems):
+        problems = [*problems, refusal]
+    if problems or parsed is None:
         raise DiagramError(summary(problems), problems)
-    spec, subprocess_specs = _spiff_spec(root, key)
+    spec, subprocess_specs = parsed
     task_specs = list(all_task_specs(spec, subprocess_specs))
     by_id = {node.get("id"): node for node in root.iter() if isinstance(node.tag, str) and node.get("id")}
     problems = rules.spec_problems(task_specs, by_id, known_letters)
@@ -85,33 +91,41 @@ def load_diagram(
     )
 
 
-def _spiff_spec(root: etree._Element, key: str):
-    """SpiffWorkflow's spec of the process and its sub-processes (the schema was checked, every error listed)."""
+def _said_already(refusal: Problem, problems: list[Problem]) -> bool:
+    """Whether civicflow's checks said what SpiffWorkflow refused, in the same words at the same element."""
+    return any(p.element == refusal.element and p.message == refusal.message for p in problems)
+
+
+def _spiff_spec(root: etree._Element, key: str, refused: list[Problem]) -> tuple[tuple | None, Problem | None]:
+    """SpiffWorkflow's spec of the process and its sub-processes, or the problem it refused the diagram with.
+
+    When civicflow's checks have already refused the diagram (`refused`), SpiffWorkflow parses it to add what it
+    would refuse too. What is no news then is left out: a failure of its parser (a Python error of its own, which a
+    file civicflow refused can trip anywhere), and an untranslated complaint about a file that breaks the schema.
+    """
     parser = SpiffBpmnParser(validator=None)
     try:
         parser.add_bpmn_xml(etree.ElementTree(root), filename=f"{key}.bpmn")
-        return parser.get_spec(key), parser.get_subprocess_specs(key)
+        return (parser.get_spec(key), parser.get_subprocess_specs(key)), None
     except (ValidationException, SpiffWorkflowException) as exc:
-        raise DiagramError("The diagram cannot be executed.", [_spiff_problem(root, exc)])
+        problem, translated = refusal_problem(root, key, exc)
+        no_news = refused and (_PYTHON_ERROR.match(problem.message) or any(_breaks_schema(p) for p in refused))
+        return None, None if not translated and no_news else problem
     except RecursionError:
-        raise DiagramError(
-            "The diagram cannot be executed.",
-            [
-                problem_at(
-                    "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes."
-                )
-            ],
+        return None, problem_at(
+            "The engine cannot follow a chain of steps this long in one procedure; split it into sub-processes."
         )
+    except Exception:
+        if refused:
+            return None, None
+        raise
 
 
-def _spiff_problem(root: etree._Element, exc: Exception) -> Problem:
-    """SpiffWorkflow's own refusal, at the element it names when it names one."""
-    bpmn_id = getattr(exc, "id", None) or getattr(exc, "task_id", None)
-    element = root.find(f".//*[@id='{bpmn_id}']") if isinstance(bpmn_id, str) else None
-    message = exc.args[0] if exc.args else str(exc)
-    if "RecursionError" in str(message):
-        message = "a chain of steps this long is more than it can follow; split it into sub-processes."
-    return problem_at(f"The engine cannot run this: {message}", element, line=getattr(exc, "line_number", None) or None)
+_PYTHON_ERROR = re.compile(r"The engine cannot run this: [A-Z]\w*(Error|Exception)\(")
+
+
+def _breaks_schema(problem: Problem) -> bool:
+    return problem.message.startswith("BPMN schema")
 
 
 def workflow_files(directory: Path) -> list[Path]:

@@ -5,7 +5,7 @@ The engine passes Problems around; the web turns them into the API's dicts (`as_
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from lxml import etree
@@ -32,13 +32,77 @@ class Problem:
         return shown
 
 
+# What a person sees drawn: flow nodes, sequence flows and the other shapes and lines of a BPMN drawing.
+_BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"  # as xml.BPMN, which imports this module
+_DRAWN = frozenset(
+    f"{_BPMN_MODEL}{name}"
+    for name in (
+        "task",
+        "userTask",
+        "serviceTask",
+        "scriptTask",
+        "manualTask",
+        "sendTask",
+        "receiveTask",
+        "businessRuleTask",
+        "callActivity",
+        "subProcess",
+        "transaction",
+        "adHocSubProcess",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "parallelGateway",
+        "eventBasedGateway",
+        "complexGateway",
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "sequenceFlow",
+        "messageFlow",
+        "association",
+        "dataInputAssociation",
+        "dataOutputAssociation",
+        "dataObjectReference",
+        "dataStoreReference",
+        "textAnnotation",
+        "group",
+        "lane",
+        "participant",
+    )
+)
+
+
+def drawn_owner(element: etree._Element | None) -> etree._Element | None:
+    """The element a person sees in the drawing for this one: itself when drawn, else its nearest drawn ancestor.
+
+    A condition is found on its sequence flow, a timer's definition on its event, loop characteristics on their
+    task. Outside any drawn element (a process, a message, the diagram's own shapes), the nearest element with an
+    id that is not an event definition.
+    """
+    for owner in _self_and_ancestors(element):
+        if owner.tag in _DRAWN and owner.get("id") is not None:
+            return owner
+    for owner in _self_and_ancestors(element):
+        if owner.get("id") is not None and not str(owner.tag).endswith("EventDefinition"):
+            return owner
+    return None
+
+
+def _self_and_ancestors(element: etree._Element | None) -> Iterator[etree._Element]:
+    while element is not None:
+        yield element
+        element = element.getparent()
+
+
 def problem_at(message: str, element: etree._Element | None = None, line: int | None = None) -> Problem:
-    """A problem at an XML element (and its line), or at a line of the file, or of the whole file."""
+    """A problem at an XML element (and its line), or at a line of the file, or of the whole file.
+
+    The problem names the drawn element it belongs to (`drawn_owner`) and keeps the line of the element itself.
+    """
     element_id = name = None
-    owner = element
-    # The element a person sees in the drawing: a timer's event, not its (also identified) definition.
-    while owner is not None and (owner.get("id") is None or str(owner.tag).endswith("EventDefinition")):
-        owner = owner.getparent()
+    owner = drawn_owner(element)
     if owner is not None:
         element_id, name = owner.get("id"), owner.get("name") or None
     if line is None and element is not None:

@@ -3,7 +3,9 @@
 Most rules read the XML (`structure_problems`), so that every problem of a draft is listed at once. What can only
 be known once SpiffWorkflow has parsed it (which letter a step sends, what a timer is attached to) is checked on
 the parsed spec (`spec_problems`), which a stored version is held to as well. Where both stages see the same
-thing (a timer's cycle, a helper's deadline, a service's name), both call the one rule below.
+thing (a timer's cycle, a helper's deadline, a service's name), both call the one rule below. Where SpiffWorkflow's
+own parser refuses what a rule here sees too, `refusals.py` gives the rule's problem (the public functions below),
+so that it is listed once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from engine.time import deadlines
 # ---- the rules both stages apply ------------------------------------------------------------------------
 
 SERVICES = (SEND_LETTER, *sorted(deadlines.REMINDER_AND_ESCALATION_OPERATORS))
+MAX_LOOPS = 1000  # the most rounds a loop, or instances a multi-instance task, may run
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 
 
 def _unknown_service(operator: str | None, element) -> list[Problem]:
@@ -86,7 +90,7 @@ _ACTIVITIES = (
 )
 _GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
 # What civicflow can run, besides user, service and script tasks, gateways, sub-processes and plain events.
-_UNSUPPORTED = {
+UNSUPPORTED = {
     "task": "A plain task has no form and no service, so nobody could do it; make it a user task with a form.",
     "manualTask": "A manual task has no form, so nobody could mark it done; make it a user task with a form.",
     "sendTask": "Send tasks are not supported; a letter is sent by a service task (send_letter).",
@@ -144,12 +148,16 @@ def _process_scope(root: etree._Element, key: str) -> tuple[_Scope, list[Problem
     scope = [process for process in processes if process.get("id") == key]
     if scope:
         return _Scope(scope), []
-    found = ", ".join(f'"{process.get("id")}"' for process in processes) or "none"
-    problem = problem_at(
+    return _Scope(processes), [missing_process(root, key)]
+
+
+def missing_process(root: etree._Element, key: str) -> Problem:
+    """The diagram has no process with the procedure's key as its id."""
+    found = ", ".join(f'"{process.get("id")}"' for process in root.findall(f"{BPMN}process")) or "none"
+    return problem_at(
         f"No process with the id \"{key}\" (this procedure's key); the diagram's processes are: {found}.",
         line=root.sourceline,
     )
-    return _Scope(processes), [problem]
 
 
 def _lane_problems(scope: _Scope) -> list[Problem]:
@@ -177,7 +185,9 @@ def _user_task_problems(scope: _Scope, known_form_keys: frozenset[str] | None) -
                 f'User task "{label(task)}" is in no lane: put it in the lane of the role that does it.', task
             )
         form_key = property_of(task, "formKey")
-        if not form_key:
+        if not form_key and task.get(f"{CAMUNDA}formKey"):
+            yield _camunda_form_problem(task, known_form_keys)
+        elif not form_key:
             yield problem_at("User task has no formKey property (the form it shows).", task)
         elif known_form_keys is not None and form_key not in known_form_keys:
             yield problem_at(f'Form key "{form_key}" has no form; the forms of this procedure are {forms}.', task)
@@ -187,16 +197,39 @@ def _user_task_problems(scope: _Scope, known_form_keys: frozenset[str] | None) -
             yield problem_at(f'Deadline "{deadline}" is unknown; the deadlines are {known}.', task)
 
 
+def _camunda_form_problem(task: etree._Element, known_form_keys: frozenset[str] | None) -> Problem:
+    """A task drawn in Camunda's modeller names a Camunda form (camunda:formKey), which civicflow cannot show."""
+    choose = (
+        f"choose one of this procedure's forms: {', '.join(sorted(known_form_keys))}"
+        if known_form_keys
+        else "choose one of this procedure's forms"
+    )
+    return problem_at(
+        f'The task shows the Camunda form "{task.get(f"{CAMUNDA}formKey")}", which civicflow cannot show; '
+        f"{choose} (a formKey property).",
+        task,
+    )
+
+
+def unsupported(element: etree._Element) -> Problem:
+    """An element civicflow cannot run, and what to draw instead."""
+    return problem_at(UNSUPPORTED[etree.QName(element).localname], element)
+
+
+def unsupported_event(kind: str, element: etree._Element) -> Problem:
+    """An event that waits for something other than time ("message", "signal"...), which never reaches a request."""
+    return problem_at(
+        f"{kind.capitalize()} events are not supported: only timers (and plain start and end events) can be used.",
+        element,
+    )
+
+
 def _unsupported_problems(scope: _Scope) -> Iterator[Problem]:
     """Elements civicflow cannot run, and events other than timers."""
-    for element in scope.each(*_UNSUPPORTED):
-        yield problem_at(_UNSUPPORTED[etree.QName(element).localname], element)
+    for element in scope.each(*UNSUPPORTED):
+        yield unsupported(element)
     for definition in scope.each(*_EVENT_DEFINITIONS):
-        kind = etree.QName(definition).localname.removesuffix("EventDefinition")
-        yield problem_at(
-            f"{kind.capitalize()} events are not supported: only timers (and plain start and end events) can be used.",
-            definition,
-        )
+        yield unsupported_event(etree.QName(definition).localname.removesuffix("EventDefinition"), definition)
 
 
 def _service_operator_problems(scope: _Scope) -> Iterator[Problem]:
@@ -204,13 +237,17 @@ def _service_operator_problems(scope: _Scope) -> Iterator[Problem]:
     for task in scope.each("serviceTask"):
         operator = task.find(SERVICE_OPERATOR)
         if operator is None:
-            yield problem_at(
-                "Service task calls no civicflow service "
-                f"(a spiffworkflow:serviceTaskOperator: {', '.join(SERVICES)}).",
-                task,
-            )
+            yield no_service(task)
         else:
             yield from _unknown_service(operator.get("id"), task)
+
+
+def no_service(task: etree._Element) -> Problem:
+    """A service task that calls nothing."""
+    return problem_at(
+        f"Service task calls no civicflow service (a spiffworkflow:serviceTaskOperator: {', '.join(SERVICES)}).",
+        task,
+    )
 
 
 def _script_problems(scope: _Scope) -> Iterator[Problem]:
@@ -229,7 +266,7 @@ def _script_problems(scope: _Scope) -> Iterator[Problem]:
 def _way_out_problems(scope: _Scope) -> Iterator[Problem]:
     """Every activity, gateway and start event leads somewhere."""
     for node in scope.each(*_ACTIVITIES, *_GATEWAYS, "startEvent"):
-        if node.get("triggeredByEvent") == "true" or etree.QName(node).localname in _UNSUPPORTED:
+        if node.get("triggeredByEvent") == "true" or etree.QName(node).localname in UNSUPPORTED:
             continue  # an event sub-process starts by its event; unsupported elements are reported as such
         if node.get("id") not in scope.flows_out:
             yield problem_at("This element has no way out (no outgoing sequence flow).", node)
@@ -244,11 +281,61 @@ def _gateway_problems(scope: _Scope) -> Iterator[Problem]:
         for flow in leaving:
             condition = flow.find(f"{BPMN}conditionExpression")
             if flow.get("id") != gateway.get("default") and (condition is None or not (condition.text or "").strip()):
-                yield problem_at(
-                    f'The flow "{label(flow)}" out of the gateway "{label(gateway)}" has no '
-                    f"condition and is not its default flow.",
-                    flow,
-                )
+                yield flow_without_condition(flow, gateway)
+
+
+def flow_without_condition(flow: etree._Element, gateway: etree._Element | None) -> Problem:
+    """A flow out of a deciding gateway with no condition, that is not the gateway's default flow."""
+    out_of = f' out of the gateway "{label(gateway)}"' if gateway is not None else " out of a gateway"
+    return problem_at(f'The flow "{label(flow)}"{out_of} has no condition and is not its default flow.', flow)
+
+
+def _loop_problems(scope: _Scope) -> Iterator[Problem]:
+    """A loop stops after at most MAX_LOOPS rounds; a multi-instance task's literal count is at most MAX_LOOPS."""
+    for loop in scope.each("standardLoopCharacteristics"):
+        maximum = loop.get("loopMaximum")
+        if maximum is None:
+            yield loop_without_maximum(loop)
+        elif not _whole_number_up_to_the_cap(maximum):
+            yield problem_at(
+                f"A loop's maximum number of rounds (loopMaximum) must be a whole number from 1 to {MAX_LOOPS}, "
+                f'not "{maximum}".',
+                loop,
+            )
+    for cardinality in scope.each("loopCardinality"):
+        yield from _cardinality_problems(cardinality)
+
+
+def loop_without_maximum(loop: etree._Element) -> Problem:
+    """A standard loop with no loopMaximum: its condition alone could keep it going for ever."""
+    return problem_at(f"A loop needs a maximum number of rounds, at most {MAX_LOOPS} (its loopMaximum).", loop)
+
+
+def _whole_number_up_to_the_cap(text: str) -> bool:
+    try:
+        return 1 <= int(text) <= MAX_LOOPS
+    except ValueError:
+        return False
+
+
+def _cardinality_problems(cardinality: etree._Element) -> list[Problem]:
+    """A loopCardinality written as a number is a whole number no greater than MAX_LOOPS."""
+    try:
+        node = ast.parse((cardinality.text or "").strip(), mode="eval").body
+    except SyntaxError:
+        return []  # check_expressions reports it (an empty one is SpiffWorkflow's to refuse)
+    if not isinstance(node, ast.Constant):
+        return []  # computed from the request's data at run time; the sandbox has checked it
+    if isinstance(node.value, bool) or not isinstance(node.value, int):
+        return [problem_at("A multi-instance task's loopCardinality must be a whole number.", cardinality)]
+    if node.value > MAX_LOOPS:
+        return [
+            problem_at(
+                f"A multi-instance task runs at most {MAX_LOOPS} times; its loopCardinality is {node.value}.",
+                cardinality,
+            )
+        ]
+    return []
 
 
 def _timer_value_problems(definition: etree._Element) -> list[Problem]:
@@ -257,8 +344,13 @@ def _timer_value_problems(definition: etree._Element) -> list[Problem]:
         child for child in definition if isinstance(child.tag, str) and etree.QName(child).localname in _TIMER_VALUES
     ]
     if not values:
-        return [problem_at("This timer has no value (a timeDate or a timeDuration).", definition)]
+        return [timer_without_value(definition)]
     return [problem for value in values for problem in _one_timer_value_problems(value)]
+
+
+def timer_without_value(element: etree._Element) -> Problem:
+    """A timer that says neither when nor how long."""
+    return problem_at("This timer has no value (a timeDate or a timeDuration).", element)
 
 
 def _one_timer_value_problems(value: etree._Element) -> list[Problem]:
@@ -329,6 +421,7 @@ def structure_problems(root: etree._Element, key: str, known_form_keys: frozense
     problems.extend(_script_problems(scope))
     problems.extend(_way_out_problems(scope))
     problems.extend(_gateway_problems(scope))
+    problems.extend(_loop_problems(scope))
     for definition in scope.each("timerEventDefinition"):
         problems.extend(_timer_value_problems(definition))
     return problems

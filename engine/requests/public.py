@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +22,8 @@ from sqlalchemy.orm import Session, joinedload
 from engine import procedures
 from engine.db.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
 from engine.db.statuses import PublicStatus
-from engine.errors import Invalid, NotFound
+from engine.diagrams import budget
+from engine.errors import Busy, Invalid, NotFound
 from engine.mail import outbox
 from engine.people.roles import ADMIN, PUBLIC
 from engine.people.users import Actor
@@ -113,6 +117,26 @@ def public_actor(name: str) -> Actor:
     )
 
 
+# One public filing's engine steps at a time in each server process. Anyone may file, and a diagram step may
+# compute for its whole budget (engine/diagrams/budget.py): ten filings at once would otherwise share the
+# process's interpreter with the City's staff for seconds. Another filing waits a moment, then is asked to send
+# again (503 with Retry-After; the web form comes back as written). bench/abuse.py measures it.
+_FILING = threading.BoundedSemaphore(1)
+FILING_WAIT_SECONDS = 0.5
+# An anonymous filing's steps get a quarter of a second of computing time at most (staff steps: the setting).
+PUBLIC_STEP_CPU_SECONDS = 0.25
+
+
+@contextmanager
+def _one_filing_at_a_time() -> Iterator[None]:
+    if not _FILING.acquire(timeout=FILING_WAIT_SECONDS):
+        raise Busy("Many filings are arriving at this moment; please send yours again in a few seconds.")
+    try:
+        yield
+    finally:
+        _FILING.release()
+
+
 def submit(session: Session, kind: str, data) -> Filed:
     """File an appeal or dispute for a member of the public; the receipt goes to the address they gave.
 
@@ -131,7 +155,8 @@ def submit(session: Session, kind: str, data) -> Filed:
         )
     clean = validate(procedure.public_fields(session), data)
     actor = public_actor(clean[procedure.filer_name_field])
-    instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
+    with _one_filing_at_a_time(), budget.metered(budget.Budget(cpu_seconds=PUBLIC_STEP_CPU_SECONDS)):
+        instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
     code = new_code()
     raw = normalise(code)
     assert raw is not None  # a new code is a well-formed one

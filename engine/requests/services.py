@@ -6,8 +6,8 @@ versions of the procedures in engine/versions/ and the timer mirror in engine/ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine import procedures
 from engine.db.models import AuditEvent, Department, Incident, ProcessInstance, ProcessVersion, Task
 from engine.db.statuses import InstanceStatus, TaskStatus
-from engine.diagrams import serialization
+from engine.diagrams import budget, serialization
 from engine.diagrams.loading import LoadedSpec
 from engine.diagrams.task_specs import deadline_of, form_key_of, is_timer
 from engine.errors import Conflict, Invalid, NotAllowed, NotFound
@@ -160,9 +160,16 @@ def _queue_letters(
                 mail.deliver_by = calendar.due_at(kinds[name], deadlines.moment()).replace(tzinfo=None)
 
 
-def _running(session: Session) -> AbstractContextManager[list[deadlines.ReminderOrEscalation]]:
-    """Run engine steps as of now, on the City's calendar; yields the reminders and escalations they ask for."""
-    return deadlines.running(deadlines.of(settings_of(session)), clock.now())
+@contextmanager
+def _running(session: Session) -> Iterator[list[deadlines.ReminderOrEscalation]]:
+    """Run engine steps as of now, on the City's calendar, within the step's budget (engine/diagrams/budget.py);
+    yields the reminders and escalations they ask for."""
+    settings = settings_of(session)
+    with (
+        deadlines.running(deadlines.of(settings), clock.now()) as requested,
+        budget.metered(budget.Budget(cpu_seconds=settings.step_cpu_seconds)),
+    ):
+        yield requested
 
 
 def _save(

@@ -17,9 +17,8 @@ from playwright.sync_api import expect
 
 from engine.db.connection import make_engine, make_sessionmaker
 from engine.settings import Settings
-from engine.versions import drafts, publishing
 from tests.editing import insert_step, shipped
-from tests.helpers import SECRET
+from tests.helpers import SECRET, publish_unchecked
 from tests.procedures import actor
 
 KEY = "new_account_request"
@@ -65,10 +64,7 @@ def publish_as_admin(database: str, xml: bytes) -> int:
         settings = Settings.from_env(database_url=database, secret_key=SECRET)
         with make_sessionmaker(engine)(info={"settings": settings}) as session:
             admin = actor(session, "admin")
-            drafts.save_draft(session, admin, KEY, xml)
-            session.commit()
-            number = publishing.publish(session, admin, KEY).number
-            session.commit()
+            number = publish_unchecked(session, admin, KEY, xml)
             return number
     finally:
         engine.dispose()

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from engine.db.models import AuditEvent, Incident, ProcessInstance
 from engine.mail import outbox
 from engine.requests import services
-from engine.versions import drafts, publishing
+from engine.versions import publishing
 from tests.editing import insert_step, shipped
-from tests.helpers import START
+from tests.helpers import START, publish_unchecked
 from tests.web.pages import csrf_token, error_next_to, login, text_of
 
 KEY = "new_account_request"
@@ -30,11 +30,7 @@ FIXED = "checked = True"
 
 def publish(session, admin, script: str) -> int:
     """The shipped diagram with the script step on the flow from the filing, published as the next version."""
-    drafts.save_draft(session, admin, KEY, insert_step(shipped(KEY), "Flow_submitted", SCRIPT.format(script)))
-    session.commit()
-    number = publishing.publish(session, admin, KEY).number
-    session.commit()
-    return number
+    return publish_unchecked(session, admin, KEY, insert_step(shipped(KEY), "Flow_submitted", SCRIPT.format(script)))
 
 
 def held_request(session, people, who=None) -> tuple[ProcessInstance, Incident]:

@@ -16,6 +16,7 @@ ERRORS = {
     "413": "Body too large",
     "415": "Not JSON",
     "429": "Too many requests from this client; Retry-After says when to try again",
+    "503": "Busy with other filings at this moment; send it again after Retry-After seconds",
 }
 
 
@@ -132,7 +133,7 @@ def _public_filing(summary, *required, **optional):
         summary,
         "201",
         _obj(tracking_code=S),
-        errors=("400", "413", "415", "429"),
+        errors=("400", "413", "415", "429", "503"),
         public=True,
         body={"type": "object", "required": list(required), "properties": fields},
     )

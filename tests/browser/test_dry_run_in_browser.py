@@ -1,0 +1,72 @@
+"""An administrator uploads a diagram whose step fails only after a rejection: the editor lists no problem, but
+Publish is refused, naming the step and the path the dry run took to it, and nothing is published."""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+from playwright.sync_api import expect
+
+from tests.editing import insert_step, shipped
+
+KEY = "new_account_request"
+STEP = "Check the budget"
+DI = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC = "http://www.omg.org/spec/DD/20100524/DC"
+DD_DI = "http://www.omg.org/spec/DD/20100524/DI"
+
+
+def _edge(plane, flow: str, points: list[tuple[int, int]]) -> None:
+    edge = etree.SubElement(plane, f"{{{DI}}}BPMNEdge", id=f"{flow}_di", bpmnElement=flow)
+    for x, y in points:
+        etree.SubElement(edge, f"{{{DD_DI}}}waypoint", x=str(x), y=str(y))
+
+
+def failing_after_rejection() -> bytes:
+    """A script that raises, on the flow the Department Head's "reject" takes (and only there), drawn on that flow
+    between the Department Head's decision and the rejection, where an administrator would put it."""
+    xml = insert_step(
+        shipped(KEY),
+        "Flow_head_rejected",
+        f'<bpmn:scriptTask id="check" name="{STEP}"><bpmn:script>raise ValueError("No budget code.")</bpmn:script>'
+        "</bpmn:scriptTask>",
+    )
+    root = etree.fromstring(xml)
+    plane = next(root.iter(f"{{{DI}}}BPMNPlane"))
+    shape = etree.SubElement(plane, f"{{{DI}}}BPMNShape", id="check_di", bpmnElement="check")
+    etree.SubElement(shape, f"{{{DC}}}Bounds", x="860", y="490", width="100", height="80")
+    [rejected] = [e for e in plane if e.get("bpmnElement") == "Flow_head_rejected"]
+    plane.remove(rejected)
+    _edge(plane, "Flow_head_rejected", [(665, 530), (860, 530)])
+    _edge(plane, "Flow_check", [(960, 530), (1165, 530)])
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_publishing_a_diagram_that_fails_after_a_rejection_is_refused_naming_the_step(web):
+    admin = web.as_user("admin")
+    admin.goto(f"/admin/processes/{KEY}/edit")
+    expect(admin.locator("#canvas[data-ready=true]")).to_be_visible()
+    admin.locator("#file").set_input_files(
+        files=[{"name": "budget-check.bpmn", "mimeType": "application/xml", "buffer": failing_after_rejection()}]
+    )
+    admin.get_by_role("button", name="Upload as the draft").click()
+    expect(admin.locator(".flash.success")).to_contain_text("It has no problems and can be published.")
+    expect(admin.locator("#canvas[data-ready=true]")).to_be_visible()
+    expect(admin.locator("#problem-list")).to_have_text("No problems: this draft can be published.")
+
+    admin.get_by_role("button", name="Publish", exact=True).click()
+    refusal = admin.locator(".error-summary")
+    expect(refusal).to_contain_text("The diagram fails when it runs")
+    expect(refusal).to_contain_text("Nothing was changed.")
+    expect(refusal.get_by_role("listitem")).to_have_count(1)
+    expect(refusal.get_by_role("listitem")).to_contain_text(
+        re.compile(r'Check the budget \(check\): The step "Check the budget" failed: ValueError: No budget code\.')
+    )
+    expect(refusal).to_contain_text("\"Department Head approval\" decision 'reject'")
+    web.screenshot(admin, "dry-run_refused_desktop")
+
+    admin.goto(f"/admin/processes/{KEY}/versions")
+    expect(admin.locator("#versions tbody tr")).to_have_count(1)
+    # The refused publication is a 400 (and Chromium logs the page's status): nothing else went wrong.
+    assert [e for e in web.console_errors(admin) if "400" not in e] == []
