@@ -73,13 +73,12 @@ def save(session, admin, xml: bytes, key: str = KEY) -> drafts.Draft:
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_every_shipped_diagram_dry_runs_clean_within_a_second_and_publishes(session, people, key):
+def test_every_shipped_diagram_dry_runs_clean_and_publishes(session, people, key):
     data = shipped(key)
     procedure = procedures.get(key)
     result = dry_run(session, key, load_diagram(data, key, procedure.editor_form_keys(), procedure.letters), data)
     assert (result.problems, result.warnings, result.cut) == ([], [], False)
-    assert result.ended > 0 and result.tasks > 0
-    assert result.seconds < 1.0
+    assert result.ended > 0 and result.tasks > 0  # its cost is measured in bench/editor.py, not asserted here
 
     save(session, people.admin, renamed(key), key)
     published = publishing.publish_with_report(session, people.admin, key)
