@@ -8,10 +8,11 @@ stored as text and always rendered escaped.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 
 from engine import procedures
@@ -75,7 +76,30 @@ def _form_page(kind, form, general_errors=(), status=200):
     ), status
 
 
+def one_filing_at_a_time(view):
+    """Run a filing (a POST) in the process's one place for public filings, outside its transaction.
+
+    The API answers Busy (503); the web form notes it in `g.filing_busy` and comes back as written.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        try:
+            with public.one_filing_at_a_time():
+                return view(*args, **kwargs)
+        except Busy as exc:
+            if request.blueprint == "api":
+                raise
+            g.filing_busy = exc.message
+            return view(*args, **kwargs)
+
+    return wrapper
+
+
 @public_pages.route("/<any(appeal, dispute):kind>", methods=["GET", "POST"])
+@one_filing_at_a_time
 @transactional
 def file(kind):
     """The appeal or dispute form; a filing starts the procedure and e-mails a receipt with the tracking code."""
@@ -103,11 +127,12 @@ def file(kind):
             if name != HONEYPOT and field.data not in (None, "", [])
         }
         try:
+            if g.get("filing_busy"):
+                raise Busy(g.filing_busy)
             filed = public.submit(db, kind, data)
         except Invalid as exc:
             general = show_refusal(form, exc)
         except Busy as exc:
-            db.rollback()
             general = [exc.message]  # the form comes back as they wrote it
         else:
             session[FILED] = {"code": filed.code, "at": time.time()}

@@ -117,10 +117,12 @@ def public_actor(name: str) -> Actor:
     )
 
 
-# One public filing's engine steps at a time in each server process. Anyone may file, and a diagram step may
-# compute for its whole budget (engine/diagrams/budget.py): ten filings at once would otherwise share the
-# process's interpreter with the City's staff for seconds. Another filing waits a moment, then is asked to send
-# again (503 with Retry-After; the web form comes back as written). bench/abuse.py measures it.
+# One public filing at a time in each server process (the web layer holds it around the filing's whole
+# transaction, so that on SQLite a burst of filings does not queue on the write lock either). Anyone may file,
+# and a diagram step may compute for its whole budget (engine/diagrams/budget.py): ten filings at once would
+# otherwise share the process's interpreter and database with the City's staff for seconds. Another filing waits
+# a moment, then is asked to send again (503 with Retry-After; the web form comes back as written).
+# bench/abuse.py and tests/test_abuse_under_load.py measure it.
 _FILING = threading.BoundedSemaphore(1)
 FILING_WAIT_SECONDS = 0.5
 # An anonymous filing's steps get a quarter of a second of computing time at most (staff steps: the setting).
@@ -128,7 +130,8 @@ PUBLIC_STEP_CPU_SECONDS = 0.25
 
 
 @contextmanager
-def _one_filing_at_a_time() -> Iterator[None]:
+def one_filing_at_a_time() -> Iterator[None]:
+    """Hold the process's one place for a public filing; Busy if another keeps it past FILING_WAIT_SECONDS."""
     if not _FILING.acquire(timeout=FILING_WAIT_SECONDS):
         raise Busy("Many filings are arriving at this moment; please send yours again in a few seconds.")
     try:
@@ -155,7 +158,7 @@ def submit(session: Session, kind: str, data) -> Filed:
         )
     clean = validate(procedure.public_fields(session), data)
     actor = public_actor(clean[procedure.filer_name_field])
-    with _one_filing_at_a_time(), budget.metered(budget.Budget(cpu_seconds=PUBLIC_STEP_CPU_SECONDS)):
+    with budget.metered(budget.Budget(cpu_seconds=PUBLIC_STEP_CPU_SECONDS)):
         instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
     code = new_code()
     raw = normalise(code)

@@ -10,6 +10,7 @@ from flask import jsonify
 from engine.requests import public
 from web.api import api, json_body
 from web.db import get_session, transactional
+from web.public import one_filing_at_a_time
 
 
 def _filing() -> dict:
@@ -26,6 +27,7 @@ def _file(kind: str):
 
 
 @api.post("/public/appeals")
+@one_filing_at_a_time
 @transactional
 def public_appeal():
     """A member of the public appeals the removal of their comment; 201 with the tracking code."""
@@ -33,6 +35,7 @@ def public_appeal():
 
 
 @api.post("/public/disputes")
+@one_filing_at_a_time
 @transactional
 def public_dispute():
     """A member of the public disputes the legality of a portion of the policy; 201 with the tracking code."""
