@@ -34,26 +34,27 @@ class Problem:
 
 # What a person sees drawn: flow nodes, sequence flows and the other shapes and lines of a BPMN drawing.
 _BPMN_MODEL = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"  # as xml.BPMN, which imports this module
+# The BPMN elements that do work, and those that choose a path (rules.py reads them too).
+ACTIVITIES = (
+    "task",
+    "userTask",
+    "serviceTask",
+    "scriptTask",
+    "manualTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+)
+GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
 _DRAWN = frozenset(
     f"{_BPMN_MODEL}{name}"
     for name in (
-        "task",
-        "userTask",
-        "serviceTask",
-        "scriptTask",
-        "manualTask",
-        "sendTask",
-        "receiveTask",
-        "businessRuleTask",
-        "callActivity",
-        "subProcess",
-        "transaction",
-        "adHocSubProcess",
-        "exclusiveGateway",
-        "inclusiveGateway",
-        "parallelGateway",
-        "eventBasedGateway",
-        "complexGateway",
+        *ACTIVITIES,
+        *GATEWAYS,
         "startEvent",
         "endEvent",
         "intermediateCatchEvent",

@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask, UserTask
 
-from engine.diagrams.problems import Problem, problem_at
+from engine.diagrams.problems import ACTIVITIES, GATEWAYS, Problem, problem_at
 from engine.diagrams.task_specs import attached_task_spec, deadline_of, is_timer
 from engine.diagrams.xml import BPMN, SERVICE_OPERATOR, bpmn, label, property_of
 from engine.mail.outbox import SEND_LETTER
@@ -74,21 +74,6 @@ def _helper_problem(helper: str, call: ast.Call, element, *, refuse_keywords: bo
 
 # ---- rules read from the XML ----------------------------------------------------------------------------
 
-_ACTIVITIES = (
-    "task",
-    "userTask",
-    "serviceTask",
-    "scriptTask",
-    "manualTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "adHocSubProcess",
-)
-_GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
 # What civicflow can run, besides user, service and script tasks, gateways, sub-processes and plain events.
 UNSUPPORTED = {
     "task": "A plain task has no form and no service, so nobody could do it; make it a user task with a form.",
@@ -265,7 +250,7 @@ def _script_problems(scope: _Scope) -> Iterator[Problem]:
 
 def _way_out_problems(scope: _Scope) -> Iterator[Problem]:
     """Every activity, gateway and start event leads somewhere."""
-    for node in scope.each(*_ACTIVITIES, *_GATEWAYS, "startEvent"):
+    for node in scope.each(*ACTIVITIES, *GATEWAYS, "startEvent"):
         if node.get("triggeredByEvent") == "true" or etree.QName(node).localname in UNSUPPORTED:
             continue  # an event sub-process starts by its event; unsupported elements are reported as such
         if node.get("id") not in scope.flows_out:

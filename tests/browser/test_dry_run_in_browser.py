@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree
 from playwright.sync_api import expect
 
-from tests.editing import insert_step, shipped
+from tests.editing import draw_step, insert_step, shipped
 
 KEY = "new_account_request"
 STEP = "Check the budget"
-DI = "http://www.omg.org/spec/BPMN/20100524/DI"
-DC = "http://www.omg.org/spec/DD/20100524/DC"
-DD_DI = "http://www.omg.org/spec/DD/20100524/DI"
-
-
-def _edge(plane, flow: str, points: list[tuple[int, int]]) -> None:
-    edge = etree.SubElement(plane, f"{{{DI}}}BPMNEdge", id=f"{flow}_di", bpmnElement=flow)
-    for x, y in points:
-        etree.SubElement(edge, f"{{{DD_DI}}}waypoint", x=str(x), y=str(y))
 
 
 def failing_after_rejection() -> bytes:
@@ -32,15 +22,12 @@ def failing_after_rejection() -> bytes:
         f'<bpmn:scriptTask id="check" name="{STEP}"><bpmn:script>raise ValueError("No budget code.")</bpmn:script>'
         "</bpmn:scriptTask>",
     )
-    root = etree.fromstring(xml)
-    plane = next(root.iter(f"{{{DI}}}BPMNPlane"))
-    shape = etree.SubElement(plane, f"{{{DI}}}BPMNShape", id="check_di", bpmnElement="check")
-    etree.SubElement(shape, f"{{{DC}}}Bounds", x="860", y="490", width="100", height="80")
-    [rejected] = [e for e in plane if e.get("bpmnElement") == "Flow_head_rejected"]
-    plane.remove(rejected)
-    _edge(plane, "Flow_head_rejected", [(665, 530), (860, 530)])
-    _edge(plane, "Flow_check", [(960, 530), (1165, 530)])
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return draw_step(
+        xml,
+        "check",
+        (860, 490, 100, 80),
+        {"Flow_head_rejected": [(665, 530), (860, 530)], "Flow_check": [(960, 530), (1165, 530)]},
+    )
 
 
 def test_publishing_a_diagram_that_fails_after_a_rejection_is_refused_naming_the_step(web):

@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from lxml import etree
 from playwright.sync_api import expect
 
 from engine.db.connection import make_engine, make_sessionmaker
 from engine.settings import Settings
-from tests.editing import insert_step, shipped
+from tests.editing import draw_step, insert_step, shipped
 from tests.helpers import SECRET, publish_unchecked
 from tests.procedures import actor
 
@@ -28,15 +27,6 @@ TITLE = f'Facebook account "{NAME}"'
 BROKEN = 'budget_code == "A"'
 FIXED = 'platform == "x"'
 ADMIN_ADDRESS = "admin@wspmn.example"
-DI = "http://www.omg.org/spec/BPMN/20100524/DI"
-DC = "http://www.omg.org/spec/DD/20100524/DC"
-DD_DI = "http://www.omg.org/spec/DD/20100524/DI"
-
-
-def _edge(plane, flow: str, points: list[tuple[int, int]]) -> None:
-    edge = etree.SubElement(plane, f"{{{DI}}}BPMNEdge", id=f"{flow}_di", bpmnElement=flow)
-    for x, y in points:
-        etree.SubElement(edge, f"{{{DD_DI}}}waypoint", x=str(x), y=str(y))
 
 
 def drawn_gateway(condition: str) -> bytes:
@@ -45,16 +35,17 @@ def drawn_gateway(condition: str) -> bytes:
     xml = insert_step(
         shipped(KEY), "Flow_submitted", f'<bpmn:exclusiveGateway id="check" name="{STEP}" />', condition=condition
     )
-    root = etree.fromstring(xml)
-    plane = next(root.iter(f"{{{DI}}}BPMNPlane"))
-    shape = etree.SubElement(plane, f"{{{DI}}}BPMNShape", id="check_di", bpmnElement="check", isMarkerVisible="true")
-    etree.SubElement(shape, f"{{{DC}}}Bounds", x="225", y="400", width="50", height="50")
-    [submitted] = [e for e in plane if e.get("bpmnElement") == "Flow_submitted"]
-    plane.remove(submitted)
-    _edge(plane, "Flow_submitted", [(250, 298), (250, 400)])
-    _edge(plane, "Flow_check", [(250, 450), (250, 530), (325, 530)])
-    _edge(plane, "Flow_check_otherwise", [(275, 425), (350, 425), (350, 505)])
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return draw_step(
+        xml,
+        "check",
+        (225, 400, 50, 50),
+        {
+            "Flow_submitted": [(250, 298), (250, 400)],
+            "Flow_check": [(250, 450), (250, 530), (325, 530)],
+            "Flow_check_otherwise": [(275, 425), (350, 425), (350, 505)],
+        },
+        isMarkerVisible="true",
+    )
 
 
 def publish_as_admin(database: str, xml: bytes) -> int:
