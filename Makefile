@@ -10,6 +10,7 @@ export CIVICFLOW_TEST_POSTGRES_URL
 VIEWER := node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js
 # The browser tests drive Debian's chromium; Playwright never downloads a browser of its own.
 CHROMIUM ?= /usr/bin/chromium
+PDFTOTEXT ?= /usr/bin/pdftotext
 
 .PHONY: install assets browser demo test lint bench clean
 
@@ -28,7 +29,11 @@ assets: $(VIEWER)
 $(CHROMIUM):
 	apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
 
-browser: $(CHROMIUM)
+# The postal letters' tests read their PDFs as a printer would, with poppler's pdftotext.
+$(PDFTOTEXT):
+	apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq poppler-utils >/dev/null
+
+browser: $(CHROMIUM) $(PDFTOTEXT)
 
 install: $(BIN)/civicflow assets
 
@@ -42,9 +47,11 @@ lint: install assets
 	$(BIN)/mypy
 	npm run --silent lint:js
 
+# The tests marked `alone` time real servers under load: they run after the rest, with the cores to themselves.
 test: install browser lint
-	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n 2 --dist worksteal \
+	CIVICFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n 2 --dist worksteal -m "not alone" \
 		--cov=engine --cov=web --cov=forms --cov-branch --cov-report=term
+	$(BIN)/pytest -q -m alone -p no:cacheprovider
 
 bench: install
 	$(BIN)/python -m bench.engine
@@ -54,6 +61,7 @@ bench: install
 	$(BIN)/python -m bench.editor
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.abuse
+	$(BIN)/python -m bench.http
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache node_modules test-artifacts

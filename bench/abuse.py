@@ -179,14 +179,15 @@ def measure(command: list[str], url: str, folder: Path, cpu: float, port: int) -
         "openapi": openapi,
         "memory": memory,
         "filings": [took for _, _, took in answers],
-        "statuses": sorted({status for status, _, _ in answers}),
+        "statuses": [status for status, _, _ in answers],
     }
 
 
 def report(label: str, result: dict) -> float:
     """Print one server's figures; the ratio of its slowest completion under abuse to its median alone."""
     print(f"{label}:")
-    print(f"  filings answered {result['statuses']}, in {min(result['filings']):.2f}-{max(result['filings']):.2f} s")
+    answered, filings = sorted(set(result["statuses"])), result["filings"]
+    print(f"  filings answered {answered}, in {min(filings):.2f}-{max(filings):.2f} s")
     for name in ("alone", "completions", "openapi"):
         values = result[name]
         if values:

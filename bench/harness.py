@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from engine.db.connection import make_engine, make_sessionmaker
 from engine.db.migrate import upgrade
 from engine.diagrams import serialization
-from engine.people import users
+from engine.people import passwords, users
 from engine.settings import REPO_ROOT, Settings
 from engine.time import deadlines
 from tests.helpers import START
@@ -102,7 +102,7 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     task state change) would then be formatted and printed on every step.
     """
     options = parser.parse_args(argv)
-    users.PASSWORD_METHOD["method"] = "pbkdf2:sha256:1000"
+    passwords.Hashing.method = "pbkdf2:sha256:1000"
     logging.basicConfig(level=logging.WARNING)
     return options
 

@@ -6,11 +6,11 @@ import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from engine.db.models import Account, AccountManager, Department, User, UserRole
 from engine.db.statuses import AccountStatus
-from engine.people.users import PASSWORD_METHOD, create_user, department_by_code
+from engine.people import passwords, users
+from engine.people.users import create_user, department_by_code
 from engine.time import clock
 
 DEPARTMENTS = [
@@ -95,7 +95,7 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
     create_departments(session)
     logins = []
     for username, name, department, roles, head_of, what in USERS:
-        secret = password or secrets.token_urlsafe(9)
+        secret = password or secrets.token_urlsafe(12)
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             create_user(
@@ -109,8 +109,8 @@ def load_demo(session: Session, password: str | None = None) -> list[tuple[str, 
                 head_of=head_of,
             )
         else:
-            user.password_hash = generate_password_hash(secret, **PASSWORD_METHOD)
-            user.failed_logins, user.locked_until, user.active = 0, None, True
+            user.password_hash, user.active = passwords.hash_password(secret), True
+            users.end_sessions(user)
             user.role_rows.extend(UserRole(role=role) for role in sorted(set(roles) - user.roles))
         logins.append((username, secret, what))
     session.flush()

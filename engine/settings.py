@@ -163,11 +163,37 @@ class Settings:
     # status lookups. The syntax of Flask-Limiter: "10 per minute;40 per day".
     public_submission_limit: str = "10 per minute;40 per day"
     public_lookup_limit: str = "60 per minute"
+    # Sign-in attempts (web/login_limits.py), counted before the password is checked: per account from one
+    # address (growing waits), per address whatever the account, and per account from anywhere.
+    login_account_address_limit: str = "5 per minute;10 per 15 minutes;30 per day"
+    login_address_limit: str = "30 per minute;200 per day"
+    login_account_limit: str = "50 per 15 minutes;200 per day"
     # Reverse proxies in front of civicflow whose X-Forwarded-For to trust (0: clients connect directly).
     # Without it behind a proxy, every member of the public would share the proxy's address and its limit.
     proxy_count: int = 0
     # The computing time one engine step's diagram expressions may use (engine/diagrams/budget.py).
     step_cpu_seconds: float = 1.0
+    # Single sign-on with OpenID Connect (web/sso.py, engine/people/sso.py): on when the issuer is set. The client
+    # secret comes from the environment only. sso_groups maps a directory group to what it gives in civicflow:
+    # a role code, "department:<code>" or "head:<code>" (CIVICFLOW_SSO_GROUPS, read by _sso_groups).
+    sso_issuer: str | None = None
+    sso_client_id: str | None = None
+    sso_client_secret: str | None = field(default=None, repr=False)
+    sso_provider_name: str = "single sign-on"
+    sso_scopes: str = "openid profile email"
+    sso_groups: MappingProxyType[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    sso_groups_claim: str = "groups"
+    sso_username_claim: str = "preferred_username"
+    sso_email_claim: str = "email"
+    sso_name_claim: str = "name"
+    # "all": everyone may log in with a civicflow password; "admins-only": only administrators (a break-glass
+    # login when the directory is down), everyone else signs in through the directory.
+    local_passwords: str = "all"
+
+    @property
+    def sso_enabled(self) -> bool:
+        """Whether single sign-on is configured (its settings are checked together by _sso_settings)."""
+        return self.sso_issuer is not None
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -187,6 +213,7 @@ class Settings:
             values["secure_cookies"] = os.environ["CIVICFLOW_SECURE_COOKIES"].lower() in ("1", "true", "yes")
         values.update(_time_settings(os.environ))
         values.update(_web_settings(os.environ))
+        values.update(_sso_settings(os.environ))
         if os.environ.get("CIVICFLOW_WORKFLOWS_DIR"):
             values["workflows_dir"] = Path(os.environ["CIVICFLOW_WORKFLOWS_DIR"])
         values.update(overrides)
@@ -264,6 +291,9 @@ _ESCALATION_SETTINGS: _Readers = {
 _WEB_SETTINGS: _Readers = {
     "CIVICFLOW_PUBLIC_SUBMISSION_LIMIT": ("public_submission_limit", _rate_limit),
     "CIVICFLOW_PUBLIC_LOOKUP_LIMIT": ("public_lookup_limit", _rate_limit),
+    "CIVICFLOW_LOGIN_ACCOUNT_ADDRESS_LIMIT": ("login_account_address_limit", _rate_limit),
+    "CIVICFLOW_LOGIN_ADDRESS_LIMIT": ("login_address_limit", _rate_limit),
+    "CIVICFLOW_LOGIN_ACCOUNT_LIMIT": ("login_account_limit", _rate_limit),
     "CIVICFLOW_PROXY_COUNT": ("proxy_count", _proxy_count),
     "CIVICFLOW_BASE_URL": ("base_url", _base_url),
     "CIVICFLOW_STEP_CPU_SECONDS": ("step_cpu_seconds", _step_cpu_seconds),
@@ -289,3 +319,107 @@ def _time_settings(env: Mapping[str, str]) -> dict[str, Any]:
 def _web_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The public pages' limits, the proxies to trust and the base URL present in the environment, checked."""
     return _read(env, _WEB_SETTINGS)
+
+
+LOCAL_PASSWORDS = ("all", "admins-only")
+
+
+def _issuer(name: str, value: str) -> str:
+    issuer = value.strip().rstrip("/")
+    loopback = issuer.startswith(("http://127.0.0.1:", "http://localhost:"))
+    if not (issuer.startswith("https://") or loopback) or " " in issuer:
+        raise Invalid(
+            "A setting is not valid.",
+            {name: [f'"{value}" is not an https URL like https://login.microsoftonline.com/<tenant>/v2.0.']},
+        )
+    return issuer
+
+
+def _text(name: str, value: str) -> str:
+    return value.strip()
+
+
+def _claim(name: str, value: str) -> str:
+    claim = value.strip()
+    if not claim or len(claim) > 100 or any(c.isspace() for c in claim):
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not a claim name like groups.']})
+    return claim
+
+
+def _local_passwords(name: str, value: str) -> str:
+    choice = value.strip().lower()
+    if choice not in LOCAL_PASSWORDS:
+        raise Invalid("A setting is not valid.", {name: [f'"{value}" is not one of {", ".join(LOCAL_PASSWORDS)}.']})
+    return choice
+
+
+def _sso_grant(name: str, group: str, grant: str) -> str:
+    """One thing a group gives: a grantable role code, "department:<code>" or "head:<code>"."""
+    kind, colon, code = grant.partition(":")
+    if colon:
+        if kind not in ("department", "head") or not code.strip():
+            raise Invalid(
+                "A setting is not valid.",
+                {name: [f'"{group}={grant}": use a role code, department:<code> or head:<code>.']},
+            )
+        return f"{kind}:{code.strip().lower()}"
+    if grant not in GRANTABLE_ROLES:
+        hint = " (a department head is named with head:<code>)" if grant == "department_head" else ""
+        raise Invalid(
+            "A setting is not valid.",
+            {name: [f'"{group}={grant}": "{grant}" is not a role{hint}; roles: {", ".join(GRANTABLE_ROLES)}.']},
+        )
+    return grant
+
+
+def _sso_groups(name: str, value: str) -> MappingProxyType[str, tuple[str, ...]]:
+    """`group=grant, group=grant, ...`: a group may be named more than once; see Settings.sso_groups."""
+    grants: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        group, equals, grant = part.rpartition("=")
+        if not equals or not group.strip() or not grant.strip():
+            raise Invalid(
+                "A setting is not valid.",
+                {name: [f'"{part}" is not group=grant, like civicflow-admins=admin or parks=department:parks.']},
+            )
+        grants.setdefault(group.strip(), []).append(_sso_grant(name, group.strip(), grant.strip()))
+    return MappingProxyType({group: tuple(dict.fromkeys(given)) for group, given in grants.items()})
+
+
+_SSO_SETTINGS: _Readers = {
+    "CIVICFLOW_SSO_ISSUER": ("sso_issuer", _issuer),
+    "CIVICFLOW_SSO_CLIENT_ID": ("sso_client_id", _text),
+    "CIVICFLOW_SSO_CLIENT_SECRET": ("sso_client_secret", _text),
+    "CIVICFLOW_SSO_PROVIDER_NAME": ("sso_provider_name", _text),
+    "CIVICFLOW_SSO_SCOPES": ("sso_scopes", _text),
+    "CIVICFLOW_SSO_GROUPS": ("sso_groups", _sso_groups),
+    "CIVICFLOW_SSO_GROUPS_CLAIM": ("sso_groups_claim", _claim),
+    "CIVICFLOW_SSO_USERNAME_CLAIM": ("sso_username_claim", _claim),
+    "CIVICFLOW_SSO_EMAIL_CLAIM": ("sso_email_claim", _claim),
+    "CIVICFLOW_SSO_NAME_CLAIM": ("sso_name_claim", _claim),
+    "CIVICFLOW_LOCAL_PASSWORDS": ("local_passwords", _local_passwords),
+}
+
+
+def _sso_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The single sign-on settings present in the environment, checked; the issuer, client id and secret together."""
+    values = _read(env, _SSO_SETTINGS)
+    required = ("CIVICFLOW_SSO_ISSUER", "CIVICFLOW_SSO_CLIENT_ID", "CIVICFLOW_SSO_CLIENT_SECRET")
+    present = [variable for variable in required if env.get(variable, "").strip()]
+    if present and len(present) < len(required):
+        missing = [variable for variable in required if variable not in present]
+        raise Invalid(
+            "A setting is not valid.",
+            {
+                variable: ["Single sign-on needs the issuer, the client id and the client secret."]
+                for variable in missing
+            },
+        )
+    if values.get("local_passwords") == "admins-only" and not present:
+        raise Invalid(
+            "A setting is not valid.",
+            {"CIVICFLOW_LOCAL_PASSWORDS": ["admins-only needs single sign-on (CIVICFLOW_SSO_ISSUER and its client)."]},
+        )
+    if "openid" not in values.get("sso_scopes", "openid").split():
+        raise Invalid("A setting is not valid.", {"CIVICFLOW_SSO_SCOPES": ['The scopes must include "openid".']})
+    return values

@@ -26,7 +26,7 @@ from engine import procedures
 from engine.db.models import Task
 from engine.people.users import Actor
 from engine.procedures import fields as f
-from forms.fields import AtLeastOne, CheckboxGroupField, ImageUploadField, UsernameListField
+from forms.fields import AtLeastOne, CheckboxGroupField, ImageUploadField, PeopleField, UsernameListField
 from forms.validators import Storable
 
 RECORD_NUMBER = "Must be a number such as 12."
@@ -62,10 +62,43 @@ def _record_choice(spec: f.Field, choices: list[SelectChoice], hint: str | None)
     )
 
 
+def _person_choice(spec: f.Field, hint: str | None):
+    """A person, or people, chosen by name from a list of active users (a filter box narrows it where scripts run);
+    the value is the username, and the engine says why one it does not know is refused."""
+    choices = [SelectChoice(username, name) for username, name in spec.people]
+    attributes = {"data-person-filter": "", "class": "people"}
+    if spec.type == f.USERNAMES:
+        return PeopleField(
+            spec.label,
+            choices=choices,
+            validators=[AtLeastOne()] if spec.required else [Optional()],
+            description=hint or "Choose one or more (Ctrl or ⌘ and click to choose several).",
+            # Not `required` on the list: Chromium announces an empty required list as invalid before anyone has
+            # chosen. aria-required says it is needed; AtLeastOne and the engine refuse an empty one by name.
+            render_kw={
+                **attributes,
+                "size": min(8, max(len(choices), 2)),
+                "required": False,
+                "aria-required": "true" if spec.required else False,
+            },
+        )
+    blank = SelectChoice("", "Choose a person" if spec.required else "(nobody)")
+    return SelectField(
+        spec.label,
+        choices=[blank, *choices],
+        validators=[InputRequired() if spec.required else Optional()],
+        description=hint,
+        validate_choice=False,
+        render_kw=attributes,
+    )
+
+
 def _field(spec: f.Field):
     presence = InputRequired() if spec.required else Optional()
     label = spec.label
     hint = spec.hint or None
+    if spec.people:
+        return _person_choice(spec, hint)
     if spec.type == f.BOOLEAN:
         return BooleanField(label, description=hint)
     if spec.type == f.IMAGE:

@@ -94,7 +94,10 @@ class NewUserForm(_ChoicesFromDatabase):
             ),
             Storable(),
         ],
-        description=f"At least {MIN_PASSWORD} characters. Give it to the person directly, never by e-mail.",
+        description=(
+            f"At least {MIN_PASSWORD} characters, not a common or easily guessed one. Give it to the person "
+            "directly, never by e-mail; they can change it under Your account."
+        ),
         render_kw={"autocomplete": "new-password"},
     )
     department = _department()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from markupsafe import Markup
 from werkzeug.datastructures import FileStorage
 from wtforms import FileField, SelectMultipleField, StringField
-from wtforms.validators import StopValidation
+from wtforms.validators import StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, html_params
 
 ACCEPTED_IMAGES = "image/png,image/jpeg,image/webp"
@@ -76,3 +76,13 @@ class UsernameListField(StringField):
 
     def _value(self):
         return ", ".join(self.data or [])
+
+
+class PeopleField(SelectMultipleField):
+    """Several people chosen by name from a list; data is their usernames. One the list does not offer (no longer
+    active) is left for the engine to refuse by name, not "not a valid choice"."""
+
+    def pre_validate(self, form):
+        """Accept any username: the engine knows who is active and says so next to the field."""
+        if self.data and not all(isinstance(value, str) for value in self.data):
+            raise ValidationError("Choose people from the list.")

@@ -38,7 +38,7 @@ from engine.db.migrate import upgrade
 from engine.db.models import Base
 from engine.demo import create_departments
 from engine.errors import Invalid
-from engine.people import users
+from engine.people import passwords, users
 from engine.people.users import Actor
 from engine.settings import Settings
 from engine.time import clock
@@ -122,7 +122,7 @@ def run_clock() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch):
     """Tests create many users; scrypt is for production."""
-    monkeypatch.setitem(users.PASSWORD_METHOD, "method", CHEAP_PASSWORD_METHOD)
+    monkeypatch.setattr(passwords.Hashing, "method", CHEAP_PASSWORD_METHOD)
 
 
 # ---- what a database holds -----------------------------------------------------------------------------
@@ -141,6 +141,7 @@ class Seed:
 
 def create_person(session, username, *, department="parks", roles=(), head_of=(), name=None) -> Actor:
     """Create a user (password PASSWORD, email <username>@example.org), commit, and return their Actor."""
+    session.commit()  # a fresh snapshot: the app may have written since the session last read (a login counts)
     user = users.create_user(
         session,
         username,

@@ -1,4 +1,4 @@
-"""The installed `civicflow` command on a fresh instance folder: demo, db upgrade, users add, audit verify."""
+"""The installed `civicflow` command on a fresh instance folder: demo, db upgrade, users, audit verify."""
 
 from __future__ import annotations
 
@@ -175,6 +175,27 @@ def test_users_add_refuses_a_taken_username(civicflow):
     result = civicflow("users", "add", "requester", "--password", "a long enough password")
     assert result.returncode == 2
     assert 'A user named "requester" already exists.' in result.stderr
+
+
+def test_users_set_password_and_unlock_act_as_the_operator_and_are_audited(civicflow, database, tmp_path):
+    assert civicflow("demo").returncode == 0
+    new = "a lighthouse keeper's quiet ledger"
+    set_it = civicflow("users", "set-password", "parks_head", "--password", new)
+    assert set_it.returncode == 0, set_it.stderr
+    assert "parks_head has a new password" in set_it.stdout
+    refused = civicflow("users", "set-password", "parks_head", "--password", "too short")
+    assert refused.returncode == 2
+    assert "password: A password needs at least 15 characters" in refused.stderr
+    unknown = civicflow("users", "unlock", "nobody")
+    assert unknown.returncode == 2 and 'No user named "nobody".' in unknown.stderr
+    unlocked = civicflow("users", "unlock", "parks_head")
+    assert unlocked.returncode == 0 and "parks_head may log in again at once" in unlocked.stdout
+    with database() as db:
+        actions = [a for (a,) in db.execute("SELECT action FROM audit_event ORDER BY id DESC LIMIT 2")]
+        (actor,) = db.execute("SELECT actor_name FROM audit_event ORDER BY id DESC LIMIT 1").fetchone()
+    assert actions == ["sign_in_limits_cleared", "password_reset"]
+    assert actor.endswith("(command line)")
+    assert token_status(tmp_path, {"parks_head": new}) == {"parks_head": 201}
 
 
 def test_audit_verify_passes_on_an_intact_chain(civicflow):

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.settings import REPO_ROOT, Settings
-from web import db, errors, present
+from web import db, errors, ids, present
 
 csrf = CSRFProtect()
 # Static files take their Content-Type from the mimetypes module, which the system's own table (/etc/mime.types, the
@@ -60,17 +60,19 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from web.public import limit_body_size, public_pages
 
     app.before_request(limit_body_size)  # before CSRFProtect reads a form
+    ids.init_app(app)  # the `id` converter, before the blueprints' routes use it
     db.init_app(app, settings)
     csrf.init_app(app)
     errors.init_app(app)
     present.init_app(app)
 
-    from web import public, ratelimit
+    from web import login_limits, public, ratelimit
     from web.admin import admin
     from web.api import api
     from web.api import public as public_api
     from web.attachments import attachments
     from web.auth import auth, login_manager
+    from web.help import help_pages
     from web.home import home
     from web.inbox import inbox
     from web.incidents import incident_pages
@@ -86,14 +88,29 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
         app.register_blueprint(blueprint)
     app.register_blueprint(attachments)
     app.register_blueprint(incident_pages)
+    app.register_blueprint(help_pages)
+    from web.sso import sso
+
+    app.register_blueprint(sso)  # single sign-on with the City's OpenID provider, when configured
+    from web.appeals import appeals
+    from web.letters import letter_pages, serve_links_from_here, stop_serving_links
+
+    app.register_blueprint(letter_pages)
+    app.register_blueprint(appeals)
+    app.before_request(serve_links_from_here)  # mailed links start at the address a request came to
+    app.teardown_request(stop_serving_links)
     app.context_processor(nav_counts)
-    ratelimit.init_app(
+    limiter = ratelimit.init_app(
         app,
         settings,
         app.extensions["civicflow.engine"],
         submissions=[*public.SUBMISSIONS, *public_api.SUBMISSIONS],
         lookups=[*public.LOOKUPS, *public_api.LOOKUPS],
     )
+    login_limits.init_app(app, settings, limiter)
+    from web.api.openapi import openapi_document
+
+    openapi_document()  # built once as the server starts, not by its first caller (a busy moment, maybe)
 
     @app.after_request
     def security_headers(response):

@@ -6,10 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.errors import Invalid
-from engine.people import directory
+from engine.people import directory, recovery
 from engine.people.roles import GRANTABLE_ROLES
 from engine.requests import public
 from forms.admin import DepartmentForm, DepartmentHeadForm, EditUserForm, NewUserForm, NoticeForm
+from forms.auth import ResetPasswordForm
+from web import login_limits
 from web.auth import current_actor
 from web.db import get_session, transactional
 from web.pages import admin_only, show_errors, show_refusal
@@ -46,7 +48,13 @@ def _people_choices() -> list[tuple[str, str]]:
 def _users_page(form: NewUserForm, general_errors=(), status: int = 200):
     """The list of users with the form to add one."""
     rows = directory.list_users(get_session(), current_actor())
-    return render_template("admin/users.html", rows=rows, form=form, general_errors=list(general_errors)), status
+    return render_template(
+        "admin/users.html",
+        rows=rows,
+        form=form,
+        general_errors=list(general_errors),
+        department_names=dict(_department_choices()),
+    ), status
 
 
 @admin.get("/users")
@@ -98,22 +106,64 @@ def _edit_form(person: directory.UserSummary, formdata=None) -> EditUserForm:
     )
 
 
-def _user_page(person: directory.UserSummary, form: EditUserForm, general_errors=(), status: int = 200):
-    """One user's page: who they are and the form to change them."""
+def _user_page(
+    person: directory.UserSummary,
+    form: EditUserForm,
+    general_errors=(),
+    status: int = 200,
+    password_form: ResetPasswordForm | None = None,
+):
+    """One user's page: who they are, the form to change them, a new password and clearing their sign-in limits."""
     return render_template(
         "admin/user.html",
         person=person,
         form=form,
+        password_form=password_form or ResetPasswordForm(),
         general_errors=list(general_errors),
         is_self=person.id == current_actor().id,
+        department_names=dict(_department_choices()),
     ), status
 
 
-@admin.get("/users/<int:user_id>")
+@admin.get("/users/<id:user_id>")
 def user(user_id):
     """One user, with the form to change them and the button to deactivate or reactivate them."""
     person = directory.get_user(get_session(), current_actor(), user_id)
     return _user_page(person, _edit_form(person))
+
+
+@admin.post("/users/<id:user_id>/password")
+@transactional
+def reset_password(user_id):
+    """Give a person a new password to hand over in person; their sessions and API tokens end."""
+    session = get_session()
+    person = directory.get_user(session, current_actor(), user_id)
+    password_form = ResetPasswordForm(request.form)
+    if password_form.validate():
+        try:
+            recovery.reset_by_admin(session, current_actor(), user_id, password_form.password.data)
+        except Invalid as exc:
+            show_refusal(password_form, exc)
+        else:
+            flash(
+                f"{person.display_name} has a new password: give it to them in person. Their sessions and API "
+                "tokens have ended.",
+                "success",
+            )
+            return redirect(url_for("admin.user", user_id=user_id))
+    return _user_page(person, _edit_form(person), status=400, password_form=password_form)
+
+
+@admin.post("/users/<id:user_id>/sign-in-limits")
+@transactional
+def clear_sign_in_limits(user_id):
+    """Forget the sign-in attempts counted against a person's account, so they may log in at once."""
+    session = get_session()
+    person = recovery.unlock(
+        session, current_actor(), user_id, lambda username: login_limits.forget_account(session, username)
+    )
+    flash(f"{person.display_name} may try to log in again at once: their sign-in limits are cleared.", "success")
+    return redirect(url_for("admin.user", user_id=user_id))
 
 
 def _change_message(change: directory.Change) -> str:
@@ -136,7 +186,7 @@ def _change_message(change: directory.Change) -> str:
     return " ".join(parts) or f"Nothing changed for {change.name}."
 
 
-@admin.post("/users/<int:user_id>")
+@admin.post("/users/<id:user_id>")
 @transactional
 def update_user(user_id):
     """Save the edit form, or deactivate / reactivate with the one-button form (set_active=0 or 1)."""
@@ -230,7 +280,7 @@ def add_department():
     return _departments_page(form, general_errors=general, status=400)
 
 
-@admin.post("/departments/<int:department_id>")
+@admin.post("/departments/<id:department_id>")
 @transactional
 def set_head(department_id):
     """Set or clear a department's head."""
@@ -261,7 +311,7 @@ def mail():
     return render_template("admin/mail.html", rows=rows)
 
 
-@admin.post("/mail/<int:mail_id>/send-again")
+@admin.post("/mail/<id:mail_id>/send-again")
 @transactional
 def send_mail_again(mail_id):
     """Put a letter back in the outbox for the next pass of the sender."""

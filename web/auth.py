@@ -1,4 +1,9 @@
-"""Logging in and out of the HTML app (Flask-Login); the engine checks passwords and throttles failures."""
+"""Signing in and out of the HTML app (Flask-Login), changing one's password, and a reset by an e-mailed link.
+
+The engine checks passwords (engine/people/); web/login_limits.py limits the attempts. A session cookie holds
+the person's id and their session generation: signing out, a new password or deactivation bumps it, and
+every cookie of the older generation opens nothing, replayed or not.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
 from engine.db.models import User
-from engine.errors import NotAuthenticated
-from engine.people import users
-from forms.auth import LoginForm
+from engine.errors import Invalid, NotAuthenticated
+from engine.people import recovery, users
+from forms.auth import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from web.db import get_session, transactional
 
 auth = Blueprint("auth", __name__)
@@ -28,17 +33,20 @@ class SessionUser(UserMixin):
         self.user = user
 
     def get_id(self) -> str:
-        """The id kept in the session cookie."""
-        return str(self.user.id)
+        """What the session cookie keeps: the user's id and the session generation they signed in under."""
+        return f"{self.user.id}:{self.user.session_generation}"
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> SessionUser | None:
-    """The active user of a session; a deactivated user's session ends on their next request."""
-    if not user_id.isdigit():
+def load_user(session_id: str) -> SessionUser | None:
+    """The active user of a session of their current generation; any other session opens nothing."""
+    user_id, _, generation = session_id.partition(":")
+    if not user_id.isdigit() or not generation.isdigit() or len(user_id) > 12:
         return None
     user = get_session().get(User, int(user_id))
-    return SessionUser(user) if user is not None and user.active else None
+    if user is None or not user.active or user.session_generation != int(generation):
+        return None
+    return SessionUser(user)
 
 
 def current_actor() -> users.Actor:
@@ -60,16 +68,15 @@ def _safe_next(target: str | None) -> str:
 @auth.route("/login", methods=["GET", "POST"])
 @transactional
 def login():
-    """The login page; five wrong passwords lock the account for fifteen minutes."""
+    """The login page; attempts are limited per account and address (web/login_limits.py), nobody is locked out."""
     if current_user.is_authenticated:
         return redirect(url_for("inbox.index"))
     form = LoginForm(request.form)
     if request.method == "POST" and form.validate():
         session = get_session()
         try:
-            user = users.authenticate(session, form.username.data.strip(), form.password.data)
+            user = users.authenticate(session, form.username.data.strip().lower(), form.password.data)
         except NotAuthenticated as exc:
-            session.commit()  # keep the failed-login count although the login fails
             form.password.errors = [exc.message]
             return render_template("auth/login.html", form=form), 401
         login_user(SessionUser(user))
@@ -81,8 +88,86 @@ def login():
 
 @auth.post("/logout")
 @login_required
+@transactional
 def logout():
-    """End the session (a POST with the CSRF token, so no other site can log anyone out)."""
+    """End the session on the server, on every device (a POST with the CSRF token: no other site can do it)."""
+    users.end_sessions(current_user.user)
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@auth.route("/account/password", methods=["GET", "POST"])
+@login_required
+@transactional
+def change_password():
+    """Change your own password, giving the current one; your other sessions and API tokens end."""
+    form = ChangePasswordForm(request.form)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                user = users.change_own_password(
+                    get_session(), current_actor(), form.current_password.data, form.password.data
+                )
+            except Invalid as exc:
+                from web.pages import show_refusal  # web.pages imports this module
+
+                show_refusal(form, exc)
+            else:
+                login_user(SessionUser(user))  # this device goes on under the new generation
+                flash("Your password is changed. Your other sessions and API tokens have ended.", "success")
+                return redirect(url_for("inbox.index"))
+    return render_template("auth/password.html", form=form), status
+
+
+FORGOT_ANSWER = (
+    "If that is the username or e-mail address of an account, a link to choose a new password is on its way "
+    "to the account's e-mail address. It works once, within {minutes} minutes."
+)
+
+
+@auth.route("/password/forgot", methods=["GET", "POST"])
+@transactional
+def forgot_password():
+    """Ask for a reset link by mail; the answer is the same whether an account matched or not."""
+    form = ForgotPasswordForm(request.form)
+    if request.method == "POST" and form.validate():
+        recovery.ask_for_reset(
+            get_session(),
+            form.who.data,
+            lambda token: url_for("auth.reset_password", token=token, _external=True),
+        )
+        minutes = int(recovery.RESET_LIFETIME.total_seconds() // 60)
+        flash(FORGOT_ANSWER.format(minutes=minutes), "info")
+        return redirect(url_for("auth.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/forgot.html", form=form), status
+
+
+@auth.route("/password/reset/<token>", methods=["GET", "POST"])
+@transactional
+def reset_password(token):
+    """Choose a new password from a reset link in force; the link is spent."""
+    session = get_session()
+    try:
+        person = recovery.user_of_link(session, token)
+    except Invalid as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("auth.forgot_password"))
+    form = ResetPasswordForm(request.form)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate():
+            try:
+                recovery.reset_with_link(session, token, form.password.data)
+            except Invalid as exc:
+                from web.pages import show_refusal  # web.pages imports this module
+
+                show_refusal(form, exc)
+            else:
+                flash("Your password is changed: log in with it now.", "success")
+                return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, person=person, token=token), status

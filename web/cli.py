@@ -117,11 +117,20 @@ def demo(password):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(host, port, threads):
-    """The web app and API (waitress), with the scheduler's jobs on the embedded default (SQLite)."""
+@click.option(
+    "--production",
+    is_flag=True,
+    help="gunicorn with several workers (web/gunicorn_conf.py), without the scheduler: run `civicflow scheduler`.",
+)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="With --production.")
+def serve(host, port, threads, production, workers):
+    """The web app and API: waitress, with the scheduler's jobs on the embedded default (SQLite); or gunicorn."""
+    if production:
+        _serve_production(host, port, threads, workers)
     from waitress import serve as waitress_serve
 
     from web import create_app
+    from web.serving import BodyLimit, waitress_options
 
     settings = _settings()
     if "CIVICFLOW_SECURE_COOKIES" not in os.environ and host in LOOPBACK:
@@ -146,10 +155,27 @@ def serve(host, port, threads):
     click.echo(f"civicflow serving on http://{host}:{port}/ ({doing}{_pinned_note()})")
     click.echo(f"the public's page (no login): http://{host}:{port}/public/")
     try:
-        waitress_serve(app, host=host, port=port, threads=threads, ident="civicflow")
+        waitress_serve(
+            BodyLimit(app), host=host, port=port, threads=threads, ident="civicflow", **waitress_options(settings)
+        )
     finally:
         if running is not None:
             running.shutdown()
+
+
+def _serve_production(host: str, port: int, threads: int, workers: int) -> None:
+    """Become gunicorn with web/gunicorn_conf.py: `workers` processes of `threads` threads, no scheduler."""
+    settings = _settings()  # wrong settings stop here, with the variable named, before any worker starts
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    click.echo(f"civicflow serving on http://{host}:{port}/ with gunicorn: {workers} workers, database {where}")
+    click.echo("timers, mail and digests are the dedicated scheduler's: run `civicflow scheduler`")
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    sys.stdout.flush()
+    os.execv(  # noqa: S606 - this environment's own Python, running gunicorn
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "--config", "python:web.gunicorn_conf", "--bind", bind]
+        + ["--workers", str(workers), "--threads", str(threads)],
+    )
 
 
 def _quiet_libraries() -> None:

@@ -1,4 +1,4 @@
-"""`civicflow incidents list`, `civicflow instances migrate ID --version N`, `civicflow instances retry ID`.
+"""The recovery commands: `incidents list`, `instances migrate|retry`, `users set-password|unlock`.
 
 The command line is run by the City's IT on the server itself: it acts as an administrator named after the
 operating-system account that ran it, and the history says so ("root (command line)").
@@ -9,15 +9,19 @@ from __future__ import annotations
 import getpass
 
 import click
+from sqlalchemy import select
 
 from engine.db.migrate import upgrade
+from engine.db.models import User
 from engine.db.statuses import InstanceStatus
-from engine.errors import CivicflowError
+from engine.errors import CivicflowError, Invalid
+from engine.people import recovery
 from engine.people.roles import ADMIN
 from engine.people.users import Actor
 from engine.requests import incidents, services
 from engine.versions import migration
-from web.cli import _fail, _sessions, main
+from web import login_limits
+from web.cli import _fail, _sessions, main, users
 
 
 def operator() -> Actor:
@@ -108,3 +112,37 @@ def instances_retry(instance_id):
         return f"request {instance.id} moved on ({instance.status})"
 
     _run(retry)
+
+
+def _user_id(session, username: str) -> int:
+    found = session.scalar(select(User.id).where(User.username == username))
+    if found is None:
+        raise Invalid(f'No user named "{username}".', {"username": [f'No user named "{username}".']})
+    return found
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.password_option("--password", help="The new password (asked for, twice, if not given).")
+def users_set_password(username, password):
+    """Give a person a new password (NIST SP 800-63B rules); their sessions and API tokens end."""
+
+    def set_it(session) -> str:
+        person = recovery.reset_by_admin(session, operator(), _user_id(session, username), password)
+        return f"{person.username} has a new password; their sessions and API tokens have ended"
+
+    _run(set_it)
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username):
+    """Clear the sign-in limits counted against a person's account, so they may log in at once."""
+
+    def clear(session) -> str:
+        person = recovery.unlock(
+            session, operator(), _user_id(session, username), lambda name: login_limits.forget_account(session, name)
+        )
+        return f"{person.username} may log in again at once"
+
+    _run(clear)

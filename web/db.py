@@ -52,7 +52,9 @@ def transactional(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         session = get_session()
-        if request.method not in ("GET", "HEAD"):  # a page that only shows its form takes no write lock
+        # A page that only shows its form takes no write lock; a public filing takes it itself, once its
+        # first steps have run (web/public.one_filing_at_a_time).
+        if request.method not in ("GET", "HEAD") and not g.get("write_after_reading"):
             begin_write(session)
         try:
             response = view(*args, **kwargs)

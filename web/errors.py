@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -126,11 +126,14 @@ def _domain_error(exc: CivicflowError):
         response.headers["WWW-Authenticate"] = 'Bearer realm="civicflow"'
     if isinstance(exc, Busy):
         response.headers["Retry-After"] = str(exc.retry_after)
+        g.retry_after = exc.retry_after  # the rate limiter's headers must not replace it (web/ratelimit.py)
     return response
 
 
 def _http_error(exc: HTTPException):
     """An HTTP error (not found, too large, rate limited...): a page, or the API's JSON."""
+    if exc.response is not None and not _is_api():
+        return exc.response  # the page's own answer (the login page's 429 says how long to wait)
     if exc.code == 429:
         exc.description = TOO_MANY
     if exc.code == 413 and request.path.startswith(("/public/", "/api/v1/public/")):
@@ -138,9 +141,19 @@ def _http_error(exc: HTTPException):
     if not _is_api():
         if exc.code is None or exc.code < 400:
             return exc
-        return error_page(exc.code, exc.description or exc.name)
-    code = HTTP_ERROR_CODES.get(exc.code, "http_error")
-    return _json_error(exc.code, error_body(code, exc.description or exc.name))
+        response = make_response(error_page(exc.code, exc.description or exc.name))
+    else:
+        code = HTTP_ERROR_CODES.get(exc.code, "http_error")
+        response = _json_error(exc.code, error_body(code, exc.description or exc.name))
+    return _with_own_headers(response, exc)
+
+
+def _with_own_headers(response: Response, exc: HTTPException) -> Response:
+    """The error's own headers on the page or JSON that answers it: a 405's Allow names the methods it takes."""
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unexpected(exc: Exception):

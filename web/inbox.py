@@ -29,8 +29,11 @@ def require_login():
 
 @inbox.get("/inbox")
 def index():
-    """Open tasks assigned to me or available to me, with filters by procedure and by overdue."""
-    view = request.args.get("view", "mine")
+    """Open tasks assigned to me or available to me, with filters by procedure and by overdue.
+
+    Without a chosen view it opens where the work is: what is assigned to me if anything is, else what I may take.
+    """
+    view = request.args.get("view") or _where_the_work_is()
     if view not in VIEWS:
         abort(404)
     key = request.args.get("process") or None
@@ -54,6 +57,12 @@ def index():
         names=names,
         overdue=overdue,
     )
+
+
+def _where_the_work_is() -> str:
+    """The view with work in it: what is assigned to me if anything is, else what I may take."""
+    mine, available = task_inbox.count_open_tasks(get_session(), current_actor())
+    return "available" if not mine and available else "mine"
 
 
 def _task_page(task, form=None, general_errors=(), status=200):

@@ -138,7 +138,7 @@ def _viewable(instance_ids: set[int]) -> set[int]:
     return set(get_session().scalars(query))
 
 
-@incident_pages.get("/<int:incident_id>")
+@incident_pages.get("/<id:incident_id>")
 def show(incident_id):
     """One incident: which step failed, what it said, the data names it had, which version; and what to do."""
     return _incident_page(_incident(incident_id))
@@ -152,7 +152,7 @@ def _still_open(incident: Incident) -> bool:
     return False
 
 
-@incident_pages.post("/<int:incident_id>/move")
+@incident_pages.post("/<id:incident_id>/move")
 @transactional
 def move(incident_id):
     """Move the held request to the version chosen; a refusal lists what stops it, having changed nothing."""
@@ -177,7 +177,7 @@ def move(incident_id):
     return redirect(url_for("incidents.show", incident_id=incident_id))
 
 
-@incident_pages.post("/<int:incident_id>/retry")
+@incident_pages.post("/<id:incident_id>/retry")
 @transactional
 def retry(incident_id):
     """Run the failed step again; if it fails again the request stays held, and the page says what it said."""
@@ -200,7 +200,7 @@ def retry(incident_id):
     return redirect(url_for("incidents.show", incident_id=incident_id))
 
 
-@incident_pages.post("/<int:incident_id>/cancel")
+@incident_pages.post("/<id:incident_id>/cancel")
 @transactional
 def cancel(incident_id):
     """End the held request with the written reason: its open tasks and timers close."""

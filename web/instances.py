@@ -50,7 +50,7 @@ def index():
     )
 
 
-@instances.get("/<int:instance_id>")
+@instances.get("/<id:instance_id>")
 def show(instance_id):
     """A request: status, record, open tasks, history timeline and its diagram with progress marked."""
     session = get_session()
@@ -87,7 +87,7 @@ def _held_and_versions(session, instance: ProcessInstance, history: list[AuditEv
     }
 
 
-@instances.get("/<int:instance_id>/diagram.bpmn")
+@instances.get("/<id:instance_id>/diagram.bpmn")
 def diagram(instance_id):
     """The BPMN of the version this request runs on, for the viewer (only to those who may see the request)."""
     session = get_session()

@@ -5,18 +5,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import procedures
 from engine.db.models import Department, ProcessInstance
 from engine.db.statuses import InstanceStatus, MailStatus, PublicStatus, TaskStatus
+from engine.people import staff
 from engine.people.roles import role_name
 from engine.people.users import Actor
-from engine.procedures.fields import IMAGE, SECRET, STRING
+from engine.procedures.common import PLATFORM_NAMES
+from engine.procedures.fields import IMAGE, SECRET, URL
 from engine.requests import authz, services
 from engine.time import clock
 from forms import choice_label
@@ -36,6 +39,8 @@ ACTION_NAMES = {
     "incident": "A step of the diagram failed: the request is held",
     "retried": "Retried the failed step",
     "migrated": "Moved to another version of the procedure",
+    "letter_printed": "Opened the letter to print it",
+    "removal_linked": "Linked the removal record",
 }
 DECISION_NAMES = {
     "approve": "Approved",
@@ -53,6 +58,7 @@ DECISION_NAMES = {
     "amend": "Advised: amend the policy",
     "responded": "Sent the written response",
     "amendment_proposed": "Proposed an amendment",
+    "mailed": "Mailed the letter",
 }
 
 
@@ -111,6 +117,22 @@ def _value(value, field, departments: dict[str, str]) -> str | list[str]:
     return choice_label(value) if field.choices else str(value)
 
 
+def _link(spec, shown) -> str | None:
+    """The address a web address field's value links to, if it is an http or https address."""
+    if spec.type != URL or not isinstance(shown, str):
+        return None
+    parts = urlsplit(shown)
+    return shown if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _people(session: Session, value) -> str | list[str]:
+    """People a record names by username, read by their names (a username nobody holds reads as typed)."""
+    usernames = value if isinstance(value, list) else [value]
+    names = staff.names_of(session, [name for name in usernames if isinstance(name, str)])
+    shown = [names.get(name, str(name)) for name in usernames]
+    return shown if isinstance(value, list) else shown[0]
+
+
 @dataclass(frozen=True)
 class Row:
     """One line of a record: its label, its value (a list for several choices), or a note that it is withheld;
@@ -120,6 +142,8 @@ class Row:
     value: str | list[str]
     withheld: bool = False
     privileged: bool = False
+    # A web address that opens (only http and https: never a javascript: or data: link someone typed).
+    link: str | None = None
 
 
 WHO_READS_PRIVILEGED = "only the City Attorney and the Communications Manager"
@@ -136,6 +160,7 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance, field
     fields = fields if fields is not None else _fields_of(session, procedure, instance.data)
     departments = dict(session.execute(select(Department.code, Department.name)).all())
     readable = services.record_for(actor, instance)
+    privileged_fields = authz.privileged_of(instance, session).fields
     rows = []
     for name in instance.data:
         spec = fields.get(name)
@@ -147,13 +172,11 @@ def record_rows(session: Session, actor: Actor, instance: ProcessInstance, field
                 Row(label, f"Withheld: attorney-client privileged; {WHO_READS_PRIVILEGED} may read it.", withheld=True)
             )
             continue
-        shown = _value(readable[name], spec, departments)
-        if spec.type == STRING and isinstance(readable.get(f"{name}_name"), str):
-            shown = f"{readable[f'{name}_name']} ({shown})"  # a person by name, with the username typed
-        privileged = name in procedure.privileged_fields
+        shown = _people(session, readable[name]) if spec.people else _value(readable[name], spec, departments)
+        privileged = name in privileged_fields
         if privileged:
             label = f"{label} (privileged: {WHO_READS_PRIVILEGED} see this)"
-        rows.append(Row(label, shown, privileged=privileged))
+        rows.append(Row(label, shown, privileged=privileged, link=_link(spec, shown)))
     return rows
 
 
@@ -216,6 +239,36 @@ def decision_words(decision: str | None, instance: ProcessInstance) -> str:
     return words.get(decision, decision or "")
 
 
+WITHHELD_DECISION = f"Withheld: attorney-client privileged; {WHO_READS_PRIVILEGED} may read it"
+
+
+def _withheld(instance: ProcessInstance) -> authz.Privileged:
+    """What the logged-in person may not read of the request, worked out once per page."""
+    from web.auth import current_actor  # web.auth's pages import this module
+
+    known = g.setdefault("civicflow_withheld", {})
+    if instance.id not in known:
+        known[instance.id] = authz.withheld_from(current_actor(), instance)
+    return known[instance.id]
+
+
+def event_heading(event, instance: ProcessInstance) -> str:
+    """What a history event says happened: the decision in words, or the action; a decision on the privileged
+    consultation (the attorney's recommendation) only to those who may read it."""
+    if event.decision and _withheld(instance).hides(event):
+        return WITHHELD_DECISION
+    if event.decision:
+        return decision_words(event.decision, instance)
+    if event.action == "mail_queued" and (event.detail or {}).get("by") == "post":
+        return "Letter ready to print and mail"
+    return ACTION_NAMES.get(event.action, event.action)
+
+
+def event_comment(event, instance: ProcessInstance) -> str | None:
+    """The written words of a history event, unless they belong to the privileged consultation."""
+    return None if _withheld(instance).hides(event) else event.comment
+
+
 def decisions_of(session: Session, instance: ProcessInstance) -> list:
     """The written decisions taken on the request so far, and the letters it sent, oldest first."""
     return [
@@ -239,11 +292,14 @@ def outcome_category(instance: ProcessInstance) -> str:
 
 
 def asked_by(instance: ProcessInstance) -> str:
-    """Who filed a request: the staff member, or the member of the public by the name they wrote."""
-    if instance.started_by is not None:
-        return instance.started_by.display_name
+    """Who filed a request: the staff member, or the member of the public by the name they wrote (a letter staff
+    entered names its writer, and who entered it)."""
     name_field = procedures.get(instance.process_key).filer_name_field
-    return f"{(instance.data or {}).get(name_field) or 'Someone'} (member of the public)"
+    writer = (instance.data or {}).get(name_field) if name_field else None
+    if instance.started_by is not None:
+        staff = instance.started_by.display_name
+        return f"{writer} (entered by {staff})" if writer else staff
+    return f"{writer or 'Someone'} (member of the public)"
 
 
 def via_web(instance: ProcessInstance) -> bool:
@@ -251,9 +307,39 @@ def via_web(instance: ProcessInstance) -> bool:
     return (instance.data or {}).get("received_via") == "web"
 
 
+def task_count(count: int) -> str:
+    """ "1 task", "3 tasks", "no tasks"."""
+    return f"{count or 'no'} task{'' if count == 1 else 's'}"
+
+
+def inbox_words(mine: int, available: int) -> str:
+    """The inbox's counts in words: "2 assigned to you · 1 you may take", or "nothing waiting"."""
+    if not mine and not available:
+        return "nothing waiting"
+    return f"{mine} assigned to you · {available} you may take"
+
+
+def platform_name(code: str) -> str:
+    """A platform as it spells itself: youtube -> YouTube, linkedin -> LinkedIn, x -> X (Twitter)."""
+    return PLATFORM_NAMES.get(code, code)
+
+
+def form_heading(form) -> str:
+    """What heads a task's form: a decision where there is a choice to make, a confirmation where the task only
+    asks to confirm something was done, or the task's own work (writing a response) otherwise."""
+    kinds = {field.type for field in form}
+    if kinds & {"RadioField", "SelectField"}:
+        return "Your decision"
+    if "BooleanField" in kinds:
+        return "Confirm"
+    return "Complete this task"
+
+
 def init_app(app) -> None:
     """Make the helpers available to every template."""
-    app.jinja_env.filters.update(role_name=role_name, city_time=city_time, due_words=due_words, asked_by=asked_by)
+    app.jinja_env.filters.update(
+        platform_name=platform_name, role_name=role_name, city_time=city_time, due_words=due_words, asked_by=asked_by
+    )
     app.jinja_env.globals.update(
         TaskStatus=TaskStatus,
         MailStatus=MailStatus,
@@ -263,4 +349,9 @@ def init_app(app) -> None:
         action_names=ACTION_NAMES,
         decision_names=DECISION_NAMES,
         decision_words=decision_words,
+        event_heading=event_heading,
+        event_comment=event_comment,
+        form_heading=form_heading,
+        task_count=task_count,
+        inbox_words=inbox_words,
     )

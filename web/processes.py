@@ -16,7 +16,7 @@ from engine.requests import authz
 from engine.time.deadlines import TIMER_HELPERS
 from engine.versions import drafts, migration, publishing, stored
 from engine.versions.difference import compare
-from forms.processes import PublishForm, UploadForm
+from forms.processes import PublishForm, RepublishForm, UploadForm
 from web.api.processes import XML_TYPES, if_match_revision
 from web.auth import current_actor
 from web.db import get_session, transactional
@@ -59,12 +59,21 @@ def _editor_page(
     key: str,
     draft: drafts.Draft,
     *,
-    refused: DiagramError | None = None,
+    refused: CivicflowError | None = None,
     upload: UploadForm | None = None,
+    publish_form: PublishForm | None = None,
     status: int = 200,
 ):
-    """The editor with the draft (or the version in use), its problems, and a refused upload or publish."""
+    """The editor with the draft (or the version in use), its problems, and a refused upload or publish.
+
+    A publication the dry run refused lists what it found as the draft's problems: the page then says the draft
+    cannot be published, never that it has no problem.
+    """
     procedure = procedures.get(key)
+    problems = draft.problems
+    if isinstance(refused, DiagramError) and refused.problems and draft.is_draft:
+        listed = {(p.element, p.message) for p in problems}
+        problems = problems + [p for p in refused.problems if (p.element, p.message) not in listed]
     config = {
         "key": key,
         "name": procedure.name,
@@ -74,9 +83,10 @@ def _editor_page(
         "versions_url": url_for("processes.versions", key=key),
         "csrf_token": generate_csrf(),
         "revision": draft.revision,
-        "problems": as_dicts(draft.problems),
-        "publishable": draft.publishable,
+        "problems": as_dicts(problems),
+        "publishable": draft.is_draft and not problems,
         "is_draft": draft.is_draft,
+        "changes_url": url_for("processes.diff", key=key, to="draft") if draft.is_draft else None,
         **_choices(key),
     }
     return render_template(
@@ -86,7 +96,7 @@ def _editor_page(
         draft=draft,
         refused=refused,
         upload_form=upload or UploadForm(),
-        publish_form=PublishForm(data={"revision": draft.revision}),
+        publish_form=publish_form or PublishForm(data={"revision": draft.revision}),
         publish_form_action=url_for("processes.publish", key=key),
         upload_action=url_for("processes.upload", key=key),
         discard_action=url_for("processes.discard", key=key),
@@ -202,9 +212,12 @@ def publish(key):
     """Publish the draft: new requests use it; requests already running finish on their own version."""
     session, actor = get_session(), current_actor()
     form = PublishForm(request.form)
-    revision = int(form.revision.data) if form.validate() and form.revision.data else None
+    if not form.validate():
+        # Asked again, with the note kept: nothing is published without a confirmation and a note.
+        return _editor_page(key, drafts.current_draft(session, actor, key), publish_form=form, status=400)
+    revision = int(form.revision.data) if form.revision.data else None
     try:
-        model = publishing.publish(session, actor, key, revision=revision)
+        model = publishing.publish(session, actor, key, revision=revision, note=form.note.data)
     except (DiagramError, Conflict) as exc:
         # The editor comes back with the reason (every problem, or the draft that moved on), not an error page.
         session.rollback()
@@ -212,6 +225,7 @@ def publish(key):
             key,
             drafts.current_draft(session, actor, key),
             refused=exc,
+            publish_form=form,
             status=400 if isinstance(exc, DiagramError) else 409,
         )
     flash(
@@ -244,6 +258,9 @@ def versions(key):
         publications=stored.publications(session, actor, key),
         draft=draft if draft.is_draft else None,
         movable=_movable(key, listed),
+        notes=publishing.publication_notes(session, key),
+        version_notes=publishing.version_notes(session, key),
+        max_note=publishing.MAX_NOTE,
     )
 
 
@@ -260,7 +277,7 @@ def _refused_words(instance_id: int, problems: list) -> str:
     return f"Request {instance_id} stays where it is: " + "; ".join(problem_words(p) for p in problems)
 
 
-@processes.post("/<key>/versions/<int:number>/move")
+@processes.post("/<key>/versions/<id:number>/move")
 @transactional
 def move_requests(key, number):
     """Move every running or held request of a version that can move to the version posted (the one in use)."""
@@ -286,7 +303,7 @@ def move_requests(key, number):
     return redirect(url_for("processes.versions", key=key), 303)
 
 
-@processes.get("/<key>/versions/<int:number>.bpmn")
+@processes.get("/<key>/versions/<id:number>.bpmn")
 def version_xml(key, number):
     """One version's XML, as a download."""
     model = stored.version(get_session(), current_actor(), key, number)
@@ -295,13 +312,20 @@ def version_xml(key, number):
     return response
 
 
-@processes.post("/<key>/versions/<int:number>/publish")
+@processes.post("/<key>/versions/<id:number>/publish")
 @transactional
 def republish(key, number):
-    """Make an earlier version the one new requests use again."""
+    """Make an earlier version the one new requests use again (confirmed, with a note of why)."""
     session = get_session()
+    form = RepublishForm(request.form)
+    if not form.validate():
+        flash(
+            f"Version {number} was not published again: " + " ".join(e for f in form for e in f.errors),
+            "error",
+        )
+        return redirect(url_for("processes.versions", key=key), 303)
     try:
-        publishing.republish(session, current_actor(), key, number)
+        publishing.republish(session, current_actor(), key, number, note=form.note.data)
     except DiagramError as exc:
         session.rollback()
         flash(

@@ -12,11 +12,11 @@ import functools
 import logging
 import time
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 
 from engine import procedures
-from engine.errors import Busy, Invalid
+from engine.errors import Busy, Invalid, NotFound
 from engine.procedures.content_removal import CATEGORIES, PLAIN_CATEGORIES
 from engine.requests import public
 from forms.public import HONEYPOT, lookup_form, public_form
@@ -34,12 +34,39 @@ FILED = "civicflow.filed"  # the session key of the confirmation: the code of wh
 CONFIRMATION_SECONDS = 15 * 60
 TITLES = {"appeal": "Appeal the removal of your comment", "dispute": "Dispute the City's Social Media Policy"}
 EXAMPLE_CODE = "K7QM-4XPA-9RTD-2WEH-5NBC"
+# The deadlines (engine settings, in business days) that run one after the other from a filing to the City's written
+# response, in the order the procedures' diagrams take them; and the acknowledgement's, where there is one.
+RESPONSE_DEADLINES = {"appeal": ("appeal_response",), "dispute": ("attorney_consultation", "dispute_response")}
+ACKNOWLEDGEMENT_DEADLINES = {"dispute": "dispute_acknowledgement"}
 
 
 def limit_body_size() -> None:
     """Before anything reads it (CSRF included): a public request's body is at most PUBLIC_MAX_BYTES."""
     if request.path.startswith(("/public/", "/api/v1/public/")):
         request.max_content_length = PUBLIC_MAX_BYTES
+
+
+def _business_days(count: int) -> str:
+    return f"{count} business day{'s' if count != 1 else ''}"
+
+
+def expected_response(kind: str) -> str:
+    """How long the City takes to answer this kind of filing, in business days, from its deadline settings."""
+    days = current_app.extensions["civicflow.settings"].deadlines
+    respond = _business_days(sum(days[name] for name in RESPONSE_DEADLINES[kind]))
+    if kind in ACKNOWLEDGEMENT_DEADLINES:
+        acknowledge = _business_days(days[ACKNOWLEDGEMENT_DEADLINES[kind]])
+        return (
+            f"The City acknowledges a {kind} within {acknowledge} and, after consulting the City Attorney, sends "
+            f"its written response within {respond} of receiving it."
+        )
+    return f"The City sends its written response to an {kind} within {respond} of receiving it."
+
+
+@public_pages.context_processor
+def response_times() -> dict:
+    """Every public page can say how long the City takes to answer; business days are the days City Hall is open."""
+    return {"expected_response": expected_response}
 
 
 def categories() -> list[tuple[str, str]]:
@@ -79,13 +106,16 @@ def _form_page(kind, form, general_errors=(), status=200):
 def one_filing_at_a_time(view):
     """Run a filing (a POST) in the process's one place for public filings, outside its transaction.
 
-    The API answers Busy (503); the web form notes it in `g.filing_busy` and comes back as written.
+    The API answers Busy (503); the web form notes it in `g.filing_busy` and comes back as written. The
+    filing's transaction takes the write lock only after its first engine steps (public.submit), so that
+    staff decisions do not wait behind a filing's computing (`g.write_after_reading`, web/db.transactional).
     """
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if request.method != "POST":
             return view(*args, **kwargs)
+        g.write_after_reading = True
         try:
             with public.one_filing_at_a_time():
                 return view(*args, **kwargs)
@@ -196,15 +226,31 @@ def lookup():
     if raw is None:
         form.code.errors = [f"A tracking code has 20 letters and digits, like {EXAMPLE_CODE}."]
         return render_template("public/lookup.html", form=form, example=EXAMPLE_CODE), 400
-    public.find(get_session(), raw)  # the same "no request has this code" for every wrong code
+    try:
+        public.find(get_session(), raw)
+    except NotFound:
+        return _code_not_found(form)
     return redirect(url_for("public.status", tracking_code=public.format_code(raw)))
+
+
+def _code_not_found(form):
+    """The lookup again, with the code as typed and, next to it, that no request has it (the same for every wrong
+    code)."""
+    form.code.errors = [
+        "No request has this tracking code. Check it against your receipt and try again; "
+        "capitals and dashes do not matter."
+    ]
+    return render_template("public/lookup.html", form=form, example=EXAMPLE_CODE), 404
 
 
 @public_pages.get("/requests/<tracking_code>")
 def status(tracking_code):
     """The public facts of one request: received, acknowledged, responded, and the City's written response."""
     db = get_session()
-    found = public.find(db, tracking_code)
+    try:
+        found = public.find(db, tracking_code)
+    except NotFound:
+        return _code_not_found(lookup_form()(data={"code": tracking_code[:64]}))
     facts = public.status_of(db, found)
     page = render_template(
         "public/status.html",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from limits.storage import Storage
 from sqlalchemy import delete, select, text
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.db.connection import WRITE_OPTION
 from engine.db.models import RateLimit
+from engine.procedures.fields import is_storable_text
 from engine.settings import Settings
 
 # One statement counts a hit atomically on SQLite and PostgreSQL alike: a new window starts when the
@@ -32,7 +33,11 @@ _HIT = text("""
 
 
 def _key(key: str) -> str:
-    return key if len(key) <= 255 else hashlib.sha256(key.encode()).hexdigest()
+    """The key as stored: itself when it fits and can be stored, else its sha256 (a key may hold what a client
+    typed, a username with a NUL that PostgreSQL cannot store)."""
+    if len(key) <= 255 and is_storable_text(key):
+        return key
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class DatabaseStorage(Storage):
@@ -98,8 +103,22 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def retry_after_as_answered(response):
+    """Retry-After as the answer means it. The limiter puts its window's end on every answer of a limited view: on
+    a 429 that is when to try again, but a Busy 503 keeps the app's own (web/errors.py), and other answers none."""
+    if "X-RateLimit-Limit" not in response.headers:
+        return response  # a view without limits: the limiter added nothing
+    if g.get("retry_after") is not None:
+        response.headers["Retry-After"] = str(g.retry_after)
+    elif response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask, settings: Settings, engine: Engine, *, submissions: list[str], lookups: list[str]) -> Limiter:
     """Limit the public views: submissions (forms and API together) and status lookups, each per client."""
+    # Registered before the limiter's own: Flask runs the later-registered first, so this sees its headers.
+    app.after_request(retry_after_as_answered)
     limiter = Limiter(
         client_address,
         app=app,

@@ -51,6 +51,25 @@ def begin_write(session: Session) -> None:
         session.connection(execution_options={WRITE_OPTION: True})
 
 
+def write_after_reading(session: Session) -> None:
+    """Turn the session's read-only unit of work into a write transaction (on SQLite: BEGIN IMMEDIATE).
+
+    For work that computes for a while from what it has read (a public filing's first engine steps) before
+    it writes: the write lock is then held for the writing only, and a staff member's decision does not
+    wait behind the computing. A transaction that is already a write transaction goes on as it is; one
+    with changes not yet written refuses, since ending it would commit them half-way.
+    """
+    if not session.in_transaction():
+        begin_write(session)
+        return
+    if session.connection().get_execution_options().get(WRITE_OPTION):
+        return
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("This unit of work has changes pending; it must have begun as a write transaction.")
+    session.commit()  # a read-only transaction: ending it writes nothing
+    begin_write(session)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -60,9 +60,12 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped when the person signs out, changes their password or is deactivated: every session cookie
+    # carries the generation it was signed in under, and an older one opens nothing (web/auth.py).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Who the person is in the City's directory, for single sign-on: "<issuer> <sub>" (engine/people/sso.py).
+    sso_subject: Mapped[str | None] = mapped_column(String(600), unique=True)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])
     role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
@@ -71,6 +74,19 @@ class User(Base):
     def roles(self) -> set[str]:
         """The role codes granted to this user (department headship is derived, not granted)."""
         return {row.role for row in self.role_rows}
+
+
+class PasswordReset(Base):
+    """A password reset link sent by mail: only its token's hash is kept; it works once, until it expires."""
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class UserRole(Base):
@@ -441,6 +457,18 @@ class OutboxMail(Base):
     # A promise about this letter (acknowledge a dispute within a business day): sent by then, or escalated.
     deliver_by: Mapped[datetime | None] = mapped_column(DateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A letter to a postal address (the name and address lines, as the window envelope shows them): printed as a
+    # PDF and mailed by staff, never sent by the mail server (engine/mail/postal.py).
+    postal_address: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def failure_words(self) -> str:
+        """Why a letter was not delivered, in plain words for staff (the server's own reply is for administrators,
+        on the undelivered letters page and in the logs)."""
+        return (
+            "Not delivered: the mail server refused this letter, and administrators see it under Undelivered letters. "
+            "The letter must reach its recipient another way."
+        )
 
 
 class Digest(Base):

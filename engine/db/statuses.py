@@ -30,17 +30,20 @@ class TaskStatus(StrEnum):
 
 
 class MailStatus(StrEnum):
-    """A letter of the outbox: pending until the mail server takes it, failed when it gave up."""
+    """A letter of the outbox: pending until the mail server takes it, failed when it gave up; a letter to a
+    postal address waits in `post` until staff mail it (then it is `sent`, on the day it was mailed)."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    POST = "post"
 
 
 class AccountStatus(StrEnum):
     """An account of the registry."""
 
     ACTIVE = "active"
+    INACTIVE = "inactive"  # deactivated: kept in the registry, no longer chosen for new requests
 
 
 class PublicStatus(StrEnum):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.connection import begin_write
 from engine.db.models import Digest, Task, User
-from engine.mail import outbox
+from engine.mail import letters, outbox
 from engine.people.users import actor_for
 from engine.requests import inbox
 from engine.settings import Settings
@@ -73,7 +73,7 @@ def _line(session: Session, task: Task) -> str:
     else:
         local = deadlines.of(settings).local(task.due_at)
         due = f"due {local:%a} {local:%b} {local.day}"
-    return f"- {task.name} ({reminders.about(task.instance)}), {due}\n  {settings.base_url}/tasks/{task.id}"
+    return f"- {task.name} ({reminders.about(task.instance)}), {due}\n  {letters.base_url(settings)}/tasks/{task.id}"
 
 
 def compose(session: Session, user: User) -> tuple[outbox.Letter | None, int, int]:
@@ -94,7 +94,7 @@ def compose(session: Session, user: User) -> tuple[outbox.Letter | None, int, in
         parts.append(f"\nOverdue ({len(overdue)}):\n" + "\n".join(_line(session, t) for t in overdue) + "\n")
     if others:
         parts.append(f"\nOpen ({len(others)}):\n" + "\n".join(_line(session, t) for t in others) + "\n")
-    parts.append(f"\nYour inbox: {settings.base_url}/inbox\n")
+    parts.append(f"\nYour inbox: {letters.base_url(settings)}/inbox\n")
     subject = f"civicflow: {len(tasks)} open task{'s' if len(tasks) != 1 else ''}"
     if overdue:
         subject += f", {len(overdue)} overdue"

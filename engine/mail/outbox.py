@@ -36,12 +36,14 @@ QUEUED = "civicflow.mail_queued"
 
 @dataclass(frozen=True)
 class Letter:
-    """One message: to whom, subject, plain-text body, and the attachments (ids) to send with it."""
+    """One message: to whom, subject, plain-text body, and the attachments (ids) to send with it. A letter with a
+    postal address (the name and address lines) is printed and mailed by staff instead (engine/mail/postal.py)."""
 
     recipients: tuple[str, ...]
     subject: str
     body: str
     attachment_ids: tuple[str, ...] = field(default_factory=tuple)
+    postal_address: str | None = None
 
 
 # The letters the running workflow's send_letter steps asked for. A context variable, because SpiffWorkflow calls a
@@ -80,20 +82,25 @@ def queue(session: Session, letter: Letter, *, name: str, instance_id: int | Non
     # Due at once by any clock: a letter queued by `civicflow timers fire --now <a later time>` is sent by the
     # running sender now, not when the machine's time reaches the pinned one.
     due = min(now, clock.wall_utcnow())
+    by_post = letter.postal_address is not None
+    # A postal letter's "to" is its address on one line, as the request's page lists it.
+    recipients = [", ".join(letter.postal_address.splitlines())] if letter.postal_address else list(letter.recipients)
     mail = OutboxMail(
         instance_id=instance_id,
         letter=name,
-        recipients=list(letter.recipients),
+        recipients=recipients,
         subject=letter.subject,
         body=letter.body,
         attachment_ids=list(letter.attachment_ids),
-        status=MailStatus.PENDING,
+        status=MailStatus.POST if by_post else MailStatus.PENDING,
         attempts=0,
         created_at=now,
         next_attempt_at=due,
+        postal_address=letter.postal_address,
     )
     session.add(mail)
-    session.info[QUEUED] = True
+    if not by_post:
+        session.info[QUEUED] = True
     return mail
 
 
@@ -106,7 +113,12 @@ def queue_and_record(session: Session, letter: Letter, *, name: str, instance_id
         None,
         "mail_queued",
         instance_id=instance_id,
-        detail={"letter": name, "subject": letter.subject, "recipients": len(letter.recipients)},
+        detail={
+            "letter": name,
+            "subject": letter.subject,
+            "recipients": 1 if letter.postal_address is not None else len(letter.recipients),
+            **({"by": "post"} if letter.postal_address is not None else {}),
+        },
         **event,
     )
     return mail

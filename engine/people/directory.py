@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from engine.db.models import ApiToken, Department, OutboxMail, Task, User, UserRole
+from engine.db.models import Department, OutboxMail, Task, User, UserRole
 from engine.db.statuses import MailStatus, TaskStatus
 from engine.errors import Invalid, NotFound
 from engine.people import users
@@ -27,7 +27,7 @@ MAX_DEPARTMENT_CODE = 64
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 200
 MAX_EMAIL = 254
-MAX_PASSWORD = 500
+MAX_PASSWORD = users.MAX_PASSWORD
 KEEP: Any = object()  # "leave this as it is" in update_user
 # What only administrators do here, as their refusal says it: "Only administrators can manage users and departments."
 MANAGE_PEOPLE = "manage users and departments"
@@ -333,11 +333,9 @@ def _apply_headships(
 
 def _end_access(session: Session, user: User) -> dict[str, int]:
     """A deactivated user's API tokens are revoked and the tasks they had taken go back to their lane."""
-    # A deactivated user's session ends on its next request (web.auth); their API tokens end here.
-    revoked = 0
-    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
-        token.revoked_at = clock.utcnow()
-        revoked += 1
+    # A deactivated user's sessions and API tokens end here.
+    users.end_sessions(user)
+    revoked = users.revoke_tokens(session, user)
     # Tasks they had taken go back to their lane, so nothing waits on someone who cannot log in.
     released = cast(
         CursorResult[Any],

@@ -1,4 +1,9 @@
-"""People and departments: creating users, logging in with throttled failures, API tokens."""
+"""People and departments: creating users, logging in, passwords and sessions, API tokens.
+
+Wrong passwords lock nobody out (a stranger could lock anyone out that way): the web layer limits attempts
+per client address and per account (web/login_limits.py). A username with no usable account costs the same
+work and gets the same answer as a wrong password.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,22 @@ import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.db.models import AccountManager, ApiToken, Department, User, UserRole
 from engine.errors import Invalid, NotAuthenticated
-from engine.people.roles import ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
+from engine.people import passwords
+from engine.people.roles import ADMIN, ADMINISTRATIVE_LIEUTENANT, DEPARTMENT_HEAD, GRANTABLE_ROLES, POLICE_DEPARTMENT
 from engine.records import audit
 from engine.time import clock
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MAX_USERNAME = 64
-MIN_PASSWORD = 10
-
-
-class PasswordHashing(TypedDict):
-    """How werkzeug's generate_password_hash hashes a password."""
-
-    method: str
-
-
-# A cheap hash method may be set by tests; production uses werkzeug's default (scrypt).
-PASSWORD_METHOD: PasswordHashing = {"method": "scrypt"}
-_DUMMY_HASH = generate_password_hash("civicflow-timing-equaliser", method="pbkdf2:sha256:1000")
+MIN_PASSWORD = passwords.MIN_LENGTH
+MAX_PASSWORD = passwords.MAX_LENGTH
+WRONG_CREDENTIALS = "Wrong username or password."
 
 
 @dataclass(frozen=True)
@@ -144,9 +137,10 @@ def create_user(
     actor: Actor | None = None,
 ) -> User:
     """Create a user with roles and headships; every problem is reported by field."""
-    problems = {"username": _username_problems(session, username)}
-    if len(password or "") < MIN_PASSWORD:
-        problems["password"] = [f"A password needs at least {MIN_PASSWORD} characters."]
+    problems = {
+        "username": _username_problems(session, username),
+        "password": passwords.problems(password, username=username, name=name or ""),
+    }
     dept = department_by_code(session, department) if department else None
     if department and dept is None:
         problems["department"] = [f'No department with code "{department}".']
@@ -159,7 +153,7 @@ def create_user(
         username=username,
         display_name=name or username,
         email=email,
-        password_hash=generate_password_hash(password, **PASSWORD_METHOD),
+        password_hash=passwords.hash_password(password),
         department=dept,
         role_rows=[UserRole(role=r) for r in sorted(set(roles))],
     )
@@ -178,24 +172,64 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> User:
-    """The user for these credentials; failures are counted and lock the account for a while."""
+    """The active user of these credentials; anything else is the one answer WRONG_CREDENTIALS, after the same work."""
     user = session.scalar(select(User).where(User.username == username))
-    now = clock.utcnow()
     if user is None or not user.active:
-        check_password_hash(_DUMMY_HASH, password)  # same work either way: no user enumeration by timing
-        raise NotAuthenticated("Wrong username or password.")
-    if user.locked_until and user.locked_until > now:
-        raise NotAuthenticated("Too many failed logins; try again later.")
-    if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        session.flush()
-        raise NotAuthenticated("Wrong username or password.")
-    user.failed_logins = 0
-    user.locked_until = None
+        passwords.check_nobody(password)
+        raise NotAuthenticated(WRONG_CREDENTIALS)
+    if not passwords.matches(user.password_hash, password):
+        raise NotAuthenticated(WRONG_CREDENTIALS)
+    if not _may_use_password(session, user):
+        raise NotAuthenticated(WRONG_CREDENTIALS)
     return user
+
+
+def _may_use_password(session: Session, user: User) -> bool:
+    """Whether the user may log in with a civicflow password: everyone, or with CIVICFLOW_LOCAL_PASSWORDS=admins-only
+    (staff sign in through the directory) only administrators, who keep a login for when the directory is down."""
+    settings = session.info.get("settings")  # the session's settings (engine.settings.settings_of), if it has any
+    return settings is None or settings.local_passwords == "all" or ADMIN in user.roles
+
+
+def end_sessions(user: User) -> None:
+    """End every signed-in session of the user, on every device: their session cookies no longer open a page."""
+    user.session_generation += 1
+
+
+def set_password(session: Session, user: User, password: str, *, actor: Actor | None, why: str) -> None:
+    """Give the user a new password (checked after NIST SP 800-63B): their sessions and API tokens end, audited.
+
+    `why` says what the history records: "changed" by the person, "reset" by an administrator or a link,
+    "set" at the command line.
+    """
+    problems = passwords.problems(password, username=user.username, name=user.display_name)
+    if problems:
+        raise Invalid("The password cannot be used.", {"password": problems})
+    user.password_hash = passwords.hash_password(password)
+    end_sessions(user)
+    revoked = revoke_tokens(session, user)
+    audit.append(session, actor, f"password_{why}", detail={"username": user.username, "tokens_revoked": revoked})
+    session.flush()
+
+
+def change_own_password(session: Session, actor: Actor, current: str, new: str) -> User:
+    """A signed-in person changes their password, giving the current one first."""
+    user = session.get(User, actor.id)
+    if user is None or not passwords.matches(user.password_hash, current or ""):
+        raise Invalid("The password was not changed.", {"current_password": ["That is not your current password."]})
+    if passwords.normalised(new or "") == passwords.normalised(current):
+        raise Invalid("The password was not changed.", {"password": ["The new password is the one you have now."]})
+    set_password(session, user, new, actor=actor, why="changed")
+    return user
+
+
+def revoke_tokens(session: Session, user: User) -> int:
+    """Revoke every API token of the user still in force; how many."""
+    revoked = 0
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = clock.utcnow()
+        revoked += 1
+    return revoked
 
 
 def _token_hash(token: str) -> str:

@@ -74,6 +74,8 @@ class Procedure:
     # The letters the public status page reports: the City acknowledged, and responded in writing.
     acknowledgement_letter: str | None = None
     response_letter: str | None = None
+    # Task forms whose text is the body of a letter, and that letter: the page previews it before it is sent.
+    letter_forms: dict[str, str] = {}
 
     def may_start(self, actor: Actor) -> bool:
         """Whether the actor may file a request of this procedure (any staff member, unless a rule says)."""
@@ -148,6 +150,12 @@ class Procedure:
     def compose_letter(self, session: Session, instance: ProcessInstance, letter: str) -> list[Letter]:
         """The mail a "send_letter" step of the diagram sends, from the record as it stands."""
         raise NotFound(f'{self.name} has no letter "{letter}".')
+
+    def compose_letter_from(
+        self, session: Session, instance: ProcessInstance, letter: str, record: dict
+    ) -> list[Letter]:
+        """The letter as it would read from `record`: a preview of what a task's text makes (letter_forms)."""
+        raise NotFound(f'{self.name} has no letter "{letter}" to preview.')
 
 
 _registry: dict[str, Procedure] = {}

@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Account, AuditEvent, ProcessInstance, User, UserRole
 from engine.errors import Invalid
+from engine.mail import letters, postal
 from engine.people.roles import ADMINISTRATIVE_LIEUTENANT, COMMUNICATIONS_MANAGER, role_name
 from engine.people.users import Actor
-from engine.procedures.fields import RECORD, Field, labelled_choice
-from engine.settings import settings_of
-from engine.time import clock, deadlines
+from engine.procedures import Submission
+from engine.procedures.fields import BOOLEAN, EMAIL, RECORD, TEXT, Field, labelled_choice
+from engine.time import clock
 
 # How long a member of the public's comment, explanation or basis may be: about 1,500 words.
 PUBLIC_TEXT_LIMIT = 10000
@@ -144,11 +145,92 @@ def communications_manager_addresses(session: Session, field: str) -> tuple[str,
 
 
 def city_signature(session: Session) -> str:
-    """How the City signs its letters."""
-    return f"City of West St. Paul\n{settings_of(session).communications_manager_title}"
+    """How the City signs its letters (engine/mail/letters.py holds the letter's template)."""
+    return letters.signature(session)
 
 
 def local_date(session: Session, moment: datetime) -> str:
     """A stored UTC time as a date in the City's time zone (settings), for letters: 'November 21, 2026'."""
-    local = deadlines.of(settings_of(session)).local(moment)
-    return f"{local:%B} {local.day}, {local.year}"
+    return letters.local_date(session, moment)
+
+
+# ---- how the City replies: by e-mail, or by post to a letter's address ---------------------------
+
+# What the diagrams' gateway "How to reply?" reads (`reply_by`), set when the request is filed.
+BY_EMAIL, BY_POST = "email", "post"
+ADDRESS_LINES = 5  # what a window envelope shows
+ADDRESS_LINE_LENGTH = 60
+MAIL_LETTER_FORM = "mail_letter"
+
+
+def reply_fields(person: str, email_field: str, address_field: str) -> list[Field]:
+    """Staff enter a letter with an e-mail address or a postal address (one is required: validate_reply)."""
+    return [
+        Field(
+            email_field,
+            EMAIL,
+            f"{person}'s e-mail address",
+            required=False,
+            max_length=254,
+            hint="The City's letters are e-mailed here. Leave it empty if the letter gives no e-mail address.",
+        ),
+        Field(
+            address_field,
+            TEXT,
+            f"{person}'s postal address",
+            required=False,
+            max_length=ADDRESS_LINES * (ADDRESS_LINE_LENGTH + 1),
+            hint=(
+                "Street on the first line, then city, state and ZIP, as on the envelope (the name is printed above "
+                "it). Without an e-mail address, the City's letters are printed and mailed here."
+            ),
+        ),
+    ]
+
+
+def validate_reply(clean: dict, email_field: str, address_field: str) -> dict:
+    """The reply route of a request: e-mail when there is an address, else post; Invalid if there is neither."""
+    address = "\n".join(line.strip() for line in clean.get(address_field, "").splitlines() if line.strip())
+    if not clean.get(email_field) and not address:
+        message = "Give an e-mail address or a postal address: the City's letters go there."
+        raise Invalid(
+            "Neither an e-mail address nor a postal address.", {email_field: [message], address_field: [message]}
+        )
+    lines = address.splitlines()
+    if len(lines) > ADDRESS_LINES - 1 or any(len(line) > ADDRESS_LINE_LENGTH for line in lines):
+        raise Invalid(
+            "The postal address does not fit an envelope's window.",
+            {
+                address_field: [
+                    f"At most {ADDRESS_LINES - 1} lines of {ADDRESS_LINE_LENGTH} characters (the name is printed "
+                    "above them)."
+                ]
+            },
+        )
+    updates = {"reply_by": BY_EMAIL if clean.get(email_field) else BY_POST}
+    if address:
+        updates[address_field] = address
+    else:
+        clean.pop(address_field, None)
+    return {**clean, **updates}
+
+
+def mail_letter_fields() -> list[Field]:
+    """The "Mail the letter" task: print the letter, put it in the post, and say so (the date is recorded)."""
+    return [
+        Field(
+            "mailed",
+            BOOLEAN,
+            "The letter is printed, signed, in its window envelope and in the post",
+            hint="Completing this task records today as the date the letter was mailed.",
+        )
+    ]
+
+
+def mailed(session: Session, instance: ProcessInstance, clean: dict) -> Submission:
+    """The "Mail the letter" task: the request's letters waiting for the post are mailed today."""
+    if not clean["mailed"]:
+        raise Invalid("Mail the letter first.", {"mailed": ["Confirm once the letter is in the post."]})
+    sent = postal.record_mailed(session, instance, "mailed")
+    subjects = "; ".join(f'"{mail.subject}"' for mail in sent)
+    return Submission(clean, decision="mailed", comment=f"Mailed by post: {subjects}.")

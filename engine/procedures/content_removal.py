@@ -22,6 +22,7 @@ from engine.procedures.common import (
 )
 from engine.procedures.fields import BOOLEAN, IMAGE, MULTICHOICE, STRING, TEXT, URL, Field, labelled_choice, validate
 from engine.records import attachments
+from engine.records.registry import offered
 
 # The policy's categories, in its own words (one or more must be chosen).
 CATEGORIES = (
@@ -79,7 +80,7 @@ class ContentRemoval(Procedure):
     def start_fields(self, session, actor=None):
         """The account, the content (link, author, text), the categories, the rationale, the screenshot."""
         return [
-            account_field("account_id", "Account", accounts_for(session, actor, managed_only=True)),
+            account_field("account_id", "Account", offered(accounts_for(session, actor, managed_only=True), actor)),
             labelled_choice("stage", "When", STAGES),
             Field("content_url", URL, "Link to the content", max_length=1000),
             Field("author_name", STRING, "Author's public name"),

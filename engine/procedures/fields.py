@@ -46,6 +46,9 @@ class Field:
     # How each choice reads (value -> words), where the value alone would not say it.
     choice_labels: tuple[tuple[str, str], ...] = ()
     hint: str = ""
+    # A person chosen by name (a string or usernames field): the active users as (username, how they read).
+    # Pages offer these; the value stored, and what the API takes, is still the username.
+    people: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> dict:
         """The field as the API's task form lists it."""
@@ -63,6 +66,11 @@ class Field:
     def label_of(self, value: str) -> str | None:
         """The words for a choice, if the field names them."""
         return dict(self.choice_labels).get(str(value))
+
+
+def person_field(name: str, field_type: str, label: str, people: tuple[tuple[str, str], ...], **options) -> Field:
+    """A person (STRING) or people (USERNAMES) chosen by name among `people`, stored as usernames."""
+    return Field(name, field_type, label, people=people, **options)
 
 
 def labelled_choice(
@@ -220,8 +228,11 @@ def validate(fields: list[Field], data, *, partial: bool = False) -> dict:
 
 DECISIONS = ("approve", "reject", "return")
 
+# "Return" says to whom: a returned request goes back to whoever made it, to change and resubmit.
+REVIEW_DECISIONS = (("approve", "Approve"), ("reject", "Reject"), ("return", "Return to the requester for changes"))
+
 REVIEW_FIELDS = [
-    Field("decision", CHOICE, "Decision", choices=DECISIONS),
+    labelled_choice("decision", "Decision", REVIEW_DECISIONS),
     Field("comment", TEXT, "Written comment (required to reject or return)", required=False, max_length=5000),
 ]
 

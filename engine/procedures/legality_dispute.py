@@ -10,9 +10,21 @@ Attorney and the Communications Manager read it, and no letter carries it.
 from __future__ import annotations
 
 from engine.errors import Invalid
+from engine.mail import letters
 from engine.mail.outbox import Letter
 from engine.procedures import Described, Procedure, Submission, register
-from engine.procedures.common import PUBLIC_TEXT_LIMIT, city_signature, local_date, received_via_field
+from engine.procedures.common import (
+    BY_EMAIL,
+    BY_POST,
+    MAIL_LETTER_FORM,
+    PUBLIC_TEXT_LIMIT,
+    local_date,
+    mail_letter_fields,
+    mailed,
+    received_via_field,
+    reply_fields,
+    validate_reply,
+)
 from engine.procedures.fields import EMAIL, STRING, TEXT, Field, labelled_choice, validate
 
 RECOMMENDATIONS = (("no_change", "No change to the policy"), ("amend", "Amend the policy"))
@@ -21,7 +33,10 @@ RESPONSE_LETTER = "response_to_disputant"
 
 
 def _to_disputant(record: dict, subject: str, body: str) -> list[Letter]:
-    """A letter to whoever disputed the policy, at the address they gave."""
+    """A letter to whoever disputed the policy: by e-mail, or to the postal address of a letter without one."""
+    if record.get("reply_by") == BY_POST:
+        address = f"{record['disputant_name']}\n{record['disputant_address']}"
+        return [Letter(recipients=(), subject=subject, body=body, postal_address=address)]
     return [Letter(recipients=(record["disputant_email"],), subject=subject, body=body)]
 
 
@@ -39,17 +54,13 @@ class LegalityDispute(Procedure):
     filer_email_field = "disputant_email"
     acknowledgement_letter = ACKNOWLEDGEMENT_LETTER
     response_letter = RESPONSE_LETTER
+    letter_forms = {"dispute_response": RESPONSE_LETTER}
 
     def start_fields(self, session, actor=None):
         """Who disputes, which portion of the policy, on what basis, and how it came in."""
         return [
             Field("disputant_name", STRING, "Disputant's name"),
-            Field(
-                "disputant_email",
-                EMAIL,
-                "Disputant's e-mail address (the acknowledgement and response go there)",
-                max_length=254,
-            ),
+            *reply_fields("Disputant", "disputant_email", "disputant_address"),
             Field(
                 "policy_section",
                 STRING,
@@ -70,7 +81,7 @@ class LegalityDispute(Procedure):
                 EMAIL,
                 "Your e-mail address",
                 max_length=254,
-                hint="The receipt, the City's acknowledgement and its written response are sent here.",
+                hint="The City's acknowledgement, with your tracking code, and its written response are sent here.",
             ),
             Field(
                 "policy_section",
@@ -94,10 +105,17 @@ class LegalityDispute(Procedure):
                 Field(
                     "response_text",
                     TEXT,
-                    "The City's written response to the disputant (e-mailed as written)",
+                    "The body of the City's written response",
                     max_length=20000,
+                    hint=(
+                        'Write the response itself. The City\'s letter adds the greeting ("Dear …"), names the '
+                        "dispute and the portion of the policy, and adds the reference and the signature: preview "
+                        "the letter to read it whole before it is sent."
+                    ),
                 )
             ]
+        if form_key == MAIL_LETTER_FORM:
+            return mail_letter_fields()
         if form_key == "policy_amendment":
             return [
                 Field(
@@ -111,11 +129,11 @@ class LegalityDispute(Procedure):
 
     def form_keys(self):
         """The forms of this procedure's diagram."""
-        return frozenset({"attorney_consultation", "dispute_response", "policy_amendment"})
+        return frozenset({"attorney_consultation", "dispute_response", "policy_amendment", MAIL_LETTER_FORM})
 
     def validate_start(self, session, actor, data):
-        """Clean the dispute as written."""
-        return validate(self.start_fields(session, actor), data)
+        """Clean the dispute as written, with how the City replies (e-mail, or post)."""
+        return validate_reply(validate(self.start_fields(session, actor), data), "disputant_email", "disputant_address")
 
     def describe(self, record):
         """'Dispute by Jo Public of "Rules of Use"'."""
@@ -131,33 +149,46 @@ class LegalityDispute(Procedure):
             # them; the history says the attorney was consulted and what they recommended, not what they advised.
             return Submission(clean, record_updates=clean, decision=clean["recommendation"])
         if task.form_key == "dispute_response":
-            return Submission(clean, record_updates=clean, decision="responded", comment=clean["response_text"])
+            letters.check_body(clean["response_text"], "response_text", instance.data["disputant_name"])
+            # The diagram's "How to reply?" reads reply_by; a request filed before there was a postal path has none.
+            route = {"reply_by": instance.data.get("reply_by", BY_EMAIL)}
+            return Submission(
+                {**clean, **route}, record_updates=clean, decision="responded", comment=clean["response_text"]
+            )
+        if task.form_key == MAIL_LETTER_FORM:
+            return mailed(session, instance, clean)
         return Submission(
             clean, record_updates=clean, decision="amendment_proposed", comment=clean["amendment_summary"]
         )
 
     def compose_letter(self, session, instance, letter):
         """The acknowledgement, sent at once, and the City's response."""
-        record = instance.data
+        return self.compose_letter_from(session, instance, letter, instance.data)
+
+    def compose_letter_from(self, session, instance, letter, record):
+        """The acknowledgement (with a public filing's tracking code and copy) and the response, from the record."""
         received = local_date(session, instance.started_at)
+        reference = f"dispute {instance.id}"
         if letter == ACKNOWLEDGEMENT_LETTER:
             body = (
-                f"Dear {record['disputant_name']},\n\n"
                 f"The City of West St. Paul acknowledges your written dispute, received {received}, of the "
                 f"legality of this portion of its Social Media Policy: {record['policy_section']}.\n\n"
                 "The City will consult the City Attorney and respond to you in writing as soon as reasonably "
-                f"possible.\n\nReference: dispute {instance.id}\n\n{city_signature(session)}\n"
+                "possible."
             )
-            return _to_disputant(record, "We received your dispute of the Social Media Policy", body)
+            enclosed = letters.enclosure()
+            if enclosed:
+                body = f"{body}\n\n{enclosed}"
+            text = letters.compose(session, to_name=record["disputant_name"], body=body, reference=reference)
+            return _to_disputant(record, "We received your dispute of the Social Media Policy", text)
         if letter == RESPONSE_LETTER:
             body = (
-                f"Dear {record['disputant_name']},\n\n"
                 f"In response to your dispute, received {received}, of the legality of this portion of the "
-                f"City's Social Media Policy: {record['policy_section']}.\n\n{record['response_text']}\n\n"
-                f"Reference: dispute {instance.id}\n\n{city_signature(session)}\n"
+                f"City's Social Media Policy: {record['policy_section']}.\n\n{record['response_text'].strip()}"
             )
-            return _to_disputant(record, "The City's response to your dispute of the Social Media Policy", body)
-        return super().compose_letter(session, instance, letter)
+            text = letters.compose(session, to_name=record["disputant_name"], body=body, reference=reference)
+            return _to_disputant(record, "The City's response to your dispute of the Social Media Policy", text)
+        return super().compose_letter_from(session, instance, letter, record)
 
 
 register(LegalityDispute())

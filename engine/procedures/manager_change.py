@@ -12,11 +12,23 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import Account, AccountManager, User
 from engine.errors import Invalid
+from engine.people.staff import active_people
 from engine.people.users import MAX_USERNAME
 from engine.procedures import Described, Procedure, Submission, register, written_review
 from engine.procedures.common import account_facts, account_field, accounts_for, visible_account, written_approval
-from engine.procedures.fields import APPROVAL_FIELDS, BOOLEAN, SECRET, STRING, TEXT, Field, labelled_choice, validate
+from engine.procedures.fields import (
+    APPROVAL_FIELDS,
+    BOOLEAN,
+    SECRET,
+    STRING,
+    TEXT,
+    Field,
+    labelled_choice,
+    person_field,
+    validate,
+)
 from engine.records.crypto import decrypt_credentials, encrypt_credentials, fingerprint
+from engine.records.registry import offered
 from engine.settings import settings_of
 from engine.time import clock
 
@@ -43,9 +55,9 @@ class ManagerChange(Procedure):
     def start_fields(self, session, actor=None):
         """The account, add or remove, the person, and why."""
         return [
-            account_field("account_id", "Account", accounts_for(session, actor)),
+            account_field("account_id", "Account", offered(accounts_for(session, actor), actor)),
             labelled_choice("action", "Add or remove", ACTIONS),
-            Field("manager", STRING, "The person (username)", max_length=MAX_USERNAME, hint="e.g. pat.lee"),
+            person_field("manager", STRING, "The person", active_people(session), max_length=MAX_USERNAME),
             Field("reason", TEXT, "Reason", max_length=5000),
         ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,12 +11,12 @@ from engine.db.models import Account, AccountManager, Department, User
 from engine.db.statuses import AccountStatus
 from engine.errors import Invalid
 from engine.people.roles import POLICE_DEPARTMENT
+from engine.people.staff import active_people
 from engine.people.users import Actor
 from engine.procedures import Described, Procedure, Submission, register, written_review
-from engine.procedures.common import written_approval
+from engine.procedures.common import PLATFORM_NAMES, written_approval
 from engine.procedures.fields import (
     BOOLEAN,
-    CHOICE,
     REVIEW_FIELDS,
     SECRET,
     STRING,
@@ -22,6 +24,8 @@ from engine.procedures.fields import (
     URL,
     USERNAMES,
     Field,
+    labelled_choice,
+    person_field,
     validate,
 )
 from engine.records.crypto import encrypt_credentials, fingerprint
@@ -46,8 +50,12 @@ SETUP_MARKS = {
 }
 
 
-def _department_codes(session: Session) -> tuple[str, ...]:
-    return tuple(session.scalars(select(Department.code).order_by(Department.code)))
+def _departments(session: Session) -> tuple[tuple[str, str], ...]:
+    """(code, name) of each department, by name: the name is what a person reads, as on every other page."""
+    return tuple(
+        (code, name)
+        for code, name in session.execute(select(Department.code, Department.name).order_by(Department.name))
+    )
 
 
 class NewAccountRequest(Procedure):
@@ -59,12 +67,12 @@ class NewAccountRequest(Procedure):
     def start_fields(self, session, actor=None):
         """Platform, name, owning department, purpose, audience, proposed managers, investigative flag."""
         return [
-            Field("platform", CHOICE, "Platform", choices=PLATFORMS),
+            labelled_choice("platform", "Platform", tuple((code, PLATFORM_NAMES[code]) for code in PLATFORMS)),
             Field("account_name", STRING, "Proposed account name or address"),
-            Field("department", CHOICE, "Owning department", choices=_department_codes(session)),
+            labelled_choice("department", "Owning department", _departments(session)),
             Field("purpose", TEXT, "Purpose of the account", max_length=5000),
             Field("audience", TEXT, "Intended audience", max_length=5000),
-            Field("proposed_managers", USERNAMES, "Proposed social media managers (usernames)"),
+            person_field("proposed_managers", USERNAMES, "Proposed social media managers", active_people(session)),
             Field("investigative", BOOLEAN, "Police investigative profile", required=False),
             Field(
                 "notice_and_link_plan",
@@ -80,11 +88,13 @@ class NewAccountRequest(Procedure):
         if form_key in REVIEWS:
             return REVIEW_FIELDS
         if form_key == "revise_request":
-            optional = [
-                Field(f.name, f.type, f.label, False, f.choices, f.max_length) for f in self.start_fields(session)
-            ]
+            optional = [dataclasses.replace(f, required=False) for f in self.start_fields(session)]
             return [
-                Field("action", CHOICE, "Resubmit or withdraw", choices=("resubmit", "withdraw")),
+                labelled_choice(
+                    "action",
+                    "Resubmit or withdraw",
+                    (("resubmit", "Resubmit the request, as changed below"), ("withdraw", "Withdraw the request")),
+                ),
                 *optional,
                 Field("comment", TEXT, "Comment", required=False, max_length=5000),
             ]
@@ -136,7 +146,7 @@ class NewAccountRequest(Procedure):
     def describe(self, record):
         """'Facebook account "WSP Parks" for parks', restricted when investigative."""
         kind = "investigative profile" if record.get("investigative") else "account"
-        title = f'{record["platform"].capitalize()} {kind} "{record["account_name"]}"'
+        title = f'{PLATFORM_NAMES.get(record["platform"], record["platform"])} {kind} "{record["account_name"]}"'
         return Described(
             title=title, department_code=record["department"], restricted=bool(record.get("investigative"))
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine.db.models import ProcessInstance, Task
 from engine.db.statuses import TaskStatus
@@ -133,3 +135,43 @@ def may_read_privileged(actor: Actor) -> bool:
     """Whether the actor may read attorney-client privileged advice: the City Attorney and the Communications
     Manager only (not the Records Officer, not the person who entered the dispute)."""
     return bool(actor.roles & PRIVILEGED_READERS)
+
+
+@dataclass(frozen=True)
+class Privileged:
+    """What attorney-client privilege (Minn. Stat. 13.393) withholds of one request: every field of a form that
+    holds privileged advice (the advice and the recommendation given with it) and the decisions taken on it."""
+
+    fields: frozenset[str] = frozenset()
+    forms: frozenset[str] = frozenset()
+
+    def hides(self, event) -> bool:
+        """Whether a history event is a decision taken on a privileged consultation."""
+        return bool(self.forms) and (event.detail or {}).get("form_key") in self.forms
+
+
+NOTHING_PRIVILEGED = Privileged()
+
+
+def privileged_of(instance: ProcessInstance, session: Session | None = None) -> Privileged:
+    """The privileged consultation of a request: each form holding a privileged field is privileged as a whole."""
+    from engine import procedures  # a procedure (removal_appeal) imports this module
+
+    procedure = procedures.get(instance.process_key)
+    if not procedure.privileged_fields:
+        return NOTHING_PRIVILEGED
+    reading = session or object_session(instance)
+    if reading is None:
+        raise ValueError(f"Request {instance.id} is read for privilege outside any session.")
+    fields, forms = set(procedure.privileged_fields), set()
+    for form_key in sorted(procedure.form_keys()):
+        names = {spec.name for spec in procedure.task_fields(reading, form_key, dict(instance.data or {}))}
+        if names & procedure.privileged_fields:
+            forms.add(form_key)
+            fields |= names
+    return Privileged(frozenset(fields), frozenset(forms))
+
+
+def withheld_from(actor: Actor, instance: ProcessInstance, session: Session | None = None) -> Privileged:
+    """What this actor may not read of the request: its privileged consultation, unless they may read privilege."""
+    return NOTHING_PRIVILEGED if may_read_privileged(actor) else privileged_of(instance, session)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, joinedload
 from engine.db.models import Incident, ProcessInstance, User, UserRole
 from engine.db.statuses import IncidentStatus
 from engine.errors import Invalid, NotFound
-from engine.mail import outbox
+from engine.mail import letters, outbox
 from engine.people.roles import ADMIN
 from engine.people.users import Actor
 from engine.records import audit
@@ -168,7 +168,7 @@ def _tell_administrators(session: Session, instance: ProcessInstance, incident: 
     addresses = tuple(u.email for u in _administrators(session) if u.email)
     if not addresses:
         return
-    base = settings_of(session).base_url
+    base = letters.base_url(settings_of(session))
     about = f"request {instance.id}" if instance.restricted else f"request {instance.id}: {instance.title}"
     letter = outbox.Letter(
         recipients=addresses,

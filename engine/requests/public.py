@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from engine import procedures
 from engine.db.models import AuditEvent, OutboxMail, ProcessInstance, PublicNotice, PublicRequest
-from engine.db.statuses import PublicStatus
+from engine.db.statuses import MailStatus, PublicStatus
 from engine.diagrams import budget
 from engine.errors import Busy, Invalid, NotFound
-from engine.mail import outbox
+from engine.mail import letters, outbox
 from engine.people.roles import ADMIN, PUBLIC
 from engine.people.users import Actor
 from engine.procedures.common import local_date
@@ -158,26 +158,46 @@ def submit(session: Session, kind: str, data) -> Filed:
         )
     clean = validate(procedure.public_fields(session), data)
     actor = public_actor(clean[procedure.filer_name_field])
-    with budget.metered(budget.Budget(cpu_seconds=PUBLIC_STEP_CPU_SECONDS)):
-        instance = services.start_instance(session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC)
     code = new_code()
     raw = normalise(code)
     assert raw is not None  # a new code is a well-formed one
+    # An acknowledgement the diagram sends at once carries the tracking code and the copy: one letter, not two.
+    with (
+        budget.metered(budget.Budget(cpu_seconds=PUBLIC_STEP_CPU_SECONDS)),
+        letters.enclosing(_receipt_text(session, procedure, clean, code)),
+    ):
+        instance = services.start_instance(
+            session, actor, procedure.key, {**clean, "received_via": "web"}, role=PUBLIC, write_after_steps=True
+        )
     session.add(
         PublicRequest(instance_id=instance.id, kind=kind, code_hash=code_hash(raw), received_at=instance.started_at)
     )
-    outbox.queue_and_record(
-        session, receipt(session, procedure, instance, code), name=RECEIPT_LETTER, instance_id=instance.id
-    )
+    if not _acknowledged(session, procedure, instance):
+        outbox.queue_and_record(
+            session, receipt(session, procedure, instance, code), name=RECEIPT_LETTER, instance_id=instance.id
+        )
     session.flush()
     return Filed(instance, code, kind)
+
+
+def _acknowledged(session: Session, procedure: procedures.Procedure, instance: ProcessInstance) -> bool:
+    """Whether the filing's first steps already wrote the procedure's acknowledgement (which carries the code)."""
+    if procedure.acknowledgement_letter is None:
+        return False
+    session.flush()
+    found = session.scalar(
+        select(OutboxMail.id)
+        .where(OutboxMail.instance_id == instance.id, OutboxMail.letter == procedure.acknowledgement_letter)
+        .limit(1)
+    )
+    return found is not None
 
 
 KIND_WORDS = {"appeal": "appeal of a removed comment", "dispute": "dispute of the City's Social Media Policy"}
 
 
 def status_url(base_url: str, code: str) -> str:
-    """The status page's address, under the City's base URL (settings.base_url)."""
+    """The status page's address, under the City's base URL (engine/mail/letters.py's base_url)."""
     return f"{base_url}{STATUS_PATH}{code}"
 
 
@@ -187,7 +207,8 @@ def what_was_sent(session: Session, procedure: procedures.Procedure, record: dic
     for field in procedure.public_fields(session):
         if record.get(field.name) in (None, ""):
             continue
-        sent.append((field, record["account_name"] if field.name == "account" else str(record[field.name])))
+        value = record.get("account_name", record[field.name]) if field.name == "account" else record[field.name]
+        sent.append((field, str(value)))
     return sent
 
 
@@ -199,28 +220,35 @@ def _public_form(procedure: procedures.Procedure) -> tuple[str, str, str]:
     return kind, name_field, email_field
 
 
-def receipt(session: Session, procedure: procedures.Procedure, instance: ProcessInstance, code: str) -> outbox.Letter:
-    """The e-mailed receipt: when it arrived, the tracking code and its link, and a copy of what was sent."""
-    record = instance.data
+def _receipt_text(session: Session, procedure: procedures.Procedure, record: dict, code: str) -> str:
+    """What a filer is mailed with their tracking code: the code, the status page's link, a copy of what they sent."""
     kind, name_field, email_field = _public_form(procedure)
     copy = [
         f"{field.label}:\n{value}" if field.type == TEXT else f"{field.label}: {value}"
         for field, value in what_was_sent(session, procedure, record)
         if field.name not in (name_field, email_field)
     ]
-    body = (
-        f"Dear {record[name_field]},\n\n"
-        f"The City of West St. Paul received your {KIND_WORDS[kind]} on {local_date(session, instance.started_at)}."
-        f"\n\nYour tracking code: {code}\n\n"
+    return (
+        f"Your tracking code: {code}\n\n"
         f"Follow your {kind}, and read the City's written response once it is sent, at:\n"
-        f"{status_url(settings_of(session).base_url, code)}\n\n"
+        f"{status_url(letters.base_url(settings_of(session)), code)}\n\n"
         f"Anyone who has this code can see the status of your {kind} and the City's response, so keep it to "
         "yourself. The response will also be e-mailed to you.\n\n"
-        "What you sent:\n\n" + "\n\n".join(copy) + "\n\n"
-        "City of West St. Paul\n"
+        "What you sent:\n\n" + "\n\n".join(copy)
     )
+
+
+def receipt(session: Session, procedure: procedures.Procedure, instance: ProcessInstance, code: str) -> outbox.Letter:
+    """The e-mailed receipt: when it arrived, the tracking code and its link, and a copy of what was sent."""
+    record = instance.data
+    kind, name_field, email_field = _public_form(procedure)
+    body = (
+        f"The City of West St. Paul received your {KIND_WORDS[kind]} on {local_date(session, instance.started_at)}."
+        f"\n\n{_receipt_text(session, procedure, record, code)}"
+    )
+    text = f"Dear {record[name_field]},\n\n{body}\n\n{letters.CITY}\n"
     subject = f"Receipt: your {KIND_WORDS[kind]}"
-    return outbox.Letter(recipients=(record[email_field],), subject=subject, body=body)
+    return outbox.Letter(recipients=(record[email_field],), subject=subject, body=text)
 
 
 # ---- what the public may see ---------------------------------------------------------------------
@@ -258,9 +286,15 @@ def _letter_written(session: Session, instance_id: int, letter: str | None, *, n
     if letter is None:
         return None
     order = OutboxMail.id.desc() if newest else OutboxMail.id
+    # A letter by post is written to the person once it is mailed: its date is the day it went into the post.
+    written = case((OutboxMail.postal_address.is_not(None), OutboxMail.sent_at), else_=OutboxMail.created_at)
     return session.execute(
-        select(OutboxMail.created_at, OutboxMail.body)
-        .where(OutboxMail.instance_id == instance_id, OutboxMail.letter == letter)
+        select(written.label("created_at"), OutboxMail.body)
+        .where(
+            OutboxMail.instance_id == instance_id,
+            OutboxMail.letter == letter,
+            OutboxMail.status != MailStatus.POST,
+        )
         .order_by(order)
         .limit(1)
     ).first()

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import procedures
+from engine.db.connection import write_after_reading
 from engine.db.models import AuditEvent, Department, Incident, ProcessInstance, ProcessVersion, Task
 from engine.db.statuses import InstanceStatus, TaskStatus
 from engine.diagrams import budget, serialization
@@ -220,10 +221,14 @@ def _save(
         incidents.hold(session, instance, failure, during)
 
 
-def start_instance(session: Session, actor: Actor, key: str, data, *, role: str | None = None) -> ProcessInstance:
+def start_instance(
+    session: Session, actor: Actor, key: str, data, *, role: str | None = None, write_after_steps: bool = False
+) -> ProcessInstance:
     """Start a request of a procedure with its start data (validated), as the actor.
 
     `role` is the lane the history names the filer by, when it is not the procedure's (the public's).
+    `write_after_steps`: the unit of work began reading, and takes the write lock only once the first
+    engine steps have run (engine/db/connection.write_after_reading), as a public filing does.
     """
     procedure = startable_procedure(actor, key)
     model = published_model(session, key)
@@ -234,6 +239,8 @@ def start_instance(session: Session, actor: Actor, key: str, data, *, role: str 
     workflow.get_next_task(state=TaskState.READY).data.update(clean)
     with outbox.collecting() as letters, _running(session) as requested:
         failure = _run(workflow, workflow.do_engine_steps)
+        if write_after_steps:
+            write_after_reading(session)
         instance = ProcessInstance(
             process_key=key,
             model_id=model.id,
@@ -455,10 +462,9 @@ def list_instances(
 
 
 def record_for(actor: Actor, instance: ProcessInstance) -> dict:
-    """The request's record as this actor may read it: privileged advice only for those who may read it."""
-    hidden = procedures.get(instance.process_key).privileged_fields
-    if not hidden or authz.may_read_privileged(actor):
-        return dict(instance.data)
+    """The request's record as this actor may read it: the privileged consultation (the attorney's advice and
+    recommendation) only for those who may read it."""
+    hidden = authz.withheld_from(actor, instance).fields
     return {name: value for name, value in instance.data.items() if name not in hidden}
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.db.models import AccountManager, Department, OutboxMail, ProcessInstance, Task, User, UserRole
 from engine.db.statuses import MailStatus, TaskStatus
-from engine.mail import outbox
+from engine.mail import letters, outbox
 from engine.people.roles import (
     ADMINISTRATIVE_LIEUTENANT,
     COMMUNICATIONS_MANAGER,
@@ -116,7 +116,7 @@ def _reminder_letter(settings: Settings, task: Task, audience: Audience) -> outb
     body = (
         f"Hello,\n\nA task in civicflow is due {due}.\n\n"
         f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {audience.description}\n\n"
-        f"Open it: {settings.base_url}/tasks/{task.id}\n\n"
+        f"Open it: {letters.base_url(settings)}/tasks/{task.id}\n\n"
         "You receive this because the task is yours or your role's. "
         "Once it is done you will hear no more about it.\n"
     )
@@ -128,7 +128,7 @@ def _escalation_letter(settings: Settings, task: Task, holder: Audience, audienc
     body = (
         f"Hello,\n\nA task in civicflow is overdue: it was due {due} and is still open.\n\n"
         f"Task: {task.name}\nAbout: {about(task.instance)}\nWith: {holder.description}\n\n"
-        f"Open the request: {settings.base_url}/instances/{task.instance_id}\n\n"
+        f"Open the request: {letters.base_url(settings)}/instances/{task.instance_id}\n\n"
         f"You receive this as {audience.description}, to whom overdue tasks of this kind are escalated.\n"
     )
     return outbox.Letter(
@@ -223,7 +223,7 @@ def escalate_late_letter(session: Session, settings: Settings, mail: OutboxMail)
             f"Hello,\n\nThe City promised this letter by {promised_by}, and {why}.\n\n"
             f"Letter: {mail.subject}\nAbout: {about(instance)}\n\n"
             f"Please reach the person another way (telephone or post) and see the request: "
-            f"{settings.base_url}/instances/{instance.id}\n"
+            f"{letters.base_url(settings)}/instances/{instance.id}\n"
         ),
     )
     if letter.recipients:

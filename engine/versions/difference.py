@@ -1,4 +1,10 @@
-"""What changed between two versions of a procedure's diagram, element by element, in the editor's terms."""
+"""What changed between two versions of a procedure's diagram, element by element, in the editor's terms.
+
+Each element reads by its name; a flow with none as "the flow from <its source> to <its target>", another element
+as its type. A form reads as its label, a deadline as its kind in words, a reference as what it points at. The ids
+and keys stay beside the words (`label` of an entry, and `ids` of its properties and changes: the raw value where
+the words differ from it) for administrators who need them; the API's values are unchanged.
+"""
 
 from __future__ import annotations
 
@@ -57,6 +63,42 @@ _ATTRIBUTE_LABELS = {
     "default": "Default flow",
     "cancelActivity": "Interrupts the task",
 }
+
+
+def form_label(key: str) -> str:
+    """How the editor names a form or a deadline kind: "written_approval" -> "Written approval"."""
+    words = key.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def element_label(facts: dict[str, dict], element_id: str) -> str:
+    """An element in words: its name; a flow with none "the flow from A to B"; another "the <type>"."""
+    what = facts.get(element_id)
+    if what is None:
+        return element_id
+    if what["Name"]:
+        return what["Name"]
+    if what["Type"] == "Sequence flow" and what.get("From") and what.get("To"):
+        return f"the flow from {_end_label(facts, what['From'])} to {_end_label(facts, what['To'])}"
+    return f"the {what['Type'].lower()}"
+
+
+def _end_label(facts: dict[str, dict], element_id: str) -> str:
+    what = facts.get(element_id)
+    if what is None:
+        return element_id
+    return what["Name"] or f"the {what['Type'].lower()}"
+
+
+def _words(facts: dict[str, dict], name: str, value: str | None) -> str | None:
+    """A property's value in words: what a reference points at, a form's label, a deadline in words."""
+    if value is None or value == "":
+        return value
+    if name in _REFERENCES:
+        return element_label(facts, value)
+    if name in ("Form", "Due date"):
+        return form_label(value)
+    return value
 
 
 def _lanes_by_node(root: etree._Element) -> dict[str, str | None]:
@@ -171,12 +213,20 @@ def difference(before: str | bytes, after: str | bytes) -> Difference:
         target = facts.get(value or "") if name in _REFERENCES else None
         return f"{target['Name']} ({value})" if target is not None and target["Name"] else value
 
+    def raw(facts: dict[str, dict], name: str, value: str | None) -> str | None:
+        """The id or key behind the words, where the words are not it."""
+        return value if value and _words(facts, name, value) != value else None
+
     def entry(element_id, facts, every):
+        listed = {k: v for k, v in facts.items() if k not in ("Type", "Name") and v != ""}
         return {
             "id": element_id,
             "type": facts["Type"],
             "name": facts["Name"],
-            "properties": {k: shown(every, k, v) for k, v in facts.items() if k not in ("Type", "Name") and v != ""},
+            "label": element_label(every, element_id),
+            "properties": {k: shown(every, k, v) for k, v in listed.items()},
+            "words": {k: _words(every, k, v) for k, v in listed.items()},
+            "ids": {k: raw(every, k, v) for k, v in listed.items() if raw(every, k, v)},
         }
 
     added = [entry(i, new[i], new) for i in new if i not in old]
@@ -188,17 +238,27 @@ def difference(before: str | bytes, after: str | bytes) -> Difference:
                 "property": name,
                 "before": shown(old, name, old[element_id].get(name)),
                 "after": shown(new, name, new[element_id].get(name)),
+                "before_words": _words(old, name, old[element_id].get(name)),
+                "after_words": _words(new, name, new[element_id].get(name)),
+                "before_id": raw(old, name, old[element_id].get(name)),
+                "after_id": raw(new, name, new[element_id].get(name)),
             }
             for name in dict.fromkeys([*old[element_id], *new[element_id]])
             if old[element_id].get(name) != new[element_id].get(name)
         ]
         changed.append(
-            {"id": element_id, "type": new[element_id]["Type"], "name": new[element_id]["Name"], "changes": changes}
+            {
+                "id": element_id,
+                "type": new[element_id]["Type"],
+                "name": new[element_id]["Name"],
+                "label": element_label(new, element_id),
+                "changes": changes,
+            }
         )
     old_bounds, new_bounds = _bounds(old_root), _bounds(new_root)
     changed_ids = {c["id"] for c in changed}
     moved = [
-        {"id": i, "type": new[i]["Type"], "name": new[i]["Name"]}
+        {"id": i, "type": new[i]["Type"], "name": new[i]["Name"], "label": element_label(new, i)}
         for i in new
         if i in old and i not in changed_ids and i in old_bounds and i in new_bounds and old_bounds[i] != new_bounds[i]
     ]

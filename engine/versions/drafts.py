@@ -1,7 +1,9 @@
 """An administrator's draft of a procedure: saved with its problems listed, discarded, or shown as the version in use.
 
 A draft may hold problems (it is work in progress) but never a document that is not a safe, well-formed BPMN
-file: those are refused before anything is stored.
+file: those are refused before anything is stored. A draft's problems are the ones publishing would refuse it for:
+what loading it finds, and, once it loads, every step its dry run (engine/versions/dry_run.py) finds failing. So
+"publishable" is true only of a draft that publishing would take.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from engine.people.users import Actor
 from engine.records import audit
 from engine.requests.authz import require_admin
 from engine.time import clock
+from engine.versions.dry_run import dry_run
 from engine.versions.stored import CHANGE_PROCEDURES, version_in_use
 
 SOURCES = ("editor", "upload", "api")
@@ -52,14 +55,18 @@ class Draft:
         return self.is_draft and not self.problems
 
 
-def problems_of(key: str, data: bytes) -> list[Problem]:
-    """Every problem that would stop this diagram from being published for the procedure (empty: none)."""
+def problems_of(key: str, data: bytes, session: Session | None = None) -> list[Problem]:
+    """Every problem that would stop this diagram from being published for the procedure (empty: none).
+
+    With a session, a diagram that loads is also dry-run, as publishing does, and each step that fails on some
+    path is a problem too; without one, only what loading finds.
+    """
     procedure = procedures.get(key)
     try:
-        load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
+        loaded = load_diagram(data, key, procedure.editor_form_keys(), procedure.letters)
     except DiagramError as exc:
         return exc.problems
-    return []
+    return dry_run(session, key, loaded, data).problems if session is not None else []
 
 
 def stored_form(data: bytes) -> bytes:
@@ -107,7 +114,8 @@ def current_draft(session: Session, actor: Actor, key: str, *, with_problems: bo
     procedure = procedures.get(key)
     row = draft_row(session, key)
     if row is not None:
-        return _draft_of(row, procedure.name, problems_of(key, row.bpmn_xml.encode()) if with_problems else [])
+        problems = problems_of(key, row.bpmn_xml.encode(), session) if with_problems else []
+        return _draft_of(row, procedure.name, problems)
     model = version_in_use(session, key)
     if model is None:
         raise NotFound(f'No published procedure "{key}".')
@@ -155,7 +163,7 @@ def save_draft(
     check_revision(row, revision)
     if row is not None and row.bpmn_xml == xml:
         return current_draft(session, actor, key)
-    problems = problems_of(key, data)
+    problems = problems_of(key, data, session)
     if row is None:
         published = version_in_use(session, key)
         row = ProcessDraft(key=key, revision=0, based_on_id=published.id if published else None)

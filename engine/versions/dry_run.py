@@ -80,9 +80,12 @@ _ACCOUNT_FACTS: dict[str, Any] = {
     "department": "communications",
     "investigative": (False, True),
 }
+# How the City replies to a letter (engine/procedures/common.validate_reply): by e-mail, or by post.
+_REPLY_BY = {"reply_by": ("email", "post")}
 START_FACTS: dict[str, dict[str, Any]] = {
     "content_removal": _ACCOUNT_FACTS,
-    "removal_appeal": _ACCOUNT_FACTS,
+    "removal_appeal": {**_ACCOUNT_FACTS, **_REPLY_BY},
+    "legality_dispute": _REPLY_BY,
     "manager_change": {**_ACCOUNT_FACTS, "manager_name": "Pat Lee"},
 }
 

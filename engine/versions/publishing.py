@@ -5,7 +5,8 @@ run, engine/versions/dry_run.py): a step that fails on any path refuses the publ
 new numbered version (or an identical stored one is used again); requests already running stay on theirs. Each
 publication is a row of `process_publication`, and the latest one names the version in use. What the dry run
 warned of, and how many requests of the version in use could move to the new one, are in the publication's
-result (`Published`) and in its audit event.
+result (`Published`) and in its audit event, with the administrator's note of what changed and why (the event's
+detail keeps it, with the publication's id: `publication_notes` reads them back for the versions page and the API).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import procedures
-from engine.db.models import ProcessInstance, ProcessPublication, ProcessVersion
+from engine.db.models import AuditEvent, ProcessInstance, ProcessPublication, ProcessVersion
 from engine.diagrams.loading import LoadedSpec, load_diagram
 from engine.diagrams.problems import Problem
-from engine.errors import Conflict, DiagramError
+from engine.errors import Conflict, DiagramError, Invalid
 from engine.people.users import Actor
+from engine.procedures.fields import is_storable_text
 from engine.records import audit
 from engine.requests.authz import require_admin
 from engine.time import clock
@@ -32,6 +34,8 @@ from engine.versions.stored import CHANGE_PROCEDURES, note_in_use, store_version
 # The requests of the version in use checked for a move to the new one: each costs a load and a plan.
 MOVABLE_CHECKED = 200
 WARNINGS_AUDITED = 10
+MAX_NOTE = 500  # characters of a publication's note: what changed and why, in a sentence or two
+PUBLISHED = "process_published"
 
 
 @dataclass(frozen=True)
@@ -67,28 +71,40 @@ class Published:
         return self.dry_run.warnings
 
 
+def clean_note(note: str | None) -> str | None:
+    """A publication's note, trimmed (None when empty); Invalid naming the field when it is too long or not text."""
+    if note is None:
+        return None
+    if not isinstance(note, str) or not is_storable_text(note):
+        raise Invalid("The note must be plain text.", {"note": ["Write what changed and why, as plain text."]})
+    note = " ".join(note.split())
+    if len(note) > MAX_NOTE:
+        raise Invalid(f"The note may be at most {MAX_NOTE} characters.", {"note": [f"At most {MAX_NOTE} characters."]})
+    return note or None
+
+
 def make_current(session: Session, actor: Actor | None, model: ProcessVersion, *, detail: dict | None = None) -> None:
     """Make a stored version the one new requests of its procedure use, and record who did it.
 
     The last step of publishing, after every check: it checks nothing itself.
     """
-    session.add(
-        ProcessPublication(
-            key=model.key,
-            model=model,
-            published_by_id=actor.id if actor is not None else None,
-            published_at=clock.utcnow(),
-        )
+    publication = ProcessPublication(
+        key=model.key,
+        model=model,
+        published_by_id=actor.id if actor is not None else None,
+        published_at=clock.utcnow(),
     )
+    session.add(publication)
     session.flush()
     note_in_use(session, model)
     if actor is not None:
         audit.append(
             session,
             actor,
-            "process_published",
+            PUBLISHED,
             detail={
                 "process": model.key,
+                "publication": publication.id,
                 "version": model.number,
                 "version_hash": model.version_hash,
                 "republished": False,
@@ -144,13 +160,21 @@ def _detail(result: DryRun, movable: Movable | None) -> dict:
     return {"dry_run": summary, "movable": movable.as_dict() if movable is not None else None}
 
 
-def publish_with_report(session: Session, actor: Actor, key: str, *, revision: int | None = None) -> Published:
+def _with_note(detail: dict, note: str | None) -> dict:
+    return {**detail, "note": note} if note else detail
+
+
+def publish_with_report(
+    session: Session, actor: Actor, key: str, *, revision: int | None = None, note: str | None = None
+) -> Published:
     """Validate and dry-run the draft and make it the version new requests use; the draft is then gone.
 
     Every problem is raised at once (DiagramError) and nothing changes. Publishing a draft identical to a
-    stored version makes that version current again rather than storing it twice.
+    stored version makes that version current again rather than storing it twice. `note` (what changed and
+    why) is kept in the publication's audit event.
     """
     require_admin(actor, CHANGE_PROCEDURES)
+    note = clean_note(note)
     procedures.get(key)
     row = draft_row(session, key, lock=True)
     check_revision(row, revision)
@@ -163,29 +187,59 @@ def publish_with_report(session: Session, actor: Actor, key: str, *, revision: i
         raise Conflict(f"The draft is the same as version {current.number}, which is already in use.")
     model = store_version(session, key, data, loaded, source=row.source, created_by_id=row.updated_by_id)
     movable = movable_to(session, current, model)
-    make_current(session, actor, model, detail=_detail(result, movable))
+    make_current(session, actor, model, detail=_with_note(_detail(result, movable), note))
     session.delete(row)
     session.flush()
     return Published(model, result, movable)
 
 
-def publish(session: Session, actor: Actor, key: str, *, revision: int | None = None) -> ProcessVersion:
+def publish(
+    session: Session, actor: Actor, key: str, *, revision: int | None = None, note: str | None = None
+) -> ProcessVersion:
     """Validate and dry-run the draft and make it the version new requests use (publish_with_report's version)."""
-    return publish_with_report(session, actor, key, revision=revision).model
+    return publish_with_report(session, actor, key, revision=revision, note=note).model
 
 
-def republish_with_report(session: Session, actor: Actor, key: str, number: int) -> Published:
+def republish_with_report(
+    session: Session, actor: Actor, key: str, number: int, *, note: str | None = None
+) -> Published:
     """Make an earlier version the one new requests use again (it is validated and dry-run again first)."""
     require_admin(actor, CHANGE_PROCEDURES)
+    note = clean_note(note)
     model = version(session, actor, key, number)
     if model.published:
         raise Conflict(f"Version {number} is already the one in use.")
     _, result = checked_diagram(session, key, model.bpmn_xml.encode("utf-8"))
     movable = movable_to(session, version_in_use(session, key), model)
-    make_current(session, actor, model, detail={"republished": True, **_detail(result, movable)})
+    detail = {"republished": True, **_detail(result, movable)}
+    make_current(session, actor, model, detail=_with_note(detail, note))
     return Published(model, result, movable)
 
 
-def republish(session: Session, actor: Actor, key: str, number: int) -> ProcessVersion:
+def republish(session: Session, actor: Actor, key: str, number: int, *, note: str | None = None) -> ProcessVersion:
     """Make an earlier version the one new requests use again (republish_with_report's version)."""
-    return republish_with_report(session, actor, key, number).model
+    return republish_with_report(session, actor, key, number, note=note).model
+
+
+def publication_notes(session: Session, key: str) -> dict[int, str]:
+    """The note of each publication of a procedure that has one, by the publication's id (from the audit trail)."""
+    events = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == PUBLISHED))
+    return {
+        detail["publication"]: detail["note"]
+        for detail in events
+        if detail.get("process") == key and detail.get("publication") and detail.get("note")
+    }
+
+
+def version_notes(session: Session, key: str) -> dict[int, str]:
+    """The note of each version's latest publication, by version number (versions whose one has none are left out)."""
+    notes = publication_notes(session, key)
+    latest = dict(
+        session.execute(
+            select(ProcessVersion.number, func.max(ProcessPublication.id))
+            .join(ProcessPublication, ProcessPublication.model_id == ProcessVersion.id)
+            .where(ProcessVersion.key == key)
+            .group_by(ProcessVersion.number)
+        ).all()
+    )
+    return {number: notes[publication] for number, publication in latest.items() if publication in notes}

@@ -284,7 +284,8 @@ class Web:
         page.get_by_label("Owning department").select_option(label=department)
         page.get_by_label("Purpose of the account").fill(purpose)
         page.get_by_label("Intended audience").fill(audience)
-        page.get_by_label("Proposed social media managers (usernames)").fill(managers)
+        chosen = [username.strip() for username in managers.split(",")]  # chosen by name; the values are usernames
+        page.get_by_label("Proposed social media managers", exact=True).select_option(value=chosen)
         if investigative:
             page.get_by_label("Police investigative profile").check()
         page.get_by_role("button", name="Submit request").click()

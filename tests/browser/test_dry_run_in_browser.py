@@ -1,5 +1,6 @@
-"""An administrator uploads a diagram whose step fails only after a rejection: the editor lists no problem, but
-Publish is refused, naming the step and the path the dry run took to it, and nothing is published."""
+"""An administrator uploads a diagram whose step fails only after a rejection: the editor lists it as a problem
+(the dry run's) and never says it can be published; Publish is refused, naming the step and the path the dry run
+took to it, and nothing is published."""
 
 from __future__ import annotations
 
@@ -38,10 +39,15 @@ def test_publishing_a_diagram_that_fails_after_a_rejection_is_refused_naming_the
         files=[{"name": "budget-check.bpmn", "mimeType": "application/xml", "buffer": failing_after_rejection()}]
     )
     admin.get_by_role("button", name="Upload as the draft").click()
-    expect(admin.locator(".flash.success")).to_contain_text("It has no problems and can be published.")
+    expect(admin.locator(".flash.warning")).to_contain_text("1 problem must be fixed before it can be published.")
     expect(admin.locator("#canvas[data-ready=true]")).to_be_visible()
-    expect(admin.locator("#problem-list")).to_have_text("No problems: this draft can be published.")
+    problems = admin.locator("#problem-list")
+    expect(problems).to_contain_text("1 problem must be fixed and saved before this draft can be published:")
+    expect(problems).to_contain_text("ValueError: No budget code.")
+    expect(problems).not_to_contain_text("No problems")
 
+    admin.get_by_label("What changed and why").fill("A budget check after a rejection.")
+    admin.get_by_label("Publish this draft: new requests follow it from now on").check()
     admin.get_by_role("button", name="Publish", exact=True).click()
     refusal = admin.locator(".error-summary")
     expect(refusal).to_contain_text("The diagram fails when it runs")
@@ -51,6 +57,8 @@ def test_publishing_a_diagram_that_fails_after_a_rejection_is_refused_naming_the
         re.compile(r'Check the budget \(check\): The step "Check the budget" failed: ValueError: No budget code\.')
     )
     expect(refusal).to_contain_text("\"Department Head approval\" decision 'reject'")
+    expect(problems).to_contain_text("ValueError: No budget code.")
+    expect(problems).not_to_contain_text("No problems")
     web.screenshot(admin, "dry-run_refused_desktop")
 
     admin.goto(f"/admin/processes/{KEY}/versions")

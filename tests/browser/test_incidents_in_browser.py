@@ -69,7 +69,12 @@ def test_an_administrator_repairs_a_held_request_from_the_mail_to_the_editor_and
     # The requester files: the filing is kept, and the request says it is held.
     requester = web.as_user("requester")
     web.file_account_request(
-        requester, name=NAME, department="Parks", purpose="Budget news.", audience="Residents.", managers="requester"
+        requester,
+        name=NAME,
+        department="Parks and Recreation",
+        purpose="Budget news.",
+        audience="Residents.",
+        managers="requester",
     )
     expect(requester.locator(".flash.warning")).to_contain_text(f"Your request {TITLE} was submitted.")
     expect(requester.locator(".flash.warning")).to_contain_text(f'This request is held at the step "{STEP}"')
@@ -124,6 +129,8 @@ def test_an_administrator_repairs_a_held_request_from_the_mail_to_the_editor_and
     expect(admin.locator("#save-status")).to_contain_text(re.compile(r"Draft saved at \d"))
     expect(admin.locator("#problem-list")).to_have_text("No problems: this draft can be published.")
     web.screenshot(admin, "incidents_editor-fixed_desktop")
+    admin.get_by_label("What changed and why").fill("The condition names a field the form sets.")
+    admin.get_by_label("Publish this draft: new requests follow it from now on").check()
     admin.get_by_role("button", name="Publish", exact=True).click()
     expect(admin.locator(".flash.success")).to_contain_text("Version 3 of “New social media account request”")
     expect(admin.locator("#movable")).to_contain_text("Move the 1 running request of version 2 to version 3")

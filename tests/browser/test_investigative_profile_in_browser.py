@@ -43,7 +43,7 @@ def test_an_investigative_profile_goes_to_the_chief_then_the_lieutenant_and_neve
     web.file_account_request(
         officer,
         name=NAME,
-        department="Police",
+        department="Police Department",
         purpose="Monitoring public posts for an open investigation.",
         audience="None: not a public account.",
         managers="police_officer",

@@ -35,7 +35,7 @@ def test_a_reviewer_takes_and_approves_a_task_with_the_keyboard_alone(web):
     web.file_account_request(
         requester,
         name="West St. Paul Parks",
-        department="Parks",
+        department="Parks and Recreation",
         purpose="Program announcements.",
         audience="Residents.",
         managers="requester",

@@ -89,10 +89,14 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     decisions = comms.locator("ol.timeline")
     expect(decisions).to_contain_text("Advised: amend the policy · Consult the City Attorney")
     expect(decisions).to_contain_text("Jordan Attorney (City Attorney)")
-    comms.get_by_label("The City's written response to the disputant").fill(RESPONSE)
+    comms.get_by_label("The body of the City's written response").fill(RESPONSE)
     assert web.overflow(comms) == 0, web.wider_than_window(comms)
     web.screenshot(comms, "legality-dispute_response-task_phone")
-    comms.get_by_role("button", name="Submit").click()
+    comms.get_by_role("button", name="Preview the letter").click()
+    expect(comms.locator(".letter-preview")).to_contain_text("Dear ")
+    assert web.overflow(comms) == 0, web.wider_than_window(comms)
+    web.screenshot(comms, "legality-dispute_letter-preview_phone")
+    comms.get_by_role("button", name="Send this letter").click()
     expect(comms.locator(".flash.success")).to_have_text(
         f"Write the City's response done for {TITLE}. "
         "It now waits for: Follow up: amend the policy (Communications Manager)."
@@ -121,7 +125,9 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     for step in (
         "Submitted the request",
         "E-mail queued for sending · “We received your dispute",
-        "Advised: amend the policy · Consult the City Attorney",
+        # The recommendation is privileged like the advice: the clerk who entered the dispute reads neither.
+        "Withheld: attorney-client privileged; only the City Attorney and the Communications Manager may read it"
+        " · Consult the City Attorney",
         "Sent the written response · Write the City's response",
         "E-mail queued for sending · “The City's response to your dispute",
         "Proposed an amendment · Follow up: amend the policy",
@@ -133,22 +139,24 @@ def test_a_legality_dispute_is_acknowledged_answered_and_followed_up_in_the_brow
     assert len(web.mail.messages) == 2
     assert not [message for message in web.mail.messages if ADVICE in message.as_string()]
 
-    # Privilege: whoever entered the dispute and the Records Officer see the recommendation, never the advice.
+    # Privilege: whoever entered the dispute and the Records Officer read neither the advice nor the
+    # recommendation given with it (Minn. Stat. 13.393): both are withheld, by name.
     records = web.as_user("records")
     for name, page in (("entered-by", clerk), ("records", records)):
         page.goto(request_url)
         expect(page.get_by_role("heading", level=1)).to_have_text(f"{TITLE} #{dispute_id}")
         record = page.get_by_role("region", name="Record")
-        expect(record).to_contain_text("Amend the policy")
+        expect(record).not_to_contain_text("Amend the policy")
+        expect(record).to_contain_text("Withheld: attorney-client privileged")
         expect(record).to_contain_text(RESPONSE)
         assert_no_advice(page)
         assert web.console_errors(page) == []
         web.screenshot(page, f"legality-dispute_record-{name}_desktop")
-        # The attorney's task page shows them the record too: the recommendation, nothing of the advice.
+        # The attorney's task page shows them the record too: nothing of the advice or the recommendation.
         page.goto(consultation_url)
         expect(page.get_by_role("heading", level=1)).to_have_text("Consult the City Attorney")
         expect(page.get_by_text("Status: completed")).to_be_visible()
-        expect(page.get_by_role("region", name="The request")).to_contain_text("Amend the policy")
+        expect(page.get_by_role("region", name="The request")).not_to_contain_text("Amend the policy")
         assert_no_advice(page)
         assert web.console_errors(page) == []
 

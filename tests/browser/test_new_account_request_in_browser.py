@@ -19,7 +19,7 @@ def file_parks_request(web) -> Page:
     web.file_account_request(
         page,
         name=NAME,
-        department="Parks",
+        department="Parks and Recreation",
         purpose="Program announcements for Parks and Recreation.",
         audience="Residents and park users.",
         managers="requester",
@@ -44,11 +44,11 @@ def test_a_new_account_request_goes_from_the_start_form_to_the_registry_in_the_b
     expect(waiting).to_contain_text("Department Head approval · Department Head of Parks and Recreation")
     web.log_out(page)
 
-    # The Department Head: nothing assigned yet, the request waits in "Available to me" until taken.
+    # The Department Head: nothing assigned yet, so the inbox opens where the work is: "Available to me".
     web.log_in(page, "parks_head")
-    expect(page.locator("p.empty")).to_contain_text("Nothing is assigned to you.")
-    expect(page.get_by_role("link", name="1 task available to you.")).to_be_visible()
-    web.open_inbox(page, "Available to me")
+    expect(page.get_by_role("navigation", name="Main")).to_contain_text("0 assigned to you · 1 you may take")
+    views = page.get_by_role("navigation", name="Inbox views")
+    expect(views.locator("[aria-current=page]")).to_contain_text("Available to me")
     row = page.get_by_role("row").filter(has_text=TITLE)
     expect(row).to_contain_text("Department Head approval")
     expect(row).to_contain_text("Pat Requester")

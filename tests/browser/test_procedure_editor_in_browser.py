@@ -25,7 +25,7 @@ def file_request(web, page: Page, name: str) -> None:
     web.file_account_request(
         page,
         name=name,
-        department="Parks",
+        department="Parks and Recreation",
         purpose="Program news for Parks.",
         audience="Residents.",
         managers="requester",
@@ -44,6 +44,12 @@ def on_screen(page: Page, x: float, y: float) -> tuple[float, float]:
             [x, y],
         )
     )
+
+
+def confirm_publishing(page: Page, note: str) -> None:
+    """What publishing asks for: a note of what changed and why, and the tick that confirms it."""
+    page.get_by_label("What changed and why").fill(note)
+    page.get_by_label("Publish this draft: new requests follow it from now on").check()
 
 
 def take_and_decide(
@@ -94,6 +100,7 @@ def test_an_administrator_adds_a_step_publishes_it_and_only_new_requests_take_it
     expect(admin.locator("#save-status")).to_contain_text(re.compile(r"Draft saved at \d"))
     expect(admin.locator("#problem-list")).to_have_text("No problems: this draft can be published.")
     web.screenshot(admin, "procedure-editor_new-step_desktop")
+    confirm_publishing(admin, "A budget check before the Communications Manager's approval.")
     admin.get_by_role("button", name="Publish", exact=True).click()
     expect(admin.locator(".flash.success")).to_contain_text(
         "Version 2 of “New social media account request” is published: new requests use it."
@@ -105,8 +112,10 @@ def test_an_administrator_adds_a_step_publishes_it_and_only_new_requests_take_it
     admin.get_by_role("link", name="Changes from version 1").click()
     added = admin.locator("#added")
     expect(added).to_contain_text(f"User task “{STEP}”")
-    expect(added).to_contain_text("written_approval")
-    expect(admin.locator("#changed")).to_contain_text("Flow_standard")
+    expect(added.get_by_role("definition").filter(has_text="written_approval")).to_have_text(
+        "Written approval written_approval"
+    )  # the form by its label, its key beside it
+    expect(admin.locator("#changed")).to_contain_text("Sequence flow “no” Flow_standard")
     web.screenshot(admin, "procedure-editor_changes_desktop")
 
     file_request(web, requester, AFTER)
@@ -177,6 +186,7 @@ def test_a_draft_with_a_problem_lists_it_at_its_element_and_is_not_published(web
     web.screenshot(admin, "procedure-editor_problems_desktop")
     problems.get_by_role("button", name=re.compile("Loose end")).first.click()
     expect(admin.locator("#prop-name")).to_have_value("Loose end")
+    confirm_publishing(admin, "A loose end.")
     admin.get_by_role("button", name="Publish", exact=True).click()
     expect(admin.locator(".error-summary")).to_contain_text("Nothing was changed.")
     expect(admin.locator(".error-summary")).to_contain_text("Loose end")

@@ -253,8 +253,10 @@ def test_a_member_of_the_public_appeals_a_removal_and_reads_the_response_in_the_
     assert_public_facts_only(public)
 
     comms.get_by_role("radio", name="Reinstate the comment").check()
-    comms.get_by_label("Written response to the appellant (e-mailed as written)").fill(APPEAL_RESPONSE)
-    comms.get_by_role("button", name="Submit").click()
+    comms.get_by_label("The body of the City's written response").fill(APPEAL_RESPONSE)
+    comms.get_by_role("button", name="Preview the letter").click()
+    expect(comms.locator(".letter-preview")).to_contain_text(APPEAL_RESPONSE)
+    comms.get_by_role("button", name="Send this letter").click()
     expect(comms.locator(".flash.success")).to_contain_text(
         f"Review the appeal and write the response done for {APPEAL_TITLE}."
     )
@@ -287,11 +289,10 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
     assert web.console_errors(public) == []
     web.screenshot(public, "public_dispute-received_desktop")
 
-    # The receipt and the acknowledgement arrive at once.
-    letters = web.mail.to(DISPUTANT, count=2)
-    receipt = letter_with_subject(letters, "Receipt: your dispute of the City's Social Media Policy")
+    # One letter at once: the acknowledgement, carrying the tracking code.
+    letters = web.mail.to(DISPUTANT, count=1)
+    receipt = acknowledgement = letter_with_subject(letters, "We received your dispute of the Social Media Policy")
     assert f"Your tracking code: {code}" in text_of(receipt)
-    acknowledgement = letter_with_subject(letters, "We received your dispute of the Social Media Policy")
     assert SECTION in text_of(acknowledgement)
 
     public.goto(status_path(receipt, code))
@@ -322,8 +323,9 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
     comms = web.as_user("comms_manager")
     take_from_pool(web, comms, "Write the City's response", DISPUTE_TITLE)
     expect(comms.get_by_role("region", name="The request")).to_contain_text(ADVICE)
-    comms.get_by_label("The City's written response to the disputant").fill(DISPUTE_RESPONSE)
-    comms.get_by_role("button", name="Submit").click()
+    comms.get_by_label("The body of the City's written response").fill(DISPUTE_RESPONSE)
+    comms.get_by_role("button", name="Preview the letter").click()
+    comms.get_by_role("button", name="Send this letter").click()
     expect(comms.locator(".flash.success")).to_contain_text(f"Write the City's response done for {DISPUTE_TITLE}.")
     assert web.console_errors(attorney) == [] and web.console_errors(comms) == []
 
@@ -336,7 +338,7 @@ def test_a_member_of_the_public_disputes_the_policy_and_never_sees_the_advice_in
     web.screenshot(public, "public_dispute-status-responded_desktop")
 
     response = letter_with_subject(
-        web.mail.to(DISPUTANT, count=3), "The City's response to your dispute of the Social Media Policy"
+        web.mail.to(DISPUTANT, count=2), "The City's response to your dispute of the Social Media Policy"
     )
     assert DISPUTE_RESPONSE in text_of(response) and ADVICE not in response.as_string()
 

@@ -142,7 +142,7 @@ def test_creating_a_user_reports_every_bad_field_at_once_and_creates_nothing(ses
         )
     assert refused.value.fields == {
         "username": ['A user named "taken" already exists.'],
-        "password": ["A password needs at least 10 characters."],
+        "password": ["A password needs at least 15 characters: a few words you will remember work well."],
         "display_name": ["This field is required."],
         "email": ["Enter an e-mail address like name@wspmn.gov."],
         "department": ['No department with code "atlantis".'],

@@ -5,8 +5,10 @@ import pytest
 from engine.db.models import ProcessInstance
 from engine.errors import Conflict, NotAllowed
 from engine.records import registry
-from engine.requests import inbox, services
+from engine.requests import authz, inbox, services
+from tests.engine.test_legality_dispute import dispute
 from tests.helpers import SETUP, START, only_open_task, start_request
+from tests.procedures import act
 
 INVESTIGATIVE = {
     **START,
@@ -200,3 +202,23 @@ def test_department_head_review_is_available_only_to_the_head_of_that_department
         people.lieutenant,
     ):
         assert inbox.list_tasks(session, other, "available") == ([], 0)
+
+
+# ---- attorney-client privilege ----------------------------------------------------------------------
+
+
+def test_the_attorneys_recommendation_is_privileged_with_the_advice(session, city, make_user):
+    administrator = make_user("casey", department="administration", roles=["city_administrator"])
+    instance = services.start_instance(session, city.requester, "legality_dispute", dispute())
+    session.commit()
+    consultation = {"advice": "Narrow the spam clause.", "recommendation": "amend"}
+    act(session, city.attorney, instance, "attorney_consultation", consultation)
+    [advised] = [event for event in services.history_of(session, instance) if event.decision == "amend"]
+    for reader in (city.attorney, city.comms):
+        assert services.record_for(reader, instance)["recommendation"] == "amend"
+        assert not authz.withheld_from(reader, instance).hides(advised)
+    for outsider in (city.records, administrator, city.requester):
+        record = services.record_for(outsider, instance)
+        assert "recommendation" not in record and "advice" not in record
+        assert record["policy_section"] == "Rules of Use, the removal categories"
+        assert authz.withheld_from(outsider, instance).hides(advised)

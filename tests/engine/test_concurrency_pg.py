@@ -259,3 +259,22 @@ def test_two_processes_posting_complete_at_once_get_one_200_and_one_409(server, 
         assert [e["action"] for e in after["history"]] == ["started", "completed"]
     with pg_sessions() as session:
         assert audit.verify(session).ok
+
+
+def test_thirty_concurrent_wrong_passwords_check_no_more_than_the_limit(pg_settings, cast):
+    """Sign-in attempts are counted before the password is checked, one atomic statement each (web/login_limits.py)."""
+    from web import create_app
+
+    app = create_app({"TESTING": True}, settings=pg_settings)
+    try:
+
+        def attempt(_):
+            wrong = {"username": "parks_head", "password": "a wrong one, all at once"}
+            return app.test_client().post("/api/v1/auth/token", json=wrong).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(attempt, range(30)))
+    finally:
+        app.extensions["civicflow.engine"].dispose()
+    assert answers.count(401) == 5  # checked, as the limit allows
+    assert answers.count(429) == 25  # refused before the password was looked at

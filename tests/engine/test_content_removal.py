@@ -3,13 +3,16 @@
 import hashlib
 
 import pytest
+from lxml import etree
 from sqlalchemy import func, select
 
+from engine import procedures
 from engine.db.models import Attachment, AuditEvent, Blob, OutboxMail, ProcessInstance, User
 from engine.errors import Invalid, NotAllowed
 from engine.mail import outbox
 from engine.records import attachments
 from engine.requests import inbox, services
+from engine.settings import REPO_ROOT
 from engine.time import clock
 from tests.engine.test_attachments import LIMIT
 from tests.procedures import act, png_bytes
@@ -197,3 +200,12 @@ def test_with_the_mail_server_down_the_removal_completes_and_the_mail_waits_then
         )
         == 1
     )
+
+
+def test_the_diagram_and_the_procedure_give_the_removal_one_name():
+    bpmn = etree.parse(str(REPO_ROOT / "workflows" / "content_removal.bpmn")).getroot()
+    kinds = ("}participant", "}process")
+    named = {
+        element.get("name") for element in bpmn.iter() if isinstance(element.tag, str) and element.tag.endswith(kinds)
+    }
+    assert named == {procedures.get("content_removal").name} == {"Remove content (with a screenshot)"}

@@ -29,11 +29,17 @@ USER_TASK_LANES = {
         "confirm_access_change": "Requester",
     },
     "content_removal": {"confirm_deletion": "Social Media Manager"},
-    "removal_appeal": {"appeal_review": "Communications Manager", "restore_content": "Social Media Manager"},
+    "removal_appeal": {
+        "appeal_review": "Communications Manager",
+        "restore_content": "Social Media Manager",
+        # A letter to a postal address: printed, then mailed by whoever sends the City's letters.
+        "mail_letter": "Communications Manager",
+    },
     "legality_dispute": {
         "attorney_consultation": "City Attorney",
         "dispute_response": "Communications Manager",
         "policy_amendment": "Communications Manager",
+        "mail_letter": "Communications Manager",
     },
 }
 

@@ -91,7 +91,8 @@ def test_every_shipped_diagram_dry_runs_clean_and_publishes(session, people, key
 def test_a_step_that_fails_on_one_path_refuses_publishing_naming_it_and_nothing_is_stored(session, people, case):
     xml, says, path = FAILING[case]
     draft = save(session, people.admin, xml)
-    assert (draft.problems, draft.publishable) == ([], True)  # every rule read off the diagram holds
+    # Every rule read off the diagram holds, but the draft already lists what its dry run finds (issue 18).
+    assert ([p.element for p in draft.problems], draft.publishable) == (["check"], False)
 
     with pytest.raises(DiagramError) as refused:
         publishing.publish(session, people.admin, KEY)
@@ -113,7 +114,8 @@ def test_the_api_refuses_a_diagram_failing_on_the_rejection_path_with_a_400_nami
     saved = client.put(
         f"/api/v1/processes/{KEY}/draft", headers=api("admin").headers, data=xml, content_type="application/xml"
     )
-    assert saved.status_code == 200 and saved.get_json()["publishable"] is True, saved.get_json()
+    assert saved.status_code == 200 and saved.get_json()["publishable"] is False, saved.get_json()
+    assert [p["element"] for p in saved.get_json()["problems"]] == ["check"]  # the dry run's, listed on saving
 
     answer = api("admin").post(f"/api/v1/processes/{KEY}/publish")
     assert answer.status_code == 400, answer.get_json()

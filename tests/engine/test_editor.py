@@ -184,20 +184,24 @@ def test_the_difference_lists_added_removed_and_changed_elements_in_the_editor_s
     ] == [("records_check", "User task", "Records check", "Records Officer", "communications_review")]
     assert {a["id"] for a in changes.added} == {"records_check", "Flow_records_check", "Lane_records_check"}
     assert changes.removed == []
-    by_id = {c["id"]: c["changes"] for c in changes.changed}
+    by_id = {c["id"]: [(d["property"], d["before"], d["after"]) for d in c["changes"]] for c in changes.changed}
     assert by_id["Flow_standard"] == [
-        {
-            "property": "To",
-            "before": "Communications Manager written approval (communications_review)",
-            "after": "Records check (records_check)",
-        }
+        ("To", "Communications Manager written approval (communications_review)", "Records check (records_check)")
     ]
-    assert by_id["Flow_head_approved"] == [
-        {"property": "Condition", "before": 'decision == "approve"', "after": 'decision == "approve" and True'}
-    ]
+    assert by_id["Flow_head_approved"] == [("Condition", 'decision == "approve"', 'decision == "approve" and True')]
     assert by_id["communications_review"] == [
-        {"property": "Name", "before": "Communications Manager written approval", "after": "Communications approval"}
+        ("Name", "Communications Manager written approval", "Communications approval")
     ]
+    # In words: a flow without a name by its two ends, a reference by what it points at, with its id beside.
+    [to] = next(c["changes"] for c in changes.changed if c["id"] == "Flow_standard")
+    assert (to["before_words"], to["before_id"], to["after_words"], to["after_id"]) == (
+        "Communications Manager written approval",
+        "communications_review",
+        "Records check",
+        "records_check",
+    )
+    flow = next(a for a in changes.added if a["id"] == "Flow_records_check")
+    assert flow["label"] == "the flow from Records check to Communications approval"
     assert difference(shipped(KEY), shipped(KEY)).empty
 
 

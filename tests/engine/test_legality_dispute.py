@@ -65,7 +65,7 @@ def test_the_attorneys_advice_reaches_only_the_attorney_and_the_communications_m
     for who in (city.records, city.requester):  # the Records Officer oversees; the requester entered the letter
         services.get_instance(session, who, instance.id)
         assert "advice" not in services.record_for(who, instance)
-        assert services.record_for(who, instance)["recommendation"] == "no_change"
+        assert "recommendation" not in services.record_for(who, instance)  # privileged with the advice
     events = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance.id)).all()
     assert not [e for e in events if ADVICE in f"{e.comment} {e.detail}"]
     outbox.deliver_due(sessions, mail_settings)
@@ -107,3 +107,15 @@ def test_a_bad_dispute_is_refused_by_field_and_nothing_is_created(session, city,
     assert message in " ".join(refused.value.fields[field])
     assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
     assert session.scalar(select(func.count()).select_from(OutboxMail)) == 0
+
+
+def test_the_response_letter_greets_and_signs_once(session, sessions, city, mail_settings, smtp_server):
+    instance = _start(session, city.requester)
+    act(session, city.attorney, instance, "attorney_consultation", {"advice": ADVICE, "recommendation": "no_change"})
+    act(session, city.comms, instance, "dispute_response", {"response_text": RESPONSE})
+    outbox.deliver_due(sessions, mail_settings)
+    [response] = [m for m in smtp_server.to("sam.citizen@example.net") if "response" in m["Subject"]]
+    body = response.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.count("Dear Sam Citizen,") == 1 and body.count("Dear ") == 1
+    assert body.count("Marketing and Communications Manager") == 1 and body.count("Reference: dispute") == 1
+    assert RESPONSE in body

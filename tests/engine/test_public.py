@@ -151,10 +151,10 @@ def test_the_tracking_code_is_twenty_crockford_characters_and_only_its_sha256_is
     for table in ("public_request", "process_instance", "audit_event", "task"):
         rows = repr(session.execute(select(Base.metadata.tables[table])).all()).upper()
         assert raw not in rows and filed.code not in rows, table
+    # A dispute's acknowledgement, sent at once, is its receipt (one letter, not two).
+    first = public.RECEIPT_LETTER if kind == "appeal" else "acknowledgement_to_disputant"
     [receipt] = session.scalars(
-        select(OutboxMail).where(
-            OutboxMail.instance_id == filed.instance.id, OutboxMail.letter == public.RECEIPT_LETTER
-        )
+        select(OutboxMail).where(OutboxMail.instance_id == filed.instance.id, OutboxMail.letter == first)
     )
     assert filed.code in receipt.body
 
@@ -396,9 +396,12 @@ def test_the_receipt_reaches_the_filer_with_the_code_the_status_link_and_a_copy_
         if kind == "appeal"
         else ("sam.citizen@example.net", "dispute of the City's Social Media Policy")
     )
-    assert sent == (1 if kind == "appeal" else 2)  # a dispute's acknowledgement goes at once too
+    # One letter: a dispute's acknowledgement, which the policy requires at once, carries the receipt.
+    assert sent == 1
     assert {m["X-Envelope-To"] for m in smtp_server.messages} == {address}
-    [receipt] = [m for m in smtp_server.to(address) if m["Subject"] == f"Receipt: your {words}"]
+    subject = f"Receipt: your {words}" if kind == "appeal" else "We received your dispute of the Social Media Policy"
+    [receipt] = smtp_server.to(address)
+    assert receipt["Subject"] == subject
     assert receipt["To"] == address
     body = receipt.get_body(("plain",)).get_content()
     name = "Jo Public" if kind == "appeal" else "Sam Citizen"
@@ -412,7 +415,8 @@ def test_the_receipt_reaches_the_filer_with_the_code_the_status_link_and_a_copy_
     )
     what_was_sent = body.split("What you sent:", 1)[1]
     assert [text for text in copied if text not in what_was_sent] == []
-    row = session.scalar(select(OutboxMail).where(OutboxMail.letter == public.RECEIPT_LETTER))
+    assert body.count("Dear ") == 1
+    row = session.scalar(select(OutboxMail).where(OutboxMail.instance_id == filed.instance.id))
     session.refresh(row)
     assert (row.status, row.recipients, row.instance_id) == ("sent", [address], filed.instance.id)
 
@@ -594,11 +598,15 @@ def test_a_database_at_0004_with_requests_upgrades_keeping_its_rows_and_referenc
             command.downgrade(config, "0004")
         raw.execute("PRAGMA foreign_keys=ON")
     tables = ("user_account", "process_instance", "task", "audit_event", "outbox_mail")
+    # The columns each table had at 0004: later migrations add some (and drop others) the rows are compared without.
+    at_0004 = {name: {column["name"] for column in inspect(engine).get_columns(name)} for name in tables}
 
     def rows():
         with engine.connect() as connection:
             return {
-                name: connection.execute(select(table).order_by(*table.primary_key)).all()
+                name: connection.execute(
+                    select(*(column for column in table.c if column.name in at_0004[name])).order_by(*table.primary_key)
+                ).all()
                 for name, table in ((name, Base.metadata.tables[name]) for name in tables)
             }
 

@@ -5,8 +5,9 @@ from sqlalchemy import func, select
 
 from engine import procedures
 from engine.db.models import OutboxMail, ProcessInstance
-from engine.errors import Invalid, NotAllowed
+from engine.errors import Conflict, Invalid, NotAllowed
 from engine.mail import outbox
+from engine.procedures import removal_appeal
 from engine.records import attachments
 from engine.requests import inbox, services
 from tests.engine.test_attachments import LIMIT
@@ -146,3 +147,70 @@ def test_linking_a_removal_reveals_nothing_the_filer_may_not_see(session, city):
     assert refused.value.fields["removal_id"] == [
         f"Removal record {public.id} is about another account, not this account."
     ]
+
+
+def test_the_response_letter_greets_signs_and_gives_the_reference_once(
+    session, sessions, city, mail_settings, smtp_server
+):
+    instance = _start(session, city.records, appeal(city.facebook))
+    act(
+        session,
+        city.comms,
+        instance,
+        "appeal_review",
+        {"decision": "uphold", "response_text": "Your comment advertised a product, which the policy lists as spam."},
+    )
+    outbox.deliver_due(sessions, mail_settings)
+    [letter] = smtp_server.to("jo.public@example.net")
+    body = letter.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith("Dear Jo Public,")
+    assert body.count("Dear ") == 1 and body.count("Reference: appeal") == 1
+    assert body.count("City of West St. Paul\nMarketing and Communications Manager") == 1
+    assert body.rstrip().endswith("Marketing and Communications Manager")
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("Dear Ms. Public,\n\nYour comment was spam.", 'Remove "Dear Ms. Public,"'),
+        ("Your comment was spam.\n\nSincerely,\nPat Lee\nCommunications", 'Remove "Sincerely,"'),
+        ("Your comment was spam.\n\nKind regards", 'Remove "Kind regards"'),
+    ],
+)
+def test_a_response_that_greets_or_signs_itself_is_refused_naming_the_field(session, city, text, says):
+    instance = _start(session, city.records, appeal(city.facebook))
+    task = services.open_tasks_of(session, instance)[0]
+    with pytest.raises(Invalid) as refused:
+        services.complete_task(session, city.comms, task.id, {"decision": "uphold", "response_text": text})
+    assert says in refused.value.fields["response_text"][0]
+    session.rollback()
+    assert open_form_keys(session, instance) == ["appeal_review"]
+
+
+def test_the_procedure_has_one_name_in_the_code_and_the_diagram(session):
+    from engine.versions.stored import published_model
+
+    assert procedures.get(KEY).name == "Appeal of a removal"
+    assert 'name="Appeal of a removal"' in published_model(session, KEY).bpmn_xml
+
+
+def test_an_appeal_filed_without_its_removal_number_is_linked_later_and_the_history_says_so(session, city):
+    removed = _removal(session, city)
+    instance = _start(session, city.records, appeal(city.facebook))
+    assert procedures.get(KEY).linked_records(session, instance) == []
+    with pytest.raises(Invalid) as refused:
+        removal_appeal.link_removal(session, city.comms, instance, str(removed.id + 99))
+    assert "removal_id" in refused.value.fields
+    session.rollback()
+    with pytest.raises(NotAllowed):
+        removal_appeal.link_removal(session, city.moderator, instance, str(removed.id))
+    session.rollback()
+
+    removal_appeal.link_removal(session, city.comms, instance, str(removed.id))
+    session.commit()
+
+    assert procedures.get(KEY).linked_records(session, instance) == [removed]
+    [linked] = [e for e in services.history_of(session, instance) if e.action == "removal_linked"]
+    assert (linked.actor, linked.detail) == ("comms", {"removal_id": removed.id})
+    with pytest.raises(Conflict):
+        removal_appeal.link_removal(session, city.comms, instance, str(removed.id))

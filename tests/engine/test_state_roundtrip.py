@@ -73,8 +73,20 @@ HEAD, COMMS, LIEUTENANT = "department_head_review", "communications_review", "li
 CHANGE = {"account_id": 1, "action": "add", "manager": "pat", "reason": "Help.", "investigative": False}
 ACCESS = {"access_changed": True, "credentials_rotated": False}
 REMOVAL = {"account_id": 1, "stage": "published", "categories": ["spam"], "rationale": "Spam."}
-APPEAL = {"appellant_name": "Jo", "appellant_email": "jo@example.net", "account": 1, "explanation": "Why."}
-DISPUTE = {"disputant_name": "Sam", "disputant_email": "sam@example.net", "policy_section": "Rules of Use"}
+APPEAL = {
+    "appellant_name": "Jo",
+    "appellant_email": "jo@example.net",
+    "account": 1,
+    "explanation": "Why.",
+    "reply_by": "email",
+}
+DISPUTE = {
+    "disputant_name": "Sam",
+    "disputant_email": "sam@example.net",
+    "policy_section": "Rules of Use",
+    "reply_by": "email",
+}
+MAILED = {"mailed": True}
 
 # Every diagram of workflows/ needs its paths here; together they must reach every user task and end event.
 PATHS = {
@@ -147,6 +159,12 @@ PATHS = {
             ),
             "reinstated",
         ),
+        Path(
+            "upheld, by post",
+            {**APPEAL, "reply_by": "post"},
+            (("appeal_review", {"decision": "uphold", "response_text": "No."}), ("mail_response", MAILED)),
+            "upheld",
+        ),
     ],
     "legality_dispute": [
         Path(
@@ -165,6 +183,17 @@ PATHS = {
                 ("attorney_consultation", {"advice": "A.", "recommendation": "amend"}),
                 ("dispute_response", {"response_text": "R."}),
                 ("policy_amendment", {"amendment_summary": "S."}),
+            ),
+            "responded",
+        ),
+        Path(
+            "by post",
+            {**DISPUTE, "reply_by": "post"},
+            (
+                ("mail_acknowledgement", MAILED),
+                ("attorney_consultation", {"advice": "A.", "recommendation": "no_change"}),
+                ("dispute_response", {"response_text": "R."}),
+                ("mail_response", MAILED),
             ),
             "responded",
         ),

@@ -87,7 +87,7 @@ def test_the_head_sees_the_request_with_who_asked_and_when(browser_as, session, 
     assert "Department Head approval" in shown
     assert 'Facebook account "West St. Paul Parks"' in shown
     assert "Requester" in shown and "New social media account request" in shown
-    assert "Inbox 0 / 1" in shown  # the navigation's count: none assigned, one available
+    assert "Inbox 0 assigned to you · 1 you may take" in shown  # the navigation's counts, in words
 
 
 def test_taking_and_giving_back_moves_the_task_between_the_views(browser_as, session, people):
@@ -262,3 +262,21 @@ def test_the_viewer_is_served_locally(client, app):
     response.close()
     assert response.status_code == 200 and response.headers["X-Content-Type-Options"] == "nosniff"
     assert client.get("/vendor/bpmn-js/../../package.json").status_code == 404
+
+
+def test_the_inbox_opens_where_the_work_is_and_counts_in_words(browser_as, session, people):
+    _, task = _waiting_for_head(session, people)
+    session.commit()
+    page = browser_as("parks_head")
+    inbox = page.get("/inbox").get_data(as_text=True)
+    views = inbox.split('aria-label="Inbox views"')[1].split("</nav>")[0]
+    assert re.search(r'aria-current="page">\s*Available to me', views)  # nothing assigned: it opens on what to take
+    assert "West St. Paul Parks" in text_of(page.get("/inbox"))
+    assert "Inbox 0 assigned to you · 1 you may take" in text_of(page.get("/inbox"))
+
+    post_form(page, f"/tasks/{task.id}/claim", {}, page_path=f"/tasks/{task.id}")
+    shown = text_of(page.get("/inbox"))
+    assert "Inbox 1 assigned to you · 0 you may take" in shown
+    assert "Assigned to me 1 task Available to me no tasks" in shown
+    assert "West St. Paul Parks" in shown  # now it opens on what is assigned
+    assert "Inbox nothing waiting" in text_of(browser_as("colleague").get("/inbox"))

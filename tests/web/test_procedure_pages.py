@@ -409,7 +409,7 @@ def test_adding_a_manager_goes_through_head_and_written_approval_to_the_registry
     head_task = open_task(sessions, change_id, "department_head_review")
     head_page = head.get(f"/tasks/{head_task}")
     assert "Add Newbie as manager of Facebook: City of West St. Paul" in text_of(head_page)
-    assert record_value(head_page, "The person") == "Newbie (newbie)"  # by name, with the username typed
+    assert record_value(head_page, "The person") == "Newbie"  # by name, as colleagues know them
     assert "Communications Manager written approval" in complete(
         head, head_task, {"decision": "approve", "comment": "Newbie is ready."}
     )
@@ -469,6 +469,49 @@ def test_a_manager_change_naming_nobody_is_refused_next_to_the_person(browser_as
         )
     assert response.status_code == 400
     assert error_next_to(response, "manager") == 'No active user named "nobody.here".'
+
+
+def test_the_person_is_chosen_by_name_from_the_active_users_and_stored_as_a_username(
+    browser_as, city, sessions, make_user
+):
+    make_user("pat.lee", department="parks", name="Pat Lee")
+    gone = make_user("sam.gone", department="parks", name="Sam Gone")
+    with sessions() as s:
+        s.get(User, gone.id).active = False
+        s.commit()
+    page = browser_as("requester")
+    body = page.get("/requests/new/manager_change").get_data(as_text=True)
+    chooser = re.search(r'<select[^>]*id="manager".*?</select>', body, flags=re.S).group(0)
+    assert "data-person-filter" in chooser and "/static/js/people.js" in body
+    assert '<option value="">Choose a person</option>' in chooser
+    assert '<option value="pat.lee">Pat Lee, Parks and Recreation</option>' in chooser
+    assert "Sam Gone" not in chooser and "sam.gone" not in chooser  # no longer active: not offered
+
+    form = {"account_id": str(city.facebook), "action": "add", "manager": "pat.lee", "reason": "Covers events."}
+    change_id = instance_id_of(post_form(page, "/requests/new/manager_change", form))
+    head_page = browser_as("parks_head").get(f"/tasks/{open_task(sessions, change_id, 'department_head_review')}")
+    assert record_value(head_page, "The person") == "Pat Lee"
+    assert instance(sessions, change_id).data["manager"] == "pat.lee"
+
+
+def test_proposed_managers_are_chosen_by_name_and_reviewers_read_their_names(browser_as, city, sessions, make_user):
+    make_user("pat.lee", department="parks", name="Pat Lee")
+    page = browser_as("requester")
+    body = page.get("/requests/new/new_account_request").get_data(as_text=True)
+    chooser = re.search(r'<select[^>]*id="proposed_managers".*?</select>', body, flags=re.S).group(0)
+    assert "multiple" in chooser and '<option value="pat.lee">Pat Lee, Parks and Recreation</option>' in chooser
+    form = {
+        "platform": "instagram",
+        "account_name": "WSP Parks",
+        "department": "parks",
+        "purpose": "Events.",
+        "audience": "Families.",
+        "proposed_managers": ["pat.lee", "newbie"],
+    }
+    request_id = instance_id_of(post_form(page, "/requests/new/new_account_request", form))
+    head_page = browser_as("parks_head").get(f"/tasks/{open_task(sessions, request_id, 'department_head_review')}")
+    assert record_value(head_page, "Proposed social media managers") == ["Pat Lee", "Newbie"]
+    assert instance(sessions, request_id).data["proposed_managers"] == ["pat.lee", "newbie"]
 
 
 # ---- appeal of a removal -----------------------------------------------------------------------------
@@ -609,7 +652,8 @@ def test_a_dispute_is_acknowledged_advised_answered_and_followed_up_on_its_pages
     for words in (
         "Submitted the request Requester (Requester)",
         "E-mail queued for sending · “We received your dispute of the Social Media Policy” civicflow (automatic)",
-        "Advised: amend the policy · Consult the City Attorney Attorney (City Attorney)",
+        "Withheld: attorney-client privileged; only the City Attorney and the Communications Manager may read it"
+        " · Consult the City Attorney Attorney (City Attorney)",
         "Sent the written response · Write the City's response Comms (Communications Manager)",
         RESPONSE,
         "E-mail queued for sending · “The City's response to your dispute of the Social Media Policy”",
@@ -617,7 +661,7 @@ def test_a_dispute_is_acknowledged_advised_answered_and_followed_up_on_its_pages
         summary,
     ):
         assert words in history
-    assert "The City's written response to the disputant " + RESPONSE in history  # the record's label, no brackets
+    assert "The body of the City's written response " + RESPONSE in history  # the record's label
 
 
 def test_the_attorneys_advice_is_read_only_by_the_city_attorney_and_the_communications_manager(
@@ -644,18 +688,53 @@ def test_the_attorneys_advice_is_read_only_by_the_city_attorney_and_the_communic
         for path in paths:
             assert ADVICE not in page.get(path).get_data(as_text=True), (outsider, path)
         assert ADVICE not in api(outsider).get(f"/api/v1/instances/{dispute_id}").get_data(as_text=True)
-    for overseer in ("records", "requester"):  # they see the request and the recommendation, not the advice
+    for overseer in ("records", "requester"):  # they see the request, and that the consultation is withheld
         shown = text_of(browser_as(overseer).get(f"/instances/{dispute_id}"))
-        assert "Recommendation Amend the policy" in shown
-        assert (
-            "Advice Withheld: attorney-client privileged; only the City Attorney and the Communications "
-            "Manager may read it."
-        ) in shown
+        for field in ("Advice", "Recommendation"):
+            assert (
+                f"{field} Withheld: attorney-client privileged; only the City Attorney and the Communications "
+                "Manager may read it."
+            ) in shown
 
     complete(browser_as("comms"), response_task, {"response_text": RESPONSE})
     with sessions() as s:
         mail = s.scalars(select(OutboxMail)).all()
     assert len(mail) == 2 and not [m for m in mail if ADVICE in f"{m.subject} {m.body}"]
+
+
+def test_the_attorneys_recommendation_is_withheld_exactly_where_the_advice_is(
+    browser_as, api, city, sessions, make_user
+):
+    make_user("city_admin", department="administration", roles=["city_administrator"], name="Casey Administrator")
+    dispute_id, consultation, response_task = advised_dispute(browser_as, sessions)
+    paths = (f"/instances/{dispute_id}", f"/tasks/{consultation}", f"/tasks/{response_task}", "/instances")
+    for reader in ("attorney", "comms"):
+        page = browser_as(reader)
+        shown = text_of(page.get(f"/instances/{dispute_id}"))
+        assert "Recommendation (privileged: only the City Attorney and the Communications Manager see this) " in shown
+        assert "Advised: amend the policy · Consult the City Attorney" in shown
+        assert "Advised: amend the policy" in text_of(page.get(f"/tasks/{response_task}"))
+        body = api(reader).get(f"/api/v1/instances/{dispute_id}").get_json()
+        assert body["data"]["recommendation"] == "amend"
+        assert "amend" in [event["decision"] for event in body["history"]]
+
+    for outsider in ("records", "city_admin", "requester"):
+        page = browser_as(outsider)
+        shown = text_of(page.get(f"/instances/{dispute_id}"))
+        assert (
+            "Recommendation Withheld: attorney-client privileged; only the City Attorney and the Communications "
+            "Manager may read it."
+        ) in shown, outsider
+        assert (
+            "Withheld: attorney-client privileged; only the City Attorney and the Communications Manager may read "
+            "it · Consult the City Attorney"
+        ) in shown, outsider
+        for path in paths:
+            assert "amend the policy" not in page.get(path).get_data(as_text=True).lower(), (outsider, path)
+        answer = api(outsider).get(f"/api/v1/instances/{dispute_id}")
+        assert answer.status_code == 200
+        assert "recommendation" not in answer.get_json()["data"]
+        assert "amend" not in answer.get_data(as_text=True).lower(), outsider
 
 
 def test_a_dispute_with_a_bad_address_is_refused_next_to_it(browser_as, city, sessions, unchanged):
@@ -667,3 +746,55 @@ def test_a_dispute_with_a_bad_address_is_refused_next_to_it(browser_as, city, se
     assert response.status_code == 400
     assert error_next_to(response, "disputant_email") == "Must be an e-mail address such as name@example.org."
     assert stored(sessions) == before
+
+
+# ---- wording on staff pages ---------------------------------------------------------------------------
+
+
+def test_the_delete_task_links_the_content_and_says_who_acts_and_what_to_confirm(browser_as, city, sessions):
+    page = browser_as("moderator")
+    removal_id = instance_id_of(file_removal(page, removal_form(city.facebook), a_file(png_bytes())))
+    task_page = page.get(f"/tasks/{open_task(sessions, removal_id, 'confirm_deletion')}")
+    body = task_page.get_data(as_text=True)
+    assert (
+        '<dt>Link to the content</dt><dd><a href="https://facebook.com/cityofwsp/posts/1" rel="noopener noreferrer" '
+        'target="_blank">https://facebook.com/cityofwsp/posts/1</a></dd>'
+    ) in body
+    shown = text_of(task_page)
+    assert "Who: Social Media Manager" in shown and "Lane:" not in shown
+    assert "Remove content (with a screenshot) ·" in shown
+
+
+def test_a_review_says_to_whom_a_return_goes_and_a_confirmation_is_headed_confirm(browser_as, city, sessions):
+    page = browser_as("requester")
+    form = {
+        "platform": "youtube",
+        "account_name": "WSP Parks",
+        "department": "parks",
+        "purpose": "Events.",
+        "audience": "Families.",
+        "proposed_managers": ["requester"],
+    }
+    request_id = instance_id_of(post_form(page, "/requests/new/new_account_request", form))
+    head = browser_as("parks_head")
+    review = head.get(f"/tasks/{open_task(sessions, request_id, 'department_head_review')}")
+    shown = text_of(review)
+    assert 'YouTube account "WSP Parks"' in shown
+    assert "Your decision" in shown and "Return to the requester for changes" in shown
+    assert record_value(review, "Platform") == "YouTube"
+
+    manager_change = {"account_id": str(city.facebook), "action": "add", "manager": "newbie", "reason": "Events."}
+    change_id = instance_id_of(post_form(page, "/requests/new/manager_change", manager_change))
+    complete(head, open_task(sessions, change_id, "department_head_review"), {"decision": "approve"})
+    complete(browser_as("comms"), open_task(sessions, change_id, "communications_review"), {"decision": "approve"})
+    confirm = text_of(page.get(f"/tasks/{open_task(sessions, change_id, 'confirm_access_change')}"))
+    assert "Go to the form: confirm" in confirm and "Confirm The person now has administrative access" in confirm
+    assert "Your decision" not in confirm
+
+
+def test_platforms_are_spelled_as_they_spell_themselves(browser_as, city):
+    shown = text_of(browser_as("requester").get("/requests/new/new_account_request"))
+    for name in ("YouTube", "LinkedIn", "TikTok", "X (Twitter)", "Nextdoor"):
+        assert name in shown
+    for wrong in ("Youtube", "Linkedin", "Tiktok"):
+        assert wrong not in shown

@@ -835,14 +835,30 @@ def test_the_difference_lists_the_added_task_and_the_changed_flow(client, api):
     assert added["Flow_records_check"]["properties"] == {"From": CHECK, "To": REVIEW}
     assert (added["Lane_records_check"]["type"], added["Lane_records_check"]["name"]) == ("Lane", "Records Officer")
     assert difference["removed"] == []
-    assert difference["changed"] == [
+    [changed] = difference["changed"]
+    assert (changed["id"], changed["type"], changed["name"], changed["label"]) == (
+        "Flow_standard",
+        "Sequence flow",
+        "no",
+        "no",
+    )
+    assert changed["changes"] == [
         {
-            "id": "Flow_standard",
-            "type": "Sequence flow",
-            "name": "no",
-            "changes": [{"property": "To", "before": REVIEW, "after": CHECK}],
+            "property": "To",
+            "before": REVIEW,
+            "after": CHECK,
+            "before_words": "Communications Manager written approval",
+            "after_words": "Records check",
+            "before_id": "communications_review",
+            "after_id": "records_check",
         }
     ]
+    # A flow without a name is named by its two ends; a form by its label, the key beside it.
+    assert (
+        added["Flow_records_check"]["label"] == "the flow from Records check to Communications Manager written approval"
+    )
+    assert added["records_check"]["words"]["Form"] == "Communications review"
+    assert added["records_check"]["ids"] == {"Form": "communications_review"}
 
     back = api("admin").get(f"{BASE}/diff?from=2&to=1").get_json()
     assert {item["id"] for item in back["removed"]} == set(added)

@@ -6,6 +6,7 @@ says why, element by element.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -27,6 +28,10 @@ NAME = "New social media account request"
 PAGES = f"/admin/processes/{KEY}"
 API_DRAFT = f"/api/v1/processes/{KEY}/draft"
 WHEN = r"[A-Z][a-z]{2} \d{1,2}, \d{4} \d{1,2}:\d{2} [AP]M"
+
+# What an administrator adds to the Publish form: what changed and why, and the tick that confirms it.
+NOTE = "A Records Officer checks each request before the Communications Manager, as the policy now asks."
+CONFIRMED = {"note": NOTE, "confirm": "y"}
 
 # Refusals and read-only pages, where the database adds nothing, run on SQLite only (to keep the run short);
 # saving, uploading and publishing run on both databases.
@@ -64,6 +69,13 @@ def editor_config(page) -> dict:
     )
     assert match, "the edit page has no editor configuration"
     return json.loads(match.group(1))
+
+
+def problem_list(page) -> str:
+    """What the editor's problem list says: one sentence on where the draft stands, then any problems."""
+    match = re.search(r'id="problem-list">(.*?)</section>', page.get_data(as_text=True), flags=re.S)
+    assert match, "the edit page has no problem list"
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", match.group(1)))).strip()
 
 
 def upload(browser, data: bytes | None, filename: str = f"{KEY}.bpmn", *, with_token: bool = True):
@@ -308,7 +320,7 @@ def test_the_editor_saves_with_the_csrf_token_of_its_config(api, browser_as, sec
 def test_publishing_a_valid_draft_through_the_form_shows_the_new_version_in_use(api, browser_as, sessions):
     admin = browser_as("admin")
     assert upload(admin, edited()).status_code == 303
-    response = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1"})
+    response = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1", **CONFIRMED})
     assert (response.status_code, response.headers["Location"]) == (303, f"{PAGES}/versions")
     page = text_of(admin.get(f"{PAGES}/versions"))
     assert f"Version 2 of “{NAME}” is published: new requests use it." in page
@@ -320,7 +332,7 @@ def test_publishing_a_valid_draft_through_the_form_shows_the_new_version_in_use(
 
     assert upload(admin, shipped(KEY)).status_code == 303  # revision 1 of a new draft
     assert upload(admin, with_problems()).status_code == 303  # revision 2
-    stale = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1"})
+    stale = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1", **CONFIRMED})
     assert stale.status_code == 409
     assert "revision 2" in text_of(stale)
     assert versions(api) == [(2, True, "Admin"), (1, False, "civicflow")]
@@ -331,7 +343,7 @@ def test_publishing_an_invalid_draft_lists_each_problem_with_its_element_and_pub
 ):
     admin = browser_as("admin")
     assert upload(admin, with_problems()).status_code == 303
-    response = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1"})
+    response = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1", **CONFIRMED})
     assert response.status_code == 400
     text = text_of(response)
     assert "Nothing was changed." in text
@@ -359,13 +371,25 @@ def test_the_versions_page_lists_publications_and_publishes_an_earlier_version_a
     ), text
     assert "Publish version 1 again" in text and "Publish version 2 again" not in text
 
-    response = admin.post(f"{PAGES}/versions/1/publish", data={"csrf_token": csrf_token(page)})
+    unasked = admin.post(f"{PAGES}/versions/1/publish", data={"csrf_token": csrf_token(page)})
+    assert (unasked.status_code, unasked.headers["Location"]) == (303, f"{PAGES}/versions")
+    assert (
+        "Version 1 was not published again: Say in a sentence what changed and why: it is kept with the version. "
+        "Tick the box to confirm that this version is to be published again."
+    ) in text_of(admin.get(f"{PAGES}/versions"))
+    assert versions(api) == [(2, True, "Admin"), (1, False, "civicflow")]
+
+    back = "The Records Officer's check is dropped until the policy is adopted."
+    response = admin.post(
+        f"{PAGES}/versions/1/publish", data={"csrf_token": csrf_token(page), "note": back, "confirm": "y"}
+    )
     assert (response.status_code, response.headers["Location"]) == (303, f"{PAGES}/versions")
     text = text_of(admin.get(f"{PAGES}/versions"))
     assert "Version 1 is published again: new requests use it." in text
+    assert f"“{back}”" in text
     assert re.search(r"\b1 in use\b", text) and "Publish version 2 again" in text
     assert re.search(
-        rf"{WHEN}: version 1 published by Admin {WHEN}: version 2 published by Admin {WHEN}: "
+        rf"{WHEN}: version 1 published by Admin “{re.escape(back)}” {WHEN}: version 2 published by Admin {WHEN}: "
         r"version 1 published by civicflow \(shipped\)",
         text,
     ), text
@@ -384,12 +408,23 @@ def test_the_difference_page_shows_what_was_added_and_changed(client, api, brows
     text = text_of(browser_as("admin").get(f"{PAGES}/diff?from=1&to=2"))
     assert "From version 1 to version 2." in text
     assert "Added (3)" in text and "Removed (0)" in text and "Changed (1)" in text
-    assert "User task “Records check” records_check Lane Records Officer Form communications_review" in text
+    assert (
+        "User task “Records check” records_check Lane Records Officer Form Communications review communications_review"
+        in text
+    )
     assert "Lane “Records Officer” Lane_records_check" in text
+    # A flow without a name reads by its two ends; a reference and a form by their names, their ids beside them.
+    assert (
+        "Sequence flow “the flow from Records check to Communications Manager written approval” Flow_records_check "
+        "From Records check records_check To Communications Manager written approval communications_review"
+    ) in text
     assert (
         "Sequence flow “no” Flow_standard Property Before After To Communications Manager written approval "
-        "(communications_review) Records check (records_check)"
+        "communications_review Records check records_check"
     ) in text
+    assert "Flow_records_check”" not in text and "“Flow_" not in text
+    html_text = browser_as("admin").get(f"{PAGES}/diff?from=1&to=2").get_data(as_text=True)
+    assert '<span title="communications_review">Communications review</span>' in html_text
 
 
 @SQLITE_ONLY
@@ -399,7 +434,9 @@ def test_the_edit_page_has_the_canvas_the_problems_and_the_choices_of_the_proced
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="canvas"' in html and 'id="problem-list"' in html
-    assert "No problems" in text_of(page)
+    assert problem_list(page) == (
+        "There is no draft yet: the diagram shown is the version in use. Change it and save it to start a draft."
+    )
     config = editor_config(page)
     assert (config["key"], config["name"], config["revision"], config["is_draft"]) == (KEY, NAME, 0, False)
     assert [lane["name"] for lane in config["lanes"]] == list(LANE_ROLES)
@@ -436,7 +473,7 @@ def test_markup_in_a_diagram_is_shown_as_text_on_every_page(client, api, browser
         assert hostile in text_of(page), path
     config = editor_config(admin.get(f"{PAGES}/edit"))
     assert any(p.get("name") == hostile for p in config["problems"])
-    published = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1"})
+    published = admin.post(f"{PAGES}/publish", data={"csrf_token": token_of(admin), "revision": "1", **CONFIRMED})
     assert published.status_code == 400
     assert "<script>alert(1)" not in published.get_data(as_text=True)
     assert f'Lane "{hostile}" is not a role' in text_of(published)

@@ -396,11 +396,11 @@ def test_a_dispute_filed_through_the_form_is_acknowledged_at_once(client, city, 
     assert current_step(status) == "Acknowledged"
     assert "Your dispute of the City's Social Media Policy" in text_of(status)
     sent = letters(sessions, request_id(sessions, code))
+    # One letter: the acknowledgement the policy requires carries the tracking code and its link.
     assert [(to, subject) for to, subject, _ in sent] == [
-        ([DISPUTANT], "We received your dispute of the Social Media Policy"),  # the acknowledgement
-        ([DISPUTANT], "Receipt: your dispute of the City's Social Media Policy"),
-    ]  # the receipt, with the code
-    assert code in sent[1][2]
+        ([DISPUTANT], "We received your dispute of the Social Media Policy"),
+    ]
+    assert code in sent[0][2] and f"/public/requests/{code}" in sent[0][2]
 
 
 @pytest.mark.parametrize("kind", ["appeal", "dispute"])
@@ -694,14 +694,80 @@ def test_a_malformed_code_is_refused_next_to_the_field(client, city, typed):
     assert_escaped(response, [typed])  # what was typed comes back, as text
 
 
-def test_an_unknown_code_gets_a_not_found_page_that_leads_back_to_the_public_pages(client, city):
+def test_an_unknown_code_shows_the_lookup_again_with_the_code_and_the_error_next_to_it(client, city):
     file_through_form(client, "appeal", appeal_form(city))
     unknown = "K7QM-4XPA-9RTD-2WEH-5NBC"
     for path in (f"/public/requests?code={unknown}", f"/public/requests/{unknown}"):
         response = client.get(path)
         assert response.status_code == 404, path
-        assert "No request has this tracking code. Check it against your receipt." in text_of(response)
-        assert BACK_TO_PUBLIC in response.get_data(as_text=True)
+        assert error_next_to(response, "code") == (
+            "No request has this tracking code. Check it against your receipt and try again; "
+            "capitals and dashes do not matter."
+        )
+        page = response.get_data(as_text=True)
+        assert f'value="{unknown}"' in page  # the code as typed, to correct
+        assert '<form method="get" action="/public/requests"' in page
+        assert "Show my request" in text_of(response)
+
+
+def test_a_code_corrected_on_the_not_found_page_opens_its_request(client, city):
+    code = file_through_form(client, "appeal", appeal_form(city))
+    wrong = code[:-1] + ("A" if code[-1] != "A" else "B")
+    assert client.get("/public/requests", query_string={"code": wrong}).status_code == 404
+    again = client.get("/public/requests", query_string={"code": code})
+    assert again.status_code == 302
+    assert again.headers["Location"] == f"/public/requests/{code}"
+
+
+@pytest.fixture
+def slower_city(settings):
+    """The app with deadlines of its own: appeals answered in 7 business days; a dispute acknowledged in 2, the
+    City Attorney consulted in 4 and the response written in 6."""
+    from web import create_app
+
+    deadlines = {**settings.deadlines, "appeal_response": 7, "dispute_acknowledgement": 2}
+    deadlines |= {"attorney_consultation": 4, "dispute_response": 6}
+    app = create_app({"TESTING": True}, settings=dataclasses.replace(settings, deadlines=deadlines))
+    yield app
+    app.extensions["civicflow.engine"].dispose()
+
+
+def test_the_forms_and_the_status_page_say_how_long_the_city_takes_from_its_deadline_settings(slower_city, city):
+    client = slower_city.test_client()
+    appeal = text_of(client.get("/public/appeal"))
+    assert "The City sends its written response to an appeal within 7 business days of receiving it." in appeal
+    dispute = text_of(client.get("/public/dispute"))
+    assert (
+        "The City acknowledges a dispute within 2 business days and, after consulting the City Attorney, sends "
+        "its written response within 10 business days of receiving it."
+    ) in dispute
+    code = file_through_form(client, "appeal", appeal_form(city))
+    assert "within 7 business days of receiving it" in text_of(client.get("/public/received"))
+    assert "within 7 business days of receiving it" in text_of(client.get(f"/public/requests/{code}"))
+
+
+def test_the_shipped_deadlines_are_what_the_public_is_told(client, city):
+    assert "within 10 business days of receiving it" in text_of(client.get("/public/appeal"))
+    dispute = text_of(client.get("/public/dispute"))
+    assert "within 1 business day and" in dispute and "within 30 business days of receiving it" in dispute
+
+
+def test_the_dispute_form_shows_the_policy_text_in_force_in_a_section_that_opens_on_the_page(
+    client, city, sessions, people
+):
+    with sessions() as session:
+        public.change_notice(session, people.admin, "RULES-4410: comments must stay on topic.\n\n- No spam.")
+        session.commit()
+    page = client.get("/public/dispute").get_data(as_text=True)
+    policy = re.search(r'<details class="card policy-text" id="policy-text">(.*?)</details>', page, flags=re.S)
+    assert policy, "the dispute form has no policy text"
+    shown = html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", policy.group(1))))
+    assert "Read the policy text you may dispute" in shown
+    assert "RULES-4410: comments must stay on topic." in shown
+    assert "No spam." in shown
+    assert all(words in shown for _, words in CATEGORIES)  # the removal categories, in the policy's words
+    assert page.index('id="policy-text"') < page.index('id="dispute-form"')  # read before the form, on a phone too
+    assert 'id="policy-text"' not in client.get("/public/appeal").get_data(as_text=True)
 
 
 # ---- the rate limit --------------------------------------------------------------------------------

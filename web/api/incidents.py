@@ -9,6 +9,7 @@ from engine.requests import incidents, services
 from engine.versions import migration
 from web.api import api, authenticated, json_body, present
 from web.db import get_session, transactional
+from web.ids import MAX_ID
 
 
 @api.get("/incidents")
@@ -19,7 +20,7 @@ def list_incidents():
     return jsonify({"items": [incidents.listed(row) for row in rows]})
 
 
-@api.get("/incidents/<int:incident_id>")
+@api.get("/incidents/<id:incident_id>")
 @authenticated
 def get_incident(incident_id):
     """One incident (administrators)."""
@@ -28,12 +29,12 @@ def get_incident(incident_id):
 
 def _version_of(body: dict) -> int:
     version = body.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_ID:
         raise Invalid("Say which version to move the request to.", {"version": ["A version number, such as 4."]})
     return version
 
 
-@api.post("/instances/<int:instance_id>/migrate")
+@api.post("/instances/<id:instance_id>/migrate")
 @transactional
 @authenticated
 def migrate_instance(instance_id):
@@ -43,7 +44,7 @@ def migrate_instance(instance_id):
     return jsonify(present.instance(session, g.actor, instance))
 
 
-@api.post("/instances/<int:instance_id>/retry")
+@api.post("/instances/<id:instance_id>/retry")
 @transactional
 @authenticated
 def retry_instance(instance_id):
@@ -53,7 +54,7 @@ def retry_instance(instance_id):
     return jsonify(present.instance(session, g.actor, instance))
 
 
-@api.post("/instances/<int:instance_id>/cancel")
+@api.post("/instances/<id:instance_id>/cancel")
 @transactional
 @authenticated
 def cancel_instance(instance_id):

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 
+from sqlalchemy.orm import Session
+
 from engine.db.statuses import IncidentStatus, InstanceStatus, PublicStatus
-from engine.procedures.fields import FIELD_TYPES
+from engine.procedures.fields import (
+    BOOLEAN,
+    EMAIL,
+    FIELD_TYPES,
+    IMAGE,
+    MULTICHOICE,
+    RECORD,
+    SECRET,
+    URL,
+    USERNAMES,
+    Field,
+)
+from engine.requests import public as public_requests
+from engine.requests.services import MAX_PER_PAGE
+from web.ids import MAX_ID
+from web.public import PUBLIC_MAX_BYTES
 
 ERRORS = {
     "400": "Invalid input; `error.fields` names each field",
@@ -18,6 +36,19 @@ ERRORS = {
     "429": "Too many requests from this client; Retry-After says when to try again",
     "503": "Busy with other filings at this moment; send it again after Retry-After seconds",
 }
+# The answers that say when to try again.
+RETRY_AFTER = {
+    "429": "Seconds until this client's limit resets",
+    "503": "Seconds to wait before sending the filing again",
+}
+# Record ids, in a path, a query or a body: what the database's integer columns hold (web/ids.py).
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+# The request limit is larger, for screenshots; no JSON body needs more than this (web/api/__init__.py).
+MAX_JSON_BYTES = 1024 * 1024
+# The longest tracking code public.normalise reads (dashes and spaces included); a longer one is no code.
+TYPED_CODE_LENGTH = 64
+# A form's list fields take at most this many entries (engine/procedures/fields.py).
+MAX_LIST_ENTRIES = 50
 
 
 def _values(statuses) -> list[str]:
@@ -33,13 +64,32 @@ def _json(schema):
     return {"content": {"application/json": {"schema": schema}}}
 
 
+def _error(code: str) -> dict:
+    response = {"description": ERRORS[code], **_json(_ref("Error"))}
+    if code in RETRY_AFTER:
+        response["headers"] = {
+            "Retry-After": {"description": RETRY_AFTER[code], "schema": {"type": "integer", "minimum": 1}}
+        }
+    return response
+
+
+def _body(schema: dict, max_bytes: int = MAX_JSON_BYTES) -> dict:
+    """A JSON request body and the most bytes it may have (OpenAPI has no keyword for it: an extension)."""
+    return {
+        "required": True,
+        "description": f"JSON, at most {max_bytes // 1024} KiB",
+        "x-max-bytes": max_bytes,
+        **_json(schema),
+    }
+
+
 def _op(summary, ok_status, ok_schema, *, errors=("400", "401", "403", "404"), body=None, params=(), public=False):
     responses = {ok_status: {"description": "Success", **(_json(ok_schema) if ok_schema else {})}}
     for code in errors:
-        responses[code] = {"description": ERRORS[code], **_json(_ref("Error"))}
+        responses[code] = _error(code)
     op = {"summary": summary, "responses": responses}
     if body:
-        op["requestBody"] = {"required": True, **_json(body)}
+        op["requestBody"] = _body(body)
     if params:
         op["parameters"] = list(params)
     if public:
@@ -52,8 +102,8 @@ def _param(name, where="query", schema=None, required=False):
 
 
 PAGE = [
-    _param("page", schema={"type": "integer", "minimum": 1}),
-    _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": 100}),
+    _param("page", schema={"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+    _param("per_page", schema={"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}),
 ]
 DATA_BODY = {"type": "object", "required": ["data"], "properties": {"data": {"type": "object"}}}
 
@@ -76,6 +126,7 @@ def _obj(**props):
 
 S, INT, B, T = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "string", "format": "date-time"}
 NS, NT = {"type": "string", "nullable": True}, {"type": "string", "format": "date-time", "nullable": True}
+NONEMPTY = {"type": "string", "minLength": 1}
 
 
 def _upload_op():
@@ -109,7 +160,7 @@ def _image_op():
         "200",
         None,
         errors=("401", "403", "404"),
-        params=[_param("attachment_id", "path")],
+        params=[_param("attachment_id", "path", {"type": "string", "format": "uuid"})],
     )
     op["responses"]["200"] = {
         "description": "The image exactly as uploaded, with nosniff and a sandboxing Content-Security-Policy",
@@ -121,22 +172,74 @@ def _image_op():
     return op
 
 
-def _public_filing(summary, *required, **optional):
-    """POST /public/appeals or /public/disputes: no token; the body is the fields (or {"data": fields})."""
-    account = {"account": {"type": "integer", "description": "GET the public appeal page for the accounts"}}
-    fields = (
-        {name: account.get(name, S) for name in required}
-        | optional
-        | {"received_via": {"type": "string", "enum": ["web"]}}
-    )
+def field_schema(field: Field) -> dict:
+    """A form field as the engine checks it (engine/procedures/fields.py), as a JSON schema."""
+    if field.type == BOOLEAN:
+        schema: dict = {"type": "boolean"}
+    elif field.type == RECORD:
+        schema = {**ID, **({"enum": [int(choice) for choice in field.choices]} if field.choices else {})}
+    elif field.type == IMAGE:
+        schema = {"type": "string", "format": "uuid", "description": "POST /attachments gives the id"}
+    elif field.type in (MULTICHOICE, USERNAMES):
+        items = {"type": "string", **({"enum": list(field.choices)} if field.choices else {})}
+        schema = {"type": "array", "items": items, "maxItems": MAX_LIST_ENTRIES, "minItems": int(field.required)}
+    else:
+        schema = {"type": "string", "maxLength": field.max_length, "minLength": int(field.required)}
+        if field.choices:
+            schema["enum"] = list(field.choices)
+        if field.type in FORMATS:
+            schema["format"] = FORMATS[field.type]
+    return {"title": field.label, **schema, **({"description": field.hint} if field.hint else {})}
+
+
+FORMATS = {EMAIL: "email", URL: "uri", SECRET: "password"}
+
+
+def fields_schema(fields: list[Field], **extra: dict) -> dict:
+    """An object of a form's fields: the required ones, each field's limits, and no other field."""
+    return {
+        "type": "object",
+        "required": [field.name for field in fields if field.required],
+        "properties": {field.name: field_schema(field) for field in fields} | extra,
+        "additionalProperties": False,
+    }
+
+
+def _public_filing(summary):
+    """POST /public/appeals or /public/disputes: no token; the body (the public form's fields) is filled in as
+    the form is when the document is served (served_document)."""
     return _op(
         summary,
         "201",
         _obj(tracking_code=S),
         errors=("400", "413", "415", "429", "503"),
         public=True,
-        body={"type": "object", "required": list(required), "properties": fields},
+        body={"type": "object"},
     )
+
+
+# The public filings, by path, and the kind of request each files.
+PUBLIC_FILINGS = {"/public/appeals": "appeal", "/public/disputes": "dispute"}
+
+
+def served_document(session: Session) -> dict:
+    """The document, with the public filings' bodies as their forms are now (the appeal's accounts are the
+    registry's)."""
+    document = copy.deepcopy(openapi_document())
+    for path, kind in PUBLIC_FILINGS.items():
+        fields = fields_schema(
+            public_requests.procedure_of(kind).public_fields(session),
+            received_via={"type": "string", "enum": ["web"]},
+        )
+        wrapped = {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": fields},
+            "additionalProperties": False,
+        }
+        body = _body({"oneOf": [fields, wrapped]}, PUBLIC_MAX_BYTES)
+        document["paths"][path]["post"]["requestBody"] = body
+    return document
 
 
 XML_BODY = {"content": {kind: {"schema": {"type": "string"}} for kind in ("application/xml", "text/xml")}}
@@ -172,7 +275,7 @@ def _editing_paths() -> dict:
     )
     put["requestBody"] = {"required": True, **XML_BODY}
     put["responses"]["415"] = {"description": "Not application/xml", **_json(_ref("Error"))}
-    published = _obj(key=S, version=INT, version_hash=S, published_at=T, published_by=S)
+    published = _obj(key=S, version=INT, version_hash=S, published_at=T, published_by=S, note=NS)
     publish = _op(
         'Publish the draft (or, with {"version": N}, an earlier version again): new requests use '
         "it, running ones stay on theirs. 400 lists every problem in error.problems",
@@ -181,7 +284,10 @@ def _editing_paths() -> dict:
         errors=("400", "401", "403", "404", "409", "413", "415"),
         params=[key, _param("If-Match", "header")],
     )
-    publish["requestBody"] = {"required": False, **_json(_obj(version=INT))}
+    publish["requestBody"] = {
+        **_body(_obj(version=ID, note={"type": "string", "maxLength": 500, "description": "What changed and why"})),
+        "required": False,
+    }
     version = _obj(
         version=INT,
         version_hash=S,
@@ -193,10 +299,12 @@ def _editing_paths() -> dict:
         published_at=NT,
         published_by=NS,
         running_requests=INT,
+        note=NS,
     )
-    change = _obj(property=S, before=NS, after=NS)
-    element = _obj(id=S, type=S, name=S, properties={"type": "object", "additionalProperties": S})
-    changed = _obj(id=S, type=S, name=S, changes={"type": "array", "items": change})
+    change = _obj(property=S, before=NS, after=NS, before_words=NS, after_words=NS, before_id=NS, after_id=NS)
+    strings = {"type": "object", "additionalProperties": S}
+    element = _obj(id=S, type=S, name=S, label=S, properties=strings, words=strings, ids=strings)
+    changed = _obj(id=S, type=S, name=S, label=S, changes={"type": "array", "items": change})
     listed = {"type": "array", "items": element}
     return {
         "/processes/{key}/draft": {
@@ -230,7 +338,7 @@ def _editing_paths() -> dict:
                     "200",
                     None,
                     errors=("401", "403", "404"),
-                    params=[key, _param("number", "path", INT)],
+                    params=[key, _param("number", "path", ID)],
                 ),
                 "The BPMN XML",
             )
@@ -241,7 +349,11 @@ def _editing_paths() -> dict:
                 "200",
                 _obj(added=listed, removed=listed, changed={"type": "array", "items": changed}, moved=listed),
                 errors=("400", "401", "403", "404"),
-                params=[key, _param("from", required=True, schema=INT), _param("to")],
+                params=[
+                    key,
+                    _param("from", required=True, schema=ID),
+                    _param("to", schema={"oneOf": [ID, {"type": "string", "enum": ["draft"]}]}),
+                ],
             )
         },
     }
@@ -249,7 +361,7 @@ def _editing_paths() -> dict:
 
 def _recovery_paths() -> dict:
     """Incidents and recovery (administrators): the held requests, moving one to a version, retrying, cancelling."""
-    instance_id = _param("instance_id", "path", INT)
+    instance_id = _param("instance_id", "path", ID)
     writes = ("400", "401", "403", "404", "409", "413", "415")
     return {
         "/incidents": {
@@ -267,7 +379,7 @@ def _recovery_paths() -> dict:
                 "200",
                 _ref("Incident"),
                 errors=("401", "403", "404"),
-                params=[_param("incident_id", "path", INT)],
+                params=[_param("incident_id", "path", ID)],
             )
         },
         "/instances/{instance_id}/migrate": {
@@ -277,7 +389,7 @@ def _recovery_paths() -> dict:
                 "200",
                 _ref("Instance"),
                 errors=writes,
-                body={"type": "object", "required": ["version"], "properties": {"version": INT}},
+                body={"type": "object", "required": ["version"], "properties": {"version": ID}},
                 params=[instance_id],
             )
         },
@@ -296,7 +408,7 @@ def _recovery_paths() -> dict:
                 "200",
                 _ref("Instance"),
                 errors=writes,
-                body={"type": "object", "required": ["reason"], "properties": {"reason": S}},
+                body={"type": "object", "required": ["reason"], "properties": {"reason": NONEMPTY}},
                 params=[instance_id],
             )
         },
@@ -306,7 +418,7 @@ def _recovery_paths() -> dict:
 @cache
 def openapi_document() -> dict:
     """The whole document."""
-    task_id = _param("task_id", "path")
+    task_id = _param("task_id", "path", {"type": "string", "format": "uuid"})
     writes = ("400", "401", "403", "404", "409", "413", "415")
     paths = {
         "/auth/token": {
@@ -314,12 +426,12 @@ def openapi_document() -> dict:
                 "Exchange username and password for a bearer token",
                 "201",
                 _obj(token=S),
-                errors=("400", "401", "413", "415"),
+                errors=("400", "401", "413", "415", "429"),
                 public=True,
                 body={
                     "type": "object",
                     "required": ["username", "password"],
-                    "properties": {"username": S, "password": S},
+                    "properties": {"username": NONEMPTY, "password": NONEMPTY},
                 },
             ),
             "delete": _op("Revoke the token used for this request", "204", None, errors=("401",)),
@@ -362,7 +474,7 @@ def openapi_document() -> dict:
                 "200",
                 _ref("Instance"),
                 errors=("401", "403", "404"),
-                params=[_param("instance_id", "path", {"type": "integer"})],
+                params=[_param("instance_id", "path", ID)],
             )
         },
         "/tasks": {
@@ -408,32 +520,14 @@ def openapi_document() -> dict:
                 "200",
                 _obj(username=S, password=S),
                 errors=("401", "403", "404"),
-                params=[_param("account_id", "path", {"type": "integer"})],
+                params=[_param("account_id", "path", ID)],
             )
         },
         "/attachments": {"post": _upload_op()},
         "/attachments/{attachment_id}": {"get": _image_op()},
         "/openapi.json": {"get": _op("This document", "200", {"type": "object"}, errors=(), public=True)},
-        "/public/appeals": {
-            "post": _public_filing(
-                "An appeal of a removed comment, by a member of the public",
-                "appellant_name",
-                "appellant_email",
-                "account",
-                "comment_text",
-                "explanation",
-                removal_id=INT,
-            )
-        },
-        "/public/disputes": {
-            "post": _public_filing(
-                "A dispute of the policy's legality, by a member of the public",
-                "disputant_name",
-                "disputant_email",
-                "policy_section",
-                "basis",
-            )
-        },
+        "/public/appeals": {"post": _public_filing("An appeal of a removed comment, by a member of the public")},
+        "/public/disputes": {"post": _public_filing("A dispute of the policy's legality, by a member of the public")},
         "/public/requests/{tracking_code}": {
             "get": _op(
                 "The public facts of a request filed by the public: no names, comments or advice",
@@ -448,7 +542,7 @@ def openapi_document() -> dict:
                 ),
                 errors=("404", "429"),
                 public=True,
-                params=[_param("tracking_code", "path")],
+                params=[_param("tracking_code", "path", {"type": "string", "maxLength": TYPED_CODE_LENGTH})],
             )
         },
         **_editing_paths(),

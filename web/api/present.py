@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.db.models import Account, AuditEvent, ProcessInstance, ProcessVersion, Task
 from engine.db.statuses import InstanceStatus
 from engine.people.users import Actor
-from engine.requests import incidents, services
+from engine.requests import authz, incidents, services
 from engine.time.clock import as_utc
 
 STATUSES = tuple(InstanceStatus)
@@ -59,8 +59,8 @@ def task(row: Task, form: list[dict] | None = None) -> dict:
     return out
 
 
-def event(row: AuditEvent) -> dict:
-    """A history event: who, in which role, did what, with which written words."""
+def event(row: AuditEvent, withheld: bool = False) -> dict:
+    """A history event: who, in which role, did what, with which written words (none of a privileged one)."""
     return {
         "at": _time(row.at),
         "actor": row.actor,
@@ -69,8 +69,8 @@ def event(row: AuditEvent) -> dict:
         "action": row.action,
         "task": row.task,
         "task_id": row.task_id,
-        "decision": row.decision,
-        "comment": row.comment,
+        "decision": None if withheld else row.decision,
+        "comment": None if withheld else row.comment,
     }
 
 
@@ -94,7 +94,8 @@ def instance(session, actor: Actor, row: ProcessInstance) -> dict:
     out = instance_summary(row)
     out["data"] = services.record_for(actor, row)
     out["tasks"] = [task(t) for t in services.open_tasks_of(session, row)]
-    out["history"] = [event(e) for e in services.history_of(session, row)]
+    hidden = authz.withheld_from(actor, row, session)
+    out["history"] = [event(e, hidden.hides(e)) for e in services.history_of(session, row)]
     out["version_number"] = row.model.number
     held = incidents.open_incident(session, row) if row.status == InstanceStatus.ERROR else None
     out["incident"] = incidents.describe(held) if held else None

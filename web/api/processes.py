@@ -13,6 +13,7 @@ from engine.versions import drafts, publishing, stored
 from engine.versions.difference import compare
 from web.api import api, authenticated, json_body
 from web.db import get_session, transactional
+from web.ids import MAX_ID
 
 XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml", "application/octet-stream")
 
@@ -54,8 +55,8 @@ def draft_json(draft: drafts.Draft) -> dict:
     }
 
 
-def version_json(version: stored.Version) -> dict:
-    """One version of a procedure as the version list gives it."""
+def version_json(version: stored.Version, note: str | None = None) -> dict:
+    """One version of a procedure as the version list gives it, with the note of its latest publication."""
     return {
         "version": version.number,
         "version_hash": version.version_hash,
@@ -67,6 +68,7 @@ def version_json(version: stored.Version) -> dict:
         "published_at": version.published_at.isoformat() + "+00:00" if version.published_at else None,
         "published_by": version.published_by,
         "running_requests": version.running,
+        "note": note,
     }
 
 
@@ -102,16 +104,22 @@ def put_draft(key):
 @transactional
 @authenticated
 def publish(key):
-    """Publish the draft, or with {"version": N} an earlier version again; 400 lists every problem."""
+    """Publish the draft, or with {"version": N} an earlier version again; an optional "note" says what changed
+    and why (kept with the publication); 400 lists every problem."""
     authz.require_admin(g.actor, stored.CHANGE_PROCEDURES)
     session = get_session()
-    number = json_body().get("version") if request.content_length else None
+    body = json_body() if request.content_length else {}
+    number, note = body.get("version"), body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise Invalid("note must be text.", {"note": ["Say what changed and why, as a string."]})
     if number is not None:
-        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise Invalid("version must be a version number.", {"version": ["Must be a whole number from 1."]})
-        model = publishing.republish(session, g.actor, key, number)
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_ID:
+            raise Invalid(
+                "version must be a version number.", {"version": [f"Must be a whole number from 1 to {MAX_ID}."]}
+            )
+        model = publishing.republish(session, g.actor, key, number, note=note)
     else:
-        model = publishing.publish(session, g.actor, key, revision=if_match_revision())
+        model = publishing.publish(session, g.actor, key, revision=if_match_revision(), note=note)
     return jsonify(
         {
             "key": model.key,
@@ -119,6 +127,7 @@ def publish(key):
             "version_hash": model.version_hash,
             "published_at": model.last_publication.published_at.isoformat() + "+00:00",
             "published_by": g.actor.display_name,
+            "note": publishing.clean_note(note),
         }
     )
 
@@ -127,10 +136,13 @@ def publish(key):
 @authenticated
 def list_versions(key):
     """Every version of a procedure, newest first, with who stored and published it and what runs on it."""
-    return jsonify([version_json(v) for v in stored.versions(get_session(), g.actor, key)])
+    session = get_session()
+    listed = stored.versions(session, g.actor, key)
+    notes = publishing.version_notes(session, key)
+    return jsonify([version_json(v, notes.get(v.number)) for v in listed])
 
 
-@api.get("/processes/<key>/versions/<int:number>")
+@api.get("/processes/<key>/versions/<id:number>")
 @authenticated
 def get_version(key, number):
     """One version's BPMN XML."""

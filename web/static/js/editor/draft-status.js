@@ -1,10 +1,10 @@
 // What the page says about the draft: its revision and when it was saved (#draft-state, under the heading), and
-// whether it can be published (the Publish section's button, hint and revision).
+// whether it can be published (the Publish section's button and revision; the sentence saying so is the problem
+// list's, problem-list.js).
 import { state } from "./state.js";
 
 const draftState = document.getElementById("draft-state");
 const publishButton = document.getElementById("publish");
-const publishHint = document.getElementById("publish-hint");
 const publishRevision = document.getElementById("publish-revision");
 
 function pad(number) { return (number < 10 ? "0" : "") + number; }
@@ -25,9 +25,4 @@ export function showDraftSaved(savedAt) {
 export function showPublishable() {
   publishButton.classList.toggle("looks-disabled", !state.publishable);
   if (publishRevision) publishRevision.value = state.revision === null ? "" : String(state.revision);
-  publishHint.textContent = state.publishable
-    ? "New requests will follow the published diagram; requests already running keep the version they started " +
-      "with. Changes not saved yet are saved first."
-    : !state.revision ? "There is no draft to publish yet: change the diagram and save it first."
-    : "This draft cannot be published until the problems listed here are fixed and saved.";
 }

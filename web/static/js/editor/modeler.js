@@ -1,3 +1,5 @@
+import { insertStepModule } from "./insert-step.js";
+
 // bpmn-js's modeler (window.BpmnJS, from /vendor/bpmn-js/bpmn-modeler.production.min.js) and the services of it that
 // the editor uses. They are set once by openModeler(), before any other module uses them (live bindings).
 
@@ -10,7 +12,11 @@ export function modelerLoaded() {
 // The modeler in the container, with the spiffworkflow moddle extension (its JSON descriptor). The browser tests
 // reach it as window.civicflowEditor.
 export function openModeler(container, spiffworkflow) {
-  modeler = new window.BpmnJS({ container: container, moddleExtensions: { spiffworkflow: spiffworkflow } });
+  modeler = new window.BpmnJS({
+    container: container,
+    moddleExtensions: { spiffworkflow: spiffworkflow },
+    additionalModules: [insertStepModule]
+  });
   window.civicflowEditor = modeler;
   modeling = modeler.get("modeling");
   moddle = modeler.get("moddle");

@@ -5,6 +5,7 @@ import { node } from "./dom.js";
 import { centerOn, reveal } from "./diagram-view.js";
 import { canvas, modeler, registry, selection } from "./modeler.js";
 import { focusHeading, renderPanel } from "./properties-panel.js";
+import { state } from "./state.js";
 import { say } from "./status.js";
 
 const problemList = document.getElementById("problem-list");
@@ -65,12 +66,21 @@ function problemItem(problem, index) {
     message]);
 }
 
-// The list of problems, or that there are none.
+// One sentence on where the draft stands, as the page says it (processes/edit.html): its problems (the dry run's
+// included), no draft yet, or that it can be published; then the problems, if any.
 export function renderProblems(problems) {
   problemList.textContent = "";
-  if (!problems || !problems.length) {
-    problemList.appendChild(node("p", { className: "ok", text: "No problems: this draft can be published." }));
-    return;
+  const count = problems ? problems.length : 0;
+  if (count) {
+    problemList.appendChild(node("p", { className: "verdict", id: "draft-verdict",
+      text: count + (count === 1 ? " problem" : " problems") +
+            " must be fixed and saved before this draft can be published:" }));
+    problemList.appendChild(node("ul", { className: "problems" }, problems.map(problemItem)));
+  } else if (!state.revision) {
+    problemList.appendChild(node("p", { className: "verdict", id: "draft-verdict",
+      text: "There is no draft yet: the diagram shown is the version in use. Change it and save it to start a draft." }));
+  } else {
+    problemList.appendChild(node("p", { className: "ok", id: "draft-verdict",
+      text: "No problems: this draft can be published." }));
   }
-  problemList.appendChild(node("ul", { className: "problems" }, problems.map(problemItem)));
 }
