@@ -97,29 +97,40 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _saved(form, save) -> bool:
+    """A posted password form, checked and then saved by `save()`; what the engine refuses is shown by its field."""
+    if request.method != "POST" or not form.validate():
+        return False
+    try:
+        save()
+    except Invalid as exc:
+        from web.pages import show_refusal  # web.pages imports this module
+
+        show_refusal(form, exc)
+        return False
+    return True
+
+
+def _status() -> int:
+    """A form page shown again after a post was refused: 400; shown to fill in: 200."""
+    return 400 if request.method == "POST" else 200
+
+
 @auth.route("/account/password", methods=["GET", "POST"])
 @login_required
 @transactional
 def change_password():
     """Change your own password, giving the current one; your other sessions and API tokens end."""
     form = ChangePasswordForm(request.form)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.validate():
-            try:
-                user = users.change_own_password(
-                    get_session(), current_actor(), form.current_password.data, form.password.data
-                )
-            except Invalid as exc:
-                from web.pages import show_refusal  # web.pages imports this module
 
-                show_refusal(form, exc)
-            else:
-                login_user(SessionUser(user))  # this device goes on under the new generation
-                flash("Your password is changed. Your other sessions and API tokens have ended.", "success")
-                return redirect(url_for("inbox.index"))
-    return render_template("auth/password.html", form=form), status
+    def save():
+        user = users.change_own_password(get_session(), current_actor(), form.current_password.data, form.password.data)
+        login_user(SessionUser(user))  # this device goes on under the new generation
+
+    if _saved(form, save):
+        flash("Your password is changed. Your other sessions and API tokens have ended.", "success")
+        return redirect(url_for("inbox.index"))
+    return render_template("auth/password.html", form=form), _status()
 
 
 FORGOT_ANSWER = (
@@ -142,8 +153,7 @@ def forgot_password():
         minutes = int(recovery.RESET_LIFETIME.total_seconds() // 60)
         flash(FORGOT_ANSWER.format(minutes=minutes), "info")
         return redirect(url_for("auth.login"))
-    status = 400 if request.method == "POST" else 200
-    return render_template("auth/forgot.html", form=form), status
+    return render_template("auth/forgot.html", form=form), _status()
 
 
 @auth.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -157,17 +167,7 @@ def reset_password(token):
         flash(exc.message, "error")
         return redirect(url_for("auth.forgot_password"))
     form = ResetPasswordForm(request.form)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.validate():
-            try:
-                recovery.reset_with_link(session, token, form.password.data)
-            except Invalid as exc:
-                from web.pages import show_refusal  # web.pages imports this module
-
-                show_refusal(form, exc)
-            else:
-                flash("Your password is changed: log in with it now.", "success")
-                return redirect(url_for("auth.login"))
-    return render_template("auth/reset.html", form=form, person=person, token=token), status
+    if _saved(form, lambda: recovery.reset_with_link(session, token, form.password.data)):
+        flash("Your password is changed: log in with it now.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, person=person, token=token), _status()

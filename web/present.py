@@ -8,7 +8,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -243,13 +243,10 @@ WITHHELD_DECISION = f"Withheld: attorney-client privileged; {WHO_READS_PRIVILEGE
 
 
 def _withheld(instance: ProcessInstance) -> authz.Privileged:
-    """What the logged-in person may not read of the request, worked out once per page."""
+    """What the logged-in person may not read of the request (authz works it out once per request)."""
     from web.auth import current_actor  # web.auth's pages import this module
 
-    known = g.setdefault("civicflow_withheld", {})
-    if instance.id not in known:
-        known[instance.id] = authz.withheld_from(current_actor(), instance)
-    return known[instance.id]
+    return authz.withheld_from(current_actor(), instance)
 
 
 def event_heading(event, instance: ProcessInstance) -> str:

@@ -50,14 +50,6 @@ def _one_way_out(found: re.Match, element: etree._Element | None, root: etree._E
     )
 
 
-def _not_executable(found: re.Match, element: etree._Element | None, root: etree._Element, key: str) -> Problem:
-    return problem_at(
-        "The process is marked as not executable, so the engine would not run it. "
-        'Mark the process as executable (isExecutable="true").',
-        element,
-    )
-
-
 def _no_process(found: re.Match, element: etree._Element | None, root: etree._Element, key: str) -> Problem:
     calls = [node for node in root.iter(f"{BPMN}callActivity") if node.get("calledElement") == found["process"]]
     return rules.unsupported(calls[0]) if calls and found["process"] != key else rules.missing_process(root, key)
@@ -73,12 +65,6 @@ def _flow_elsewhere(found: re.Match, element: etree._Element | None, root: etree
         f'A sequence flow from here leads to "{found["target"]}", which is not in the same process or sub-process; '
         "a sequence flow connects the steps of one process (or of one sub-process).",
         element,
-    )
-
-
-def _waits_for_nothing(found: re.Match, element: etree._Element | None, root: etree._Element, key: str) -> Problem:
-    return problem_at(
-        "This event waits for nothing: make it a timer (a timeDate or a timeDuration), or remove it.", element
     )
 
 
@@ -98,6 +84,11 @@ def _conditional(found: re.Match, element: etree._Element | None, root: etree._E
     return rules.unsupported_event("conditional", element) if element is not None else problem_at(found[0])
 
 
+def _said(words: str) -> _Translation:
+    """civicflow's words for a refusal matched by a pattern, at the element SpiffWorkflow names."""
+    return lambda found, element, root, key: problem_at(words, element)
+
+
 def _as_rule(rule: Callable[[etree._Element], Problem]) -> _Translation:
     """civicflow's own rule's problem, at the element SpiffWorkflow names (its own words when it names none)."""
     return lambda found, element, root, key: rule(element) if element is not None else problem_at(found[0])
@@ -107,7 +98,13 @@ _TRANSLATIONS: list[tuple[re.Pattern, _Translation]] = [
     (re.compile(pattern, re.DOTALL), translation)
     for pattern, translation in (
         (r"Multiple outgoing flows are not supported for tasks of type", _one_way_out),
-        (r"Process .* is not executable\.", _not_executable),
+        (
+            r"Process .* is not executable\.",
+            _said(
+                "The process is marked as not executable, so the engine would not run it. "
+                'Mark the process as executable (isExecutable="true").'
+            ),
+        ),
         (r"The process '(?P<process>.*)' was not found\. Did you mean one of the following: .*\?", _no_process),
         (r"Non-default exclusive outgoing sequence flow without condition", _no_condition),
         (r"A loopMaximum or loopCondition must be specified for Loop Tasks", _as_rule(rules.loop_without_maximum)),
@@ -118,7 +115,10 @@ _TRANSLATIONS: list[tuple[re.Pattern, _Translation]] = [
         (r"Cannot resolve data(?P<way>Input|Output)Association .*", _data_association),
         (r"Conditional event definition with missing condition", _conditional),
         (r"When looking for a task spec, we found two items, .*\((?P<target>.*)\)", _flow_elsewhere),
-        (r"NotImplementedError\('Unsupported Catch Event: .*", _waits_for_nothing),
+        (
+            r"NotImplementedError\('Unsupported Catch Event: .*",
+            _said("This event waits for nothing: make it a timer (a timeDate or a timeDuration), or remove it."),
+        ),
     )
 ]
 

@@ -77,26 +77,25 @@ def ask_for_reset(session: Session, who: str, link_for: Callable[[str], str]) ->
     session.flush()
 
 
-def _valid(session: Session, token: str) -> PasswordReset:
+def _link(session: Session, token: str) -> tuple[PasswordReset, User]:
+    """The reset link in force and its active person (Invalid with EXPIRED otherwise)."""
     row = session.scalar(select(PasswordReset).where(PasswordReset.token_hash == _hash(token or "")))
     if row is None or row.used_at is not None or row.expires_at <= clock.utcnow():
         raise Invalid(EXPIRED, {"token": [EXPIRED]})
-    return row
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Invalid(EXPIRED, {"token": [EXPIRED]})
+    return row, user
 
 
 def user_of_link(session: Session, token: str) -> User:
     """The person a reset link in force belongs to (Invalid with EXPIRED otherwise)."""
-    row = _valid(session, token)
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        raise Invalid(EXPIRED, {"token": [EXPIRED]})
-    return user
+    return _link(session, token)[1]
 
 
 def reset_with_link(session: Session, token: str, password: str) -> User:
     """Set the new password of a reset link in force, and spend the link."""
-    row = _valid(session, token)
-    user = user_of_link(session, token)
+    row, user = _link(session, token)
     users.set_password(session, user, password, actor=users.actor_for(session, user), why="reset")
     row.used_at = clock.utcnow()
     session.flush()

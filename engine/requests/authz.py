@@ -163,13 +163,17 @@ def privileged_of(instance: ProcessInstance, session: Session | None = None) -> 
     reading = session or object_session(instance)
     if reading is None:
         raise ValueError(f"Request {instance.id} is read for privilege outside any session.")
-    fields, forms = set(procedure.privileged_fields), set()
-    for form_key in sorted(procedure.form_keys()):
-        names = {spec.name for spec in procedure.task_fields(reading, form_key, dict(instance.data or {}))}
-        if names & procedure.privileged_fields:
-            forms.add(form_key)
-            fields |= names
-    return Privileged(frozenset(fields), frozenset(forms))
+    # Worked out once per unit of work: a page reads it for the record, the rows and the history.
+    known = reading.info.setdefault("civicflow_privileged", {})
+    if instance.id not in known:
+        fields, forms = set(procedure.privileged_fields), set()
+        for form_key in sorted(procedure.form_keys()):
+            names = {spec.name for spec in procedure.task_fields(reading, form_key, dict(instance.data or {}))}
+            if names & procedure.privileged_fields:
+                forms.add(form_key)
+                fields |= names
+        known[instance.id] = Privileged(frozenset(fields), frozenset(forms))
+    return known[instance.id]
 
 
 def withheld_from(actor: Actor, instance: ProcessInstance, session: Session | None = None) -> Privileged:
